@@ -1,0 +1,174 @@
+"""The command line: ``python -m fer_lib`` (or ``fer-lib``), a thin layer over the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import FerError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one sentence, exit 2, no usage dump
+        self.exit(2, f"fer-lib: error: {message} (see --help).\n")
+
+
+def _data_info(a: argparse.Namespace) -> int:
+    from .data import load_fer2013
+
+    data = load_fer2013(a.path, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
+    counts = data.counts()
+    if a.json:
+        print(json.dumps({"format": data.layout, "total": len(data), "counts": counts, "hash": data.fingerprint()}))
+        return 0
+    print(f"{a.path}: layout {data.layout}, {len(data):,} images, data hash {data.fingerprint()}")
+    classes = list(next(iter(counts.values())).keys())
+    print(f"{'split':<12}" + "".join(f"{c:>9}" for c in classes) + f"{'total':>9}")
+    for s, row in counts.items():
+        print(f"{s:<12}" + "".join(f"{row[c]:>9,}" for c in classes) + f"{sum(row.values()):>9,}")
+    return 0
+
+
+def _summary(a: argparse.Namespace) -> int:
+    from .models import summary
+
+    print(summary(a.model))
+    return 0
+
+
+def _models(a: argparse.Namespace) -> int:
+    from .models import REGISTRY
+    from .pretrained import pretrained_info
+
+    rows = []
+    for name, spec in sorted(REGISTRY.items()):
+        info = pretrained_info(name)
+        rows.append({"name": name, "description": spec.description, "pretrained": info is not None,
+                     "metrics": (info or {}).get("metrics")})
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        shipped = "pretrained weights ship" if r["pretrained"] else "no pretrained weights"
+        print(f"{r['name']:<14} {r['description']} [{shipped}]")
+        for split, m in (r["metrics"] or {}).items():
+            print(f"{'':<14}   {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
+    return 0
+
+
+def _train(a: argparse.Namespace) -> int:
+    from .data import load_fer2013
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(model=a.model, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
+                      schedule=a.schedule, seed=a.seed, limit=a.limit, device=a.device,
+                      label_smoothing=a.label_smoothing, progress=not a.quiet)
+    if a.compile:
+        cfg.compile = True
+    if a.no_bf16:
+        cfg.bf16 = False
+    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
+    history = train(cfg, data, a.out, resume=a.resume)
+    if history:
+        last = history[-1]
+        print(f"epoch {last['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("epoch",)))
+    print(f"checkpoints and history in {a.out}")
+    return 0
+
+
+def _evaluate(a: argparse.Namespace) -> int:
+    from .data import load_fer2013
+    from .evaluate import evaluate_split, resolve_device
+    from .pretrained import load_model
+
+    device = resolve_device(a.device)
+    model, meta = load_model(a.checkpoint, device=device)
+    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
+    res = evaluate_split(model, data, a.split, device=device, tta=a.tta, save_to=a.save_predictions)
+    if a.json:
+        print(json.dumps(res))
+        return 0
+    print(f"{a.split}: accuracy {res['accuracy']:.4f} on {res['n']:,} images (loss {res['loss']:.4f}, TTA {res['tta']})")
+    print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for c, m in res["per_class"].items():
+        print(f"{c:<10}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fer-lib", description="FER2013 data, models, training and evaluation.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def data_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--val-fraction", type=float, default=0.1, help="held-out share for an NTU train.csv (no Usage column)")
+        sp.add_argument("--seed", type=int, default=0)
+
+    d = sub.add_parser("data", help="inspect a data set")
+    dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    di = dsub.add_parser("info", help="detected layout and counts per split and class")
+    di.add_argument("path")
+    di.add_argument("--json", action="store_true")
+    di.add_argument("--resize", action="store_true", help="resize images that are not 48x48")
+    data_args(di)
+    di.set_defaults(func=_data_info)
+
+    s = sub.add_parser("summary", help="Keras-style table of a model")
+    s.add_argument("model")
+    s.set_defaults(func=_summary)
+
+    m = sub.add_parser("models", help="registered models and shipped weights")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_models)
+
+    t = sub.add_parser("train", help="train a model (validation on PublicTest)")
+    t.add_argument("--model", required=True)
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", required=True, help="run folder: last.pt, best.pt, history.json")
+    t.add_argument("--epochs", type=int, required=True)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--optimizer", default="adam")
+    t.add_argument("--schedule", default="constant")
+    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--no-bf16", action="store_true", help="train in float32")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    data_args(t)
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="accuracy and per-class metrics on a split")
+    e.add_argument("checkpoint", help="a checkpoint path or a pretrained model name")
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="PublicTest")
+    e.add_argument("--tta", default="none", help="none, flip or tencrop")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--save-predictions", default=None, metavar="NPZ", help="write logits and labels here")
+    data_args(e)
+    e.set_defaults(func=_evaluate)
+
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except FerError as e:
+        print(f"fer-lib: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fer-lib: interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

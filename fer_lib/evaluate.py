@@ -1,0 +1,150 @@
+"""Accuracy, test-time augmentation, confusion matrices, per-class metrics and saved predictions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import CLASSES, FerData
+from .errors import ConfigError
+
+TTA_MODES = ("none", "flip", "tencrop")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA where there is none is an error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' was asked for, but this machine has no CUDA GPU (use --device cpu or auto).")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{device}'; expected auto, cpu or cuda.") from None
+
+
+def to_float_images(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (N, 48, 48) -> float (N, 1, 48, 48) in [0, 1] on ``device``."""
+    t = torch.as_tensor(images, device=device)
+    if t.dim() == 3:
+        t = t.unsqueeze(1)
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+
+
+def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """The views averaged at test time: none (1), flip (2) or tencrop (10).
+
+    'tencrop' is the classic ten-crop adapted to a 48x48 input: the centre and four corner
+    crops of a 2-pixel reflect-padded image (shifts of +-2 pixels), each with its mirror image.
+    """
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x.flip(3)]
+    if mode == "tencrop":
+        h, w = x.shape[-2:]
+        pad = F.pad(x, (2, 2, 2, 2), mode="reflect")
+        crops = [pad[..., dy:dy + h, dx:dx + w] for dy, dx in ((2, 2), (0, 0), (0, 4), (4, 0), (4, 4))]
+        return crops + [c.flip(3) for c in crops]
+    raise ConfigError(f"unknown TTA mode '{mode}'; expected one of {', '.join(TTA_MODES)}.")
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 1024,
+    tta: str = "none",
+    bf16: bool = False,
+) -> torch.Tensor:
+    """Logits (N, 7) in float32 on the CPU, averaged over the TTA views' softmax when tta != none."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, len(images), batch_size):
+            x = to_float_images(images[i:i + batch_size], device)
+            views = tta_views(x, tta)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                if len(views) == 1:
+                    logits = model(views[0]).float()
+                else:  # average probabilities, return their log: still valid logits
+                    probs = torch.stack([model(v).float().softmax(1) for v in views]).mean(0)
+                    logits = probs.clamp_min(1e-12).log()
+            out.append(logits.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, len(CLASSES))
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
+    """Counts C[true, predicted]."""
+    return np.bincount(np.asarray(labels) * n_classes + np.asarray(preds), minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def per_class_metrics(cm: np.ndarray) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support per class name from a confusion matrix."""
+    out = {}
+    for i, c in enumerate(CLASSES[: len(cm)]):
+        tp = cm[i, i]
+        prec = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
+        rec = tp / cm[i].sum() if cm[i].sum() else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[c] = {"precision": float(prec), "recall": float(rec), "f1": float(f1), "support": int(cm[i].sum())}
+    return out
+
+
+def most_confused(cm: np.ndarray, k: int = 5) -> list[tuple[str, str, int, float]]:
+    """The k largest off-diagonal cells: (true, predicted, count, share of the true class)."""
+    off = cm.astype(float).copy()
+    np.fill_diagonal(off, -1)
+    order = np.argsort(off, axis=None)[::-1][:k]
+    rows = []
+    for flat in order:
+        t, p = divmod(int(flat), cm.shape[1])
+        rows.append((CLASSES[t], CLASSES[p], int(cm[t, p]), float(cm[t, p] / max(cm[t].sum(), 1))))
+    return rows
+
+
+def evaluate_split(
+    model: nn.Module,
+    data: FerData,
+    split: str,
+    *,
+    device: torch.device | str = "cpu",
+    tta: str = "none",
+    batch_size: int = 1024,
+    save_to: str | Path | None = None,
+) -> dict:
+    """Accuracy, loss, confusion matrix and per-class metrics on one split; optionally save logits."""
+    part = data.split(split)
+    logits = predict_logits(model, part.images, device=device, tta=tta, batch_size=batch_size)
+    labels = torch.as_tensor(part.labels)
+    preds = logits.argmax(1).numpy()
+    cm = confusion_matrix(part.labels, preds)
+    result = {
+        "split": split,
+        "n": int(len(part)),
+        "accuracy": float((preds == part.labels).mean()),
+        "loss": float(F.cross_entropy(logits, labels)),
+        "tta": tta,
+        "confusion_matrix": cm.tolist(),
+        "per_class": per_class_metrics(cm),
+    }
+    if save_to is not None:
+        save_predictions(save_to, split, logits.numpy(), part.labels)
+    return result
+
+
+def save_predictions(path: str | Path, split: str, logits: np.ndarray, labels: np.ndarray) -> Path:
+    """Write logits and labels of one split to ``path`` (an .npz)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(p, split=split, logits=logits.astype(np.float32), labels=labels.astype(np.int64), classes=np.array(CLASSES))
+    return p

@@ -1,0 +1,236 @@
+"""The report's networks and a registry that builds and loads them by name.
+
+Every model takes float images in [0, 1] shaped (N, 1, 48, 48) and normalises them itself, so a
+loaded model needs no hidden preprocessing. No module instance is used twice in ``forward``:
+Captum's DeepLift and layer hooks rely on that.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+# FER2013 Training pixel statistics (on [0, 1]); fixed so that weights never depend on data.
+FER_MEAN, FER_STD = 0.5077, 0.2550
+
+
+class Normalize(nn.Module):
+    """Map [0, 1] pixels to zero mean and unit variance with FER2013's statistics."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - FER_MEAN) / FER_STD
+
+
+def conv_block(c_in: int, c_out: int, k: int, dropout: float) -> nn.Sequential:
+    """Conv('same') - BatchNorm - ReLU - MaxPool(2) - Dropout: the unit the report stacks."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, k, padding=k // 2),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(dropout),
+    )
+
+
+def dense_block(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
+    """Dense - BatchNorm - ReLU - Dropout."""
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), nn.Dropout(dropout))
+
+
+class ReportCNN(nn.Module):
+    """The original report's network: 4 conv blocks (32, 64@5x5, 64, 32), Dense 256, 512, 7."""
+
+    def __init__(self, dropout: float = 0.25, n_classes: int = 7) -> None:
+        super().__init__()
+        self.normalize = Normalize()
+        self.features = nn.Sequential(
+            conv_block(1, 32, 3, dropout),
+            conv_block(32, 64, 5, dropout),
+            conv_block(64, 64, 3, dropout),
+            conv_block(64, 32, 3, dropout),
+        )
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(
+            dense_block(32 * 3 * 3, 256, dropout),
+            dense_block(256, 512, dropout),
+            nn.Linear(512, n_classes),
+        )
+
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        return self.features[3][0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.features(self.normalize(x))))
+
+
+class SimpleCNN(nn.Module):
+    """A simple 3-layer CNN with [64, 128, 512] filters, global average pooling and Dense 7."""
+
+    def __init__(self, widths: tuple[int, ...] = (64, 128, 512), dropout: float = 0.25, n_classes: int = 7) -> None:
+        super().__init__()
+        self.normalize = Normalize()
+        chans = (1, *widths)
+        self.features = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 3, dropout) for i in range(len(widths))])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Linear(widths[-1], n_classes)
+
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        return self.features[-1][0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.pool(self.features(self.normalize(x)))))
+
+
+# --------------------------------------------------------------------------- registry
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[..., nn.Module]
+    description: str
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(name: str, description: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a model constructor under ``name``."""
+
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        REGISTRY[name] = ModelSpec(name, fn, description)
+        return fn
+
+    return deco
+
+
+@register("report_cnn", "the original report's 4-block CNN (319,975 Keras-counted params)")
+def report_cnn(**kw: Any) -> nn.Module:
+    return ReportCNN(**kw)
+
+
+@register("simple_cnn", "a simple 3-layer CNN with [64, 128, 512] filters")
+def simple_cnn(**kw: Any) -> nn.Module:
+    return SimpleCNN(**kw)
+
+
+def build_model(name: str, **kw: Any) -> nn.Module:
+    """A fresh model by registered name."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown model '{name}'; registered models: {', '.join(sorted(REGISTRY))}.")
+    return REGISTRY[name].build(**kw)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """A model and its metadata from a checkpoint written by the trainer (weights only)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such checkpoint file.")
+    try:
+        ckpt = torch.load(p, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises many kinds for a bad file
+        raise ConfigError(f"{p}: not a readable fer_lib checkpoint ({type(e).__name__}).") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
+        raise ConfigError(f"{p}: not a fer_lib checkpoint (expected the keys 'model' and 'meta').")
+    meta = json.loads(ckpt["meta"]) if isinstance(ckpt["meta"], str) else ckpt["meta"]
+    model = build_model(meta["model"], **meta.get("model_kwargs", {}))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    model.load_state_dict(state)
+    return model.to(device).eval(), meta
+
+
+# --------------------------------------------------------------------------- Keras-style summary
+
+_KERAS_NAMES = {
+    nn.Conv2d: "Conv2D",
+    nn.BatchNorm2d: "BatchNormalization",
+    nn.BatchNorm1d: "BatchNormalization",
+    nn.ReLU: "Activation (ReLU)",
+    nn.MaxPool2d: "MaxPooling2D",
+    nn.Dropout: "Dropout",
+    nn.Flatten: "Flatten",
+    nn.Linear: "Dense",
+    nn.AdaptiveAvgPool2d: "GlobalAveragePooling2D",
+}
+
+
+@dataclass
+class LayerRow:
+    name: str
+    shape: tuple[int | None, ...]
+    params: int
+    trainable: int
+
+
+def summary_rows(model: nn.Module, input_shape: tuple[int, int, int] = (1, 48, 48)) -> list[LayerRow]:
+    """One row per leaf layer in call order, with Keras's channels-last shapes and counts.
+
+    Keras counts BatchNorm's running mean and variance as non-trainable parameters; so do we.
+    """
+    rows = [LayerRow("InputLayer", (None, input_shape[1], input_shape[2], input_shape[0]), 0, 0)]
+    hooks = []
+
+    def hook(mod: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+        shape = tuple(out.shape[1:])
+        keras_shape = (None, *shape[1:], shape[0]) if len(shape) == 3 else (None, *shape)
+        trainable = sum(p.numel() for p in mod.parameters(recurse=False) if p.requires_grad)
+        frozen = sum(p.numel() for p in mod.parameters(recurse=False) if not p.requires_grad)
+        stats = sum(b.numel() for n, b in mod.named_buffers(recurse=False) if n in ("running_mean", "running_var"))
+        label = _KERAS_NAMES.get(type(mod), type(mod).__name__)
+        if isinstance(mod, nn.Conv2d):
+            label += f" ({mod.out_channels}, {mod.kernel_size})"
+        elif isinstance(mod, nn.Linear):
+            label += f" ({mod.out_features})"
+        elif isinstance(mod, nn.Dropout):
+            label += f" ({mod.p})"
+        rows.append(LayerRow(label, keras_shape, trainable + frozen + stats, trainable))
+
+    for m in model.modules():
+        if len(list(m.children())) == 0 and not isinstance(m, Normalize):
+            hooks.append(m.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return rows
+
+
+def summary_totals(rows: list[LayerRow]) -> dict[str, int]:
+    total = sum(r.params for r in rows)
+    trainable = sum(r.trainable for r in rows)
+    return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
+
+
+def summary(model: nn.Module | str) -> str:
+    """A Keras-style table: layer, output shape, parameter count, and the three totals."""
+    if isinstance(model, str):
+        model = build_model(model)
+    rows = summary_rows(model)
+    w = max(len(r.name) for r in rows) + 2
+    lines = [f"{'Layer (type)':<{w}}{'Output Shape':<22}{'Param #':>10}", "=" * (w + 32)]
+    for r in rows:
+        lines.append(f"{r.name:<{w}}{str(r.shape):<22}{r.params:>10,}")
+    t = summary_totals(rows)
+    lines += [
+        "=" * (w + 32),
+        f"Total params: {t['total']:,}",
+        f"Trainable params: {t['trainable']:,}",
+        f"Non-trainable params: {t['non_trainable']:,}",
+    ]
+    return "\n".join(lines)

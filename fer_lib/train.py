@@ -1,0 +1,388 @@
+"""The trainer: data on the device, batched augmentation, atomic checkpoints, exact resume, DDP.
+
+Every epoch reseeds its own random streams from (seed, epoch), so a run resumed from ``last.pt``
+replays exactly the epochs an uninterrupted run would have (bit for bit on the CPU).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import CLASSES, FerData
+from .errors import ConfigError, TrainingDiverged
+from .evaluate import predict_logits, resolve_device
+from .models import build_model
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
+
+
+@dataclass
+class TrainConfig:
+    """Plain training settings; the defaults are the original report's setup."""
+
+    model: str = "report_cnn"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.99)
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    label_smoothing: float = 0.0
+    mixup: float = 0.0  # Beta(alpha, alpha) mixing; 0 turns it off
+    flip: bool = True
+    shift: float = 4.0  # pixels
+    rotate: float = 10.0  # degrees
+    scale: float = 0.1
+    erase: float = 0.0  # probability of erasing a random rectangle
+    seed: int = 0
+    limit: int | None = None  # train on a stratified sample of this many Training images
+    device: str = "auto"
+    bf16: bool | None = None  # None: on where it pays (CUDA with bf16, CPUs with AMX)
+    channels_last: bool = True
+    compile: bool = False
+    eval_batch: int = 1024
+    progress: bool = True
+
+    def check(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer '{self.optimizer}'; expected one of {', '.join(OPTIMIZERS)}.")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule '{self.schedule}'; expected one of {', '.join(SCHEDULES)}.")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError(f"epochs must be >= 1 and batch_size >= 2 (got {self.epochs}, {self.batch_size}).")
+        if self.limit is not None and self.limit < len(CLASSES):
+            raise ConfigError(f"limit must be at least {len(CLASSES)} (one image per class), got {self.limit}.")
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> torch.Tensor:
+    """Random flip, shift, rotation, scale and erasing for a whole batch in a few tensor ops."""
+    b, _, h, w = x.shape
+    dev = x.device
+
+    def uniform(n: int) -> torch.Tensor:  # in [-1, 1)
+        return torch.rand(n, generator=g, device=dev) * 2 - 1
+
+    if cfg.flip:
+        flip = torch.rand(b, generator=g, device=dev) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if cfg.shift or cfg.rotate or cfg.scale:
+        ang = uniform(b) * math.radians(cfg.rotate)
+        s = 1 + uniform(b) * cfg.scale
+        tx, ty = uniform(b) * cfg.shift * 2 / w, uniform(b) * cfg.shift * 2 / h
+        cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if cfg.erase > 0:
+        area = (0.02 + torch.rand(b, generator=g, device=dev) * 0.18) * h * w
+        aspect = torch.exp(uniform(b) * math.log(3))
+        eh = (area * aspect).sqrt().clamp(1, h)
+        ew = (area / aspect).sqrt().clamp(1, w)
+        y0 = torch.rand(b, generator=g, device=dev) * (h - eh)
+        x0 = torch.rand(b, generator=g, device=dev) * (w - ew)
+        yy = torch.arange(h, device=dev)[None, :, None]
+        xx = torch.arange(w, device=dev)[None, None, :]
+        box = (yy >= y0[:, None, None]) & (yy < (y0 + eh)[:, None, None]) & (xx >= x0[:, None, None]) & (xx < (x0 + ew)[:, None, None])
+        on = torch.rand(b, generator=g, device=dev) < cfg.erase
+        fill = torch.rand(b, generator=g, device=dev)
+        x = torch.where((box & on[:, None, None])[:, None], fill[:, None, None, None], x)
+    return x
+
+
+# --------------------------------------------------------------------------- helpers
+
+def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of a seeded sample of ``n`` rows with the class proportions of ``labels``."""
+    rng = np.random.default_rng(seed)
+    n = min(n, len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    take = np.maximum(1, np.floor(counts * n / len(labels))).astype(int)
+    while take.sum() < n:  # hand out the remainder to the largest classes
+        take[np.argmax(counts - take)] += 1
+    idx = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(idx))
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, fsync, then rename: a kill never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def cpu_has_amx() -> bool:
+    """True on CPUs with AMX tiles, where bf16 matmuls and convolutions run much faster."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_bf16" in f.read()
+    except OSError:
+        return False
+
+
+def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    if cfg.bf16 is not None:
+        return cfg.bf16
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_amx()
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+def _dist_info() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group that torchrun describes in the environment (if any)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
+        return torch.distributed.is_initialized()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend)
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return True
+
+
+# --------------------------------------------------------------------------- the trainer
+
+def make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.2)
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
+    return None
+
+
+def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = False) -> list[dict]:
+    """Train ``cfg.model`` on Training, validate on PublicTest; return the per-epoch history.
+
+    Writes ``last.pt`` every epoch and ``best.pt`` whenever PublicTest accuracy improves, plus
+    ``history.json``; with ``resume`` it continues from ``last.pt``.
+    """
+    cfg.check()
+    device = resolve_device(cfg.device)
+    distributed = init_distributed(device)
+    rank, world = _dist_info()
+    if distributed and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    out = Path(out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    train_part = data.split("Training")
+    if cfg.limit:
+        train_part = _take(train_part, stratified_sample(train_part.labels, cfg.limit, cfg.seed))
+    val_part = data.split("PublicTest") if "PublicTest" in data.split_names() else None
+    data_hash = data.fingerprint()
+
+    # the whole training set lives on the device as uint8: 28,709 x 48 x 48 is 66 MB
+    x_all = torch.as_tensor(train_part.images, device=device).unsqueeze(1)
+    y_all = torch.as_tensor(train_part.labels, device=device)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, **cfg.model_kwargs).to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    bf16 = use_bf16(cfg, device)
+    steps_per_epoch = math.ceil(len(train_part) / cfg.batch_size)
+    opt = make_optimizer(cfg, model.parameters())
+    sched = make_scheduler(cfg, opt, steps_per_epoch)
+
+    history: list[dict] = []
+    start_epoch = 0
+    best_acc = -1.0
+    last_path = out / "last.pt"
+    if resume and last_path.exists():
+        ckpt = torch.load(last_path, map_location=device, weights_only=True)
+        meta = json.loads(ckpt["meta"])
+        if meta["model"] != cfg.model:
+            raise ConfigError(f"{last_path} holds a '{meta['model']}' run; cannot resume it as '{cfg.model}'.")
+        if meta["data_hash"] != data_hash:
+            raise ConfigError(f"{last_path} was trained on other data (hash {meta['data_hash']}, now {data_hash}); use a new --out folder.")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None and ckpt.get("scheduler") is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        history, start_epoch, best_acc = meta["history"], meta["epoch"], meta["best_val_acc"]
+
+    net: nn.Module = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)
+
+    meta_base = {
+        "model": cfg.model,
+        "model_kwargs": cfg.model_kwargs,
+        "config": cfg.to_json(),
+        "data_hash": data_hash,
+        "data_source": data.source,
+        "n_train": len(train_part),
+        "classes": list(CLASSES),
+        "torch": torch.__version__,
+        "device": str(device),
+        "world_size": world,
+        "bf16": bf16,
+    }
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        es = _epoch_seed(cfg.seed, epoch)
+        torch.manual_seed(es)  # dropout
+        g = torch.Generator(device=device).manual_seed(es)  # order and augmentation
+        perm = torch.randperm(len(train_part), generator=g, device=device)
+        mix_rng = np.random.default_rng(es)
+        net.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        bar = _progress(cfg, rank, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
+        for step in range(steps_per_epoch):
+            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            if world > 1:
+                idx = idx[rank::world]
+            if len(idx) < 2:  # BatchNorm needs two samples
+                continue
+            xb = x_all[idx].float().div_(255.0)
+            xb = augment(xb, cfg, g).contiguous(memory_format=memory_format)
+            yb = y_all[idx]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                if cfg.mixup > 0:
+                    lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
+                    j = torch.randperm(len(idx), generator=g, device=device)
+                    logits = net(lam * xb + (1 - lam) * xb[j]).float()
+                    loss = lam * F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing) + (1 - lam) * F.cross_entropy(
+                        logits, yb[j], label_smoothing=cfg.label_smoothing)
+                else:
+                    logits = net(xb).float()
+                    loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None and cfg.schedule != "plateau":
+                sched.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == yb).sum()
+            seen += len(idx)
+            if step % 50 == 0 or step == steps_per_epoch - 1:
+                current = float(loss.detach())  # one sync every 50 steps keeps a divergence from running on
+                if not math.isfinite(current):
+                    _diverged(epoch, step, current, last_path, rank)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{current:.3f}")
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        stats = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
+        if world > 1:
+            torch.distributed.all_reduce(stats)
+        train_loss = float(stats[0] / stats[2])
+        if not math.isfinite(train_loss):
+            _diverged(epoch, steps_per_epoch - 1, train_loss, last_path, rank)
+        entry = {
+            "epoch": epoch + 1,
+            "loss": train_loss,
+            "acc": float(stats[1] / stats[2]),
+            "lr": opt.param_groups[0]["lr"],
+        }
+        if val_part is not None:
+            logits = predict_logits(model, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
+            entry["val_loss"] = float(F.cross_entropy(logits, torch.as_tensor(val_part.labels)))
+            entry["val_acc"] = float((logits.argmax(1).numpy() == val_part.labels).mean())
+            if sched is not None and cfg.schedule == "plateau":
+                sched.step(entry["val_acc"])
+        entry["seconds"] = time.perf_counter() - t0
+        history.append(entry)
+        improved = val_part is not None and entry["val_acc"] > best_acc
+        if improved:
+            best_acc = entry["val_acc"]
+        if rank == 0:
+            meta = dict(meta_base, epoch=epoch + 1, history=history, best_val_acc=best_acc)
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            atomic_save({"model": state, "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict() if sched is not None else None,
+                         "meta": json.dumps(meta)}, last_path)
+            if improved or val_part is None:
+                atomic_save({"model": state, "meta": json.dumps(meta)}, out / "best.pt")
+            atomic_write_text(json.dumps(history, indent=1), out / "history.json")
+    return history
+
+
+def _take(d: FerData, idx: np.ndarray) -> FerData:
+    return FerData(d.images[idx], d.labels[idx], d.splits[idx], d.source, d.layout)
+
+
+def _progress(cfg: TrainConfig, rank: int, total: int, desc: str) -> Any:
+    if not cfg.progress or rank != 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, mininterval=1.0)
+
+
+def _diverged(epoch: int, step: int, value: float, last_path: Path, rank: int) -> None:
+    kept = f"the last good checkpoint is kept at {last_path}" if last_path.exists() else "no checkpoint was written yet"
+    raise TrainingDiverged(
+        f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}; {kept}. "
+        "Lower the learning rate or turn off bf16."
+    )

@@ -1,0 +1,55 @@
+"""Shared fixtures: small generated data that always exists, and FER2013 where it is present."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from fer_lib.synthetic import synthetic_fer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def synth():
+    """700 Training, 140 PublicTest and 140 PrivateTest generated faces."""
+    return synthetic_fer(700, 140, 140, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """A few faces per split, for format tests."""
+    return synthetic_fer(21, 7, 7, seed=1)
+
+
+@pytest.fixture(scope="session")
+def synth_csv(synth, tmp_path_factory):
+    from fer_lib.data import write_csv
+
+    return write_csv(synth, tmp_path_factory.mktemp("synth") / "fer2013.csv")
+
+
+@pytest.fixture(scope="session")
+def real_csv():
+    path = os.environ.get("FER2013_CSV")
+    if not path:
+        pytest.skip("FER2013_CSV is not set: real-data tests need the FER2013 CSV (see README)")
+    if not Path(path).exists():
+        pytest.skip(f"FER2013_CSV points at {path}, which does not exist")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_data(real_csv):
+    from fer_lib.data import load_fer2013
+
+    return load_fer2013(real_csv)
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict | None = None):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "fer_lib", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=REPO)
