@@ -70,7 +70,7 @@ def _train(a: argparse.Namespace) -> int:
     if a.no_bf16:
         cfg.bf16 = False
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
-    history = train(cfg, data, a.out, resume=a.resume)
+    history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after)
     if history:
         last = history[-1]
         print(f"epoch {last['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("epoch",)))
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    t.add_argument("--stop-after", type=int, default=None, metavar="N", help="end this call after N epochs (resume later)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--no-bf16", action="store_true", help="train in float32")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

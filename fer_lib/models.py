@@ -28,6 +28,27 @@ class Normalize(nn.Module):
         return (x - FER_MEAN) / FER_STD
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout with a faster mask on the CPU: four 16-bit draws from each random 64-bit word.
+
+    PyTorch's CPU bernoulli_ took a quarter of report_cnn's training step; this takes a fifth
+    of that. The keep probability is 1 - p rounded to a multiple of 1/65536.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        if self.p >= 1:
+            return x * 0
+        n = x.numel()
+        words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+        draws = words.view(torch.int16)[:n]
+        dense = x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)
+        draws = draws.as_strided(x.size(), x.stride()) if dense else draws.view(x.shape)
+        keep = draws >= int(round(self.p * 65536)) - 32768
+        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+
 def conv_block(c_in: int, c_out: int, k: int, dropout: float) -> nn.Sequential:
     """Conv('same') - BatchNorm - ReLU - MaxPool(2) - Dropout: the unit the report stacks."""
     return nn.Sequential(
@@ -35,13 +56,13 @@ def conv_block(c_in: int, c_out: int, k: int, dropout: float) -> nn.Sequential:
         nn.BatchNorm2d(c_out),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Dropout(dropout),
+        Dropout(dropout),
     )
 
 
 def dense_block(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
     """Dense - BatchNorm - ReLU - Dropout."""
-    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), nn.Dropout(dropout))
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), Dropout(dropout))
 
 
 class ReportCNN(nn.Module):
@@ -187,7 +208,7 @@ def summary_rows(model: nn.Module, input_shape: tuple[int, int, int] = (1, 48, 4
         trainable = sum(p.numel() for p in mod.parameters(recurse=False) if p.requires_grad)
         frozen = sum(p.numel() for p in mod.parameters(recurse=False) if not p.requires_grad)
         stats = sum(b.numel() for n, b in mod.named_buffers(recurse=False) if n in ("running_mean", "running_var"))
-        label = _KERAS_NAMES.get(type(mod), type(mod).__name__)
+        label = next((v for k, v in _KERAS_NAMES.items() if isinstance(mod, k)), type(mod).__name__)
         if isinstance(mod, nn.Conv2d):
             label += f" ({mod.out_channels}, {mod.kernel_size})"
         elif isinstance(mod, nn.Linear):

@@ -53,7 +53,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None  # train on a stratified sample of this many Training images
     device: str = "auto"
-    bf16: bool | None = None  # None: on where it pays (CUDA with bf16, CPUs with AMX)
+    bf16: bool | None = None  # None: on where it pays (CUDA with bf16, CPUs with AMX or AVX512-BF16)
     channels_last: bool = True
     compile: bool = False
     eval_batch: int = 1024
@@ -153,13 +153,14 @@ def atomic_write_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def cpu_has_amx() -> bool:
-    """True on CPUs with AMX tiles, where bf16 matmuls and convolutions run much faster."""
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 math (AMX or AVX512-BF16), where bf16 autocast pays."""
     try:
         with open("/proc/cpuinfo") as f:
-            return "amx_bf16" in f.read()
+            flags = f.read()
     except OSError:
         return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
@@ -167,7 +168,7 @@ def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
         return cfg.bf16
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_amx()
+    return device.type == "cpu" and cpu_has_fast_bf16()
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -212,11 +213,13 @@ def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch
     return None
 
 
-def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = False) -> list[dict]:
+def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = False,
+          stop_after: int | None = None) -> list[dict]:
     """Train ``cfg.model`` on Training, validate on PublicTest; return the per-epoch history.
 
     Writes ``last.pt`` every epoch and ``best.pt`` whenever PublicTest accuracy improves, plus
-    ``history.json``; with ``resume`` it continues from ``last.pt``.
+    ``history.json``; with ``resume`` it continues from ``last.pt``. ``stop_after`` ends this
+    call after that many epochs (a time-boxed session), to be resumed later.
     """
     cfg.check()
     device = resolve_device(cfg.device)
@@ -262,6 +265,10 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         opt.load_state_dict(ckpt["optimizer"])
         if sched is not None and ckpt.get("scheduler") is not None:
             sched.load_state_dict(ckpt["scheduler"])
+        old_epochs = meta["config"]["epochs"]
+        if cfg.schedule in ("cosine", "onecycle") and old_epochs != cfg.epochs:
+            raise ConfigError(f"{last_path} was planned for {old_epochs} epochs with the '{cfg.schedule}' schedule; "
+                              f"resume it with --epochs {old_epochs}.")
         history, start_epoch, best_acc = meta["history"], meta["epoch"], meta["best_val_acc"]
 
     net: nn.Module = model
@@ -284,7 +291,8 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         "bf16": bf16,
     }
 
-    for epoch in range(start_epoch, cfg.epochs):
+    end_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, start_epoch + stop_after)
+    for epoch in range(start_epoch, end_epoch):
         t0 = time.perf_counter()
         es = _epoch_seed(cfg.seed, epoch)
         torch.manual_seed(es)  # dropout

@@ -1,0 +1,360 @@
+"""Question 6, derived with SymPy and checked against PyTorch's autograd.
+
+Three results: the convolution output shape (6-1), BatchNorm's backward pass (6-2), and the
+gradient of softmax with cross-entropy (6-3). Each ``derive_*`` function returns the closed forms
+as SymPy expressions plus a list of :class:`Check` records: what was compared, how, and whether
+it held. The math chapter renders them; the tests fail if any check fails.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+import torch
+from torch import nn
+
+
+@dataclass
+class Check:
+    """One verified claim: what was compared, by which method, and the outcome."""
+
+    claim: str
+    method: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class Derivation:
+    """Closed forms (name -> SymPy expression or equation) and the checks that back them."""
+
+    title: str
+    formulas: dict[str, sp.Basic] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def latex(self) -> dict[str, str]:
+        return {k: sp.latex(v) for k, v in self.formulas.items()}
+
+
+def _is_zero(expr: sp.Expr) -> bool:
+    """True when ``expr`` simplifies to exactly 0 (rational functions: cancel first, then simplify)."""
+    e = sp.cancel(sp.together(expr))
+    return e == 0 or sp.simplify(e) == 0
+
+
+# --------------------------------------------------------------------------- 6-1 convolution
+
+def conv_output_size(n: sp.Expr | int, k: sp.Expr | int, s: sp.Expr | int, p: sp.Expr | int, d: sp.Expr | int = 1) -> sp.Expr:
+    """Output length along one axis: floor((n + 2p - d(k - 1) - 1) / s) + 1."""
+    return sp.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1
+
+
+def derive_conv_shape(n_configs: int = 600, seed: int = 0) -> Derivation:
+    """The output shape of Conv2D on (B, W, H, C_in), checked against nn.Conv2d on many configurations."""
+    B, W, H, Cin, Cout = sp.symbols("B W H C_in C_out", positive=True, integer=True)
+    k1, k2, s1, s2, d1, d2 = sp.symbols("k_1 k_2 s_1 s_2 d_1 d_2", positive=True, integer=True)
+    p1, p2 = sp.symbols("p_1 p_2", nonnegative=True, integer=True)
+    general = sp.Tuple(B, conv_output_size(W, k1, s1, p1, d1), conv_output_size(H, k2, s2, p2, d2), Cout)
+    plain = sp.Tuple(B, sp.floor((W + 2 * p1 - k1) / s1) + 1, sp.floor((H + 2 * p2 - k2) / s2) + 1, Cout)
+    out = Derivation("6-1 Convolution output shape")
+    out.formulas["output shape"] = sp.Eq(sp.Symbol(r"\mathrm{shape}_{out}"), plain, evaluate=False)
+    out.formulas["with dilation"] = sp.Eq(sp.Symbol(r"\mathrm{shape}_{out}"), general, evaluate=False)
+    same = all(sp.simplify(a.subs({d1: 1, d2: 1}) - b) == 0 for a, b in zip(general, plain))
+    out.checks.append(Check("with dilation 1 the general form reduces to floor((W + 2p - k)/s) + 1",
+                            "SymPy: difference simplifies to 0", same))
+
+    rng = np.random.default_rng(seed)
+    grid = [(w, h, a, b, sa, sb, pa, pb, da, db)
+            for w, h in ((5, 7), (8, 8), (13, 6), (48, 48), (24, 11))
+            for a, b in ((1, 1), (3, 3), (5, 5), (2, 3), (3, 1))
+            for sa, sb in ((1, 1), (2, 2), (3, 2), (1, 3))
+            for pa, pb in ((0, 0), (1, 1), (2, 0), (0, 3))
+            for da, db in ((1, 1), (2, 1), (2, 3))]
+    valid = [g for g in grid if g[0] + 2 * g[6] >= g[8] * (g[2] - 1) + 1 and g[1] + 2 * g[7] >= g[9] * (g[3] - 1) + 1]
+    pick = [valid[i] for i in sorted(rng.choice(len(valid), min(n_configs, len(valid)), replace=False))]
+    f = sp.lambdify((W, k1, s1, p1, d1), conv_output_size(W, k1, s1, p1, d1), "math")
+    bad, uneven = [], 0
+    with torch.no_grad():
+        for w, h, a, b, sa, sb, pa, pb, da, db in pick:
+            conv = nn.Conv2d(3, 4, (b, a), stride=(sb, sa), padding=(pb, pa), dilation=(db, da), bias=False)
+            # torch is (N, C, H, W); the problem is stated as (B, W, H, C)
+            got = conv(torch.zeros(2, 3, h, w)).shape
+            want = (2, 4, f(h, b, sb, pb, db), f(w, a, sa, pa, da))
+            uneven += (w + 2 * pa - da * (a - 1) - 1) % sa != 0
+            if tuple(got) != want:
+                bad.append(((w, h, a, b, sa, sb, pa, pb, da, db), tuple(got), want))
+    out.checks.append(Check(
+        f"the closed form gives nn.Conv2d's output shape for {len(pick)} configurations "
+        f"({uneven} where the stride does not divide evenly, dilation 1 to 3)",
+        "exact comparison of shapes", not bad, f"mismatches: {bad[:3]}" if bad else f"{len(pick)} of {len(pick)} equal"))
+    out.formulas["n_configs"] = sp.Integer(len(pick))
+    return out
+
+
+# --------------------------------------------------------------------------- 6-2 BatchNorm
+
+def batchnorm_symbols(m: int):
+    """Symbols for a mini-batch of size m: inputs x, upstream gradients g = dl/dy, and parameters."""
+    x = sp.symbols(f"x_1:{m + 1}", real=True)
+    g = sp.symbols(f"g_1:{m + 1}", real=True)
+    gamma, beta = sp.symbols("gamma beta", real=True)
+    eps = sp.Symbol("epsilon", positive=True)
+    return x, g, gamma, beta, eps
+
+
+def batchnorm_closed_forms(x, g, gamma, eps, mu, var):
+    """Ioffe & Szegedy (2015), Algorithm 1's backward pass, in terms of g_i = dl/dy_i."""
+    m = len(x)
+    inv = 1 / sp.sqrt(var + eps)
+    x_hat = [(xi - mu) * inv for xi in x]
+    d_xhat = [gi * gamma for gi in g]
+    d_var = sum(dh * (xi - mu) for dh, xi in zip(d_xhat, x)) * sp.Rational(-1, 2) * (var + eps) ** sp.Rational(-3, 2)
+    d_mu = sum(dh * (-inv) for dh in d_xhat) + d_var * sum(-2 * (xi - mu) for xi in x) / m
+    d_x = [dh * inv + d_var * 2 * (xi - mu) / m + d_mu / m for dh, xi in zip(d_xhat, x)]
+    d_gamma = sum(gi * xh for gi, xh in zip(g, x_hat))
+    d_beta = sum(g)
+    return {"x_hat": x_hat, "d_xhat": d_xhat, "d_var": d_var, "d_mu": d_mu, "d_x": d_x, "d_gamma": d_gamma, "d_beta": d_beta}
+
+
+def _display_batchnorm() -> dict[str, sp.Basic]:
+    """The closed forms written with indexed symbols, for the chapter."""
+    i, j, m = sp.symbols("i j m", integer=True, positive=True)
+    x, g, xh = sp.IndexedBase("x"), sp.IndexedBase(r"\frac{\partial \ell}{\partial y}"), sp.IndexedBase(r"\hat{x}")
+    gamma, eps = sp.symbols("gamma epsilon")
+    mu, var = sp.Symbol(r"\mu_B"), sp.Symbol(r"\sigma_B^2")
+    dxh = sp.IndexedBase(r"\frac{\partial \ell}{\partial \hat{x}}")
+    dvar, dmu = sp.Symbol(r"\frac{\partial \ell}{\partial \sigma_B^2}"), sp.Symbol(r"\frac{\partial \ell}{\partial \mu_B}")
+    lhs = lambda s: sp.Symbol(rf"\frac{{\partial \ell}}{{\partial {s}}}")  # noqa: E731
+    return {
+        "dl/dx_hat_i": sp.Eq(lhs(r"\hat{x}_i"), g[i] * gamma, evaluate=False),
+        "dl/dvar": sp.Eq(lhs(r"\sigma_B^2"), sp.Sum(dxh[i] * (x[i] - mu), (i, 1, m)) * sp.Rational(-1, 2) * (var + eps) ** sp.Rational(-3, 2), evaluate=False),
+        "dl/dmu": sp.Eq(lhs(r"\mu_B"), sp.Sum(dxh[i] * (-1 / sp.sqrt(var + eps)), (i, 1, m)) + dvar * sp.Sum(-2 * (x[i] - mu), (i, 1, m)) / m, evaluate=False),
+        "dl/dx_i": sp.Eq(lhs("x_i"), dxh[i] / sp.sqrt(var + eps) + dvar * 2 * (x[i] - mu) / m + dmu / m, evaluate=False),
+        "dl/dgamma": sp.Eq(lhs(r"\gamma"), sp.Sum(g[i] * xh[i], (i, 1, m)), evaluate=False),
+        "dl/dbeta": sp.Eq(lhs(r"\beta"), sp.Sum(g[i], (i, 1, m)), evaluate=False),
+        "update": sp.Eq(sp.Symbol(r"\gamma_{t+1},\ \beta_{t+1}"),
+                        sp.Tuple(sp.Symbol(r"\gamma_t - \eta \frac{\partial \ell}{\partial \gamma}"),
+                                 sp.Symbol(r"\beta_t - \eta \frac{\partial \ell}{\partial \beta}")), evaluate=False),
+    }
+
+
+def check_batchnorm_symbolic(m: int) -> list[Check]:
+    """Each closed form equals the derivative SymPy takes of the forward definition, for batch size m."""
+    x, g, gamma, beta, eps = batchnorm_symbols(m)
+    mu_s, var_s = sp.Symbol("mu", real=True), sp.Symbol("sigma2", nonnegative=True)
+    checks = []
+    # graph view: mu and var as nodes, as Algorithm 1 treats them
+    y_graph = [gamma * (xi - mu_s) / sp.sqrt(var_s + eps) + beta for xi in x]
+    l_graph = sum(gi * yi for gi, yi in zip(g, y_graph))  # any loss: dl/dy_i = g_i
+    cf = batchnorm_closed_forms(x, g, gamma, eps, mu_s, var_s)
+    xh = sp.symbols(f"xhat_1:{m + 1}", real=True)
+    l_hat = sum(gi * (gamma * h + beta) for gi, h in zip(g, xh))
+    checks.append(Check(f"dl/dx_hat_i = dl/dy_i * gamma (m={m})", "SymPy diff, difference = 0",
+                        all(_is_zero(sp.diff(l_hat, h) - d) for h, d in zip(xh, cf["d_xhat"]))))
+    checks.append(Check(f"dl/dsigma_B^2 (m={m})", "SymPy diff w.r.t. sigma_B^2 in the graph, difference = 0",
+                        _is_zero(sp.diff(l_graph, var_s) - cf["d_var"])))
+    var_of_mu = sum((xi - mu_s) ** 2 for xi in x) / m  # sigma^2 depends on mu: both paths count
+    l_mu = l_graph.subs(var_s, var_of_mu)
+    d_mu_cf = cf["d_mu"].subs(var_s, var_of_mu)
+    checks.append(Check(f"dl/dmu_B, through x_hat and sigma_B^2 (m={m})", "SymPy total derivative, difference = 0",
+                        _is_zero(sp.diff(l_mu, mu_s) - d_mu_cf)))
+    # end to end: mu and var as functions of x; compare dl/dx_i, dl/dgamma, dl/dbeta
+    mu = sum(x) / m
+    var = sum((xi - mu) ** 2 for xi in x) / m
+    y = [gamma * (xi - mu) / sp.sqrt(var + eps) + beta for xi in x]
+    loss = sum(gi * yi for gi, yi in zip(g, y))
+    cf_x = batchnorm_closed_forms(x, g, gamma, eps, mu, var)
+    s = sp.Symbol("s", positive=True)  # s = sqrt(var + eps): eliminating eps makes both sides rational
+    elim = {eps: s**2 - var}
+    ok_x = all(_is_zero((sp.diff(loss, xi) - d).subs(elim)) for xi, d in zip(x, cf_x["d_x"]))
+    checks.append(Check(f"dl/dx_i for every i (m={m})", "SymPy diff of the forward pass, difference = 0", ok_x))
+    checks.append(Check(f"dl/dgamma and dl/dbeta (m={m})", "SymPy diff, difference = 0",
+                        _is_zero((sp.diff(loss, gamma) - cf_x["d_gamma"]).subs(elim)) and _is_zero(sp.diff(loss, beta) - cf_x["d_beta"])))
+    return checks
+
+
+class ClosedFormBatchNorm(torch.autograd.Function):
+    """BatchNorm over the batch axis whose backward is exactly the closed forms above."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:  # type: ignore[override]
+        mu = x.mean(0)
+        var = x.var(0, unbiased=False)
+        ctx.save_for_backward(x, gamma, mu, var)
+        ctx.eps = eps
+        return gamma * (x - mu) / torch.sqrt(var + eps) + beta
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
+        x, gamma, mu, var = ctx.saved_tensors
+        m, eps = x.shape[0], ctx.eps
+        inv = 1 / torch.sqrt(var + eps)
+        d_xhat = g * gamma
+        d_var = (d_xhat * (x - mu)).sum(0) * -0.5 * (var + eps) ** -1.5
+        d_mu = (-d_xhat * inv).sum(0) + d_var * (-2 * (x - mu)).sum(0) / m
+        d_x = d_xhat * inv + d_var * 2 * (x - mu) / m + d_mu / m
+        return d_x, (g * (x - mu) * inv).sum(0), g.sum(0), None
+
+
+def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
+    """The closed forms against finite differences (gradcheck) and nn.BatchNorm1d/2d in training mode."""
+    torch.manual_seed(seed)
+    checks = []
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    gamma = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    beta = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    ok = torch.autograd.gradcheck(lambda a, b, c: ClosedFormBatchNorm.apply(a, b, c, 1e-5), (x, gamma, beta), eps=1e-6, atol=1e-8)
+    checks.append(Check("the closed-form backward agrees with finite differences", "torch.autograd.gradcheck, float64, atol 1e-8", bool(ok)))
+    ok = torch.autograd.gradcheck(nn.BatchNorm1d(3).double().train(), (x,), eps=1e-6, atol=1e-8)
+    checks.append(Check("nn.BatchNorm1d's own backward agrees with finite differences (training mode)", "gradcheck, float64", bool(ok)))
+
+    for name, shape, bn in (("BatchNorm1d", (16, 5), nn.BatchNorm1d(5)), ("BatchNorm2d", (8, 4, 5, 5), nn.BatchNorm2d(4))):
+        bn = bn.double().train()
+        with torch.no_grad():
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+        xt = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+        up = torch.randn(*shape, dtype=torch.float64)
+        (bn(xt) * up).sum().backward()
+        # BatchNorm2d normalises each channel over (N, H, W): move channels last and flatten
+        c = shape[1]
+        xf = xt.detach().movedim(1, -1).reshape(-1, c).requires_grad_()
+        gf, bf = bn.weight.detach().clone().requires_grad_(), bn.bias.detach().clone().requires_grad_()
+        yf = ClosedFormBatchNorm.apply(xf, gf, bf, bn.eps)
+        (yf * up.movedim(1, -1).reshape(-1, c)).sum().backward()
+        dx = xf.grad.reshape(*[shape[0], *shape[2:], c]).movedim(-1, 1)
+        err = max((dx - xt.grad).abs().max().item(), (gf.grad - bn.weight.grad).abs().max().item(), (bf.grad - bn.bias.grad).abs().max().item())
+        checks.append(Check(f"closed forms for dl/dx, dl/dgamma, dl/dbeta equal nn.{name}'s autograd (training mode)",
+                            "float64, max abs difference < 1e-10", err < 1e-10, f"max abs difference {err:.2e}"))
+
+    # the update rule: one plain gradient step is gamma - lr * dl/dgamma
+    bn = nn.BatchNorm1d(5).double().train()
+    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
+    xt = torch.randn(16, 5, dtype=torch.float64)
+    before = bn.weight.detach().clone(), bn.bias.detach().clone()
+    (bn(xt) ** 2).mean().backward()
+    grads = bn.weight.grad.clone(), bn.bias.grad.clone()
+    opt.step()
+    ok = torch.allclose(bn.weight, before[0] - 0.1 * grads[0]) and torch.allclose(bn.bias, before[1] - 0.1 * grads[1])
+    checks.append(Check("an SGD step updates gamma <- gamma - eta dl/dgamma and beta <- beta - eta dl/dbeta", "torch.optim.SGD, float64", ok))
+    return checks
+
+
+def derive_batchnorm(ms: tuple[int, ...] = (2, 3, 4)) -> Derivation:
+    out = Derivation("6-2 BatchNorm backward pass")
+    out.formulas.update(_display_batchnorm())
+    for m in ms:
+        out.checks.extend(check_batchnorm_symbolic(m))
+    out.checks.extend(check_batchnorm_autograd())
+    return out
+
+
+# --------------------------------------------------------------------------- 6-3 softmax + cross-entropy
+
+def softmax_symbols(n: int):
+    z = sp.symbols(f"z_1:{n + 1}", real=True)
+    y = sp.symbols(f"y_1:{n + 1}", nonnegative=True)
+    denom = sum(sp.exp(zi) for zi in z)
+    yhat = [sp.exp(zi) / denom for zi in z]
+    return z, y, yhat
+
+
+def check_softmax_symbolic(n: int, t: int = 0) -> list[Check]:
+    z, y, yhat = softmax_symbols(n)
+    loss = -sum(yi * sp.log(h) for yi, h in zip(y, yhat))
+    d_full = sp.diff(loss, z[t])
+    checks = [Check(f"dL/dz_t = y_hat_t * sum(y) - y_t for any y (n={n})", "SymPy diff, difference = 0",
+                    _is_zero(sp.expand_log(d_full - (yhat[t] * sum(y) - y[t]), force=True)))]
+    on_simplex = {y[-1]: 1 - sum(y[:-1])}
+    checks.append(Check(f"with sum(y) = 1: dL/dz_t = y_hat_t - y_t (n={n})", "SymPy, substituting y_n = 1 - sum of the others",
+                        _is_zero((d_full - (yhat[t] - y[t])).subs(on_simplex))))
+    d_single = sp.diff(-y[t] * sp.log(yhat[t]), z[t])
+    checks.append(Check(f"keeping only the t-th term: dL_t/dz_t = -y_t (1 - y_hat_t) (n={n})", "SymPy diff, difference = 0",
+                        _is_zero(d_single - (-y[t] * (1 - yhat[t])))))
+    gap = sum(y[i] for i in range(n) if i != t) * yhat[t]
+    checks.append(Check(f"the two differ by y_hat_t * sum_(i != t) y_i (n={n})", "SymPy, difference = 0",
+                        _is_zero(d_full - d_single - gap)))
+    onehot_t = {yi: (1 if i == t else 0) for i, yi in enumerate(y)}
+    onehot_k = {yi: (1 if i == (t + 1) % n else 0) for i, yi in enumerate(y)}
+    checks.append(Check(f"for one-hot y at the true class t both give y_hat_t - 1 (n={n})", "SymPy substitution",
+                        _is_zero((d_full - d_single).subs(onehot_t)) and _is_zero(d_single.subs(onehot_t) - (yhat[t] - 1))))
+    checks.append(Check(f"for one-hot y at another class: dL/dz_t = y_hat_t but dL_t/dz_t = 0 (n={n})", "SymPy substitution",
+                        _is_zero(d_full.subs(onehot_k) - yhat[t]) and d_single.subs(onehot_k) == 0))
+    return checks
+
+
+def check_softmax_general_n() -> list[Check]:
+    """For a symbolic number of classes n: chain rule through the softmax Jacobian, summed by SymPy."""
+    n = sp.Symbol("n", integer=True, positive=True)
+    i, t = sp.symbols("i t", integer=True, positive=True)
+    y, yh = sp.IndexedBase("y"), sp.IndexedBase("yhat")
+    # dL/dyhat_i = -y_i / yhat_i and dyhat_i/dz_t = yhat_i (delta_it - yhat_t), so their product is:
+    terms = sp.Sum(-y[i] * (sp.KroneckerDelta(i, t) - yh[t]), (i, 1, n)).doit()
+    terms = sp.refine(terms, sp.Q.le(t, n))
+    ok = _is_zero(terms - (yh[t] * sp.Sum(y[i], (i, 1, n)) - y[t]))
+    jac = []
+    for m in (2, 3, 5):
+        z, _, yhat = softmax_symbols(m)
+        jac.append(all(_is_zero(sp.diff(yhat[a], z[b]) - yhat[a] * ((1 if a == b else 0) - yhat[b])) for a in range(m) for b in range(m)))
+    return [
+        Check("softmax Jacobian dyhat_i/dz_t = yhat_i (delta_it - yhat_t), every i and t (n = 2, 3, 5)", "SymPy diff, difference = 0", all(jac)),
+        Check("for symbolic n, sum_i (-y_i / yhat_i) dyhat_i/dz_t = yhat_t sum_i y_i - y_t", "SymPy Sum with KroneckerDelta, doit()", ok),
+    ]
+
+
+def check_softmax_autograd(seed: int = 0) -> list[Check]:
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(32, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    y = torch.rand(32, 7, dtype=torch.float64, generator=g)
+    y = y / y.sum(1, keepdim=True)  # soft targets on the simplex
+    torch.nn.functional.cross_entropy(z, y, reduction="sum").backward()
+    err = (z.grad - (z.softmax(1) - y)).abs().max().item()
+    checks = [Check("F.cross_entropy's gradient w.r.t. the logits is softmax(z) - y (soft targets summing to 1)",
+                    "autograd, float64, max abs difference < 1e-12", err < 1e-12, f"max abs difference {err:.1e}")]
+    zt = z.detach().clone().requires_grad_()
+    t = 3
+    single = -(y[:, t] * zt.log_softmax(1)[:, t]).sum()
+    single.backward()
+    want = -y[:, t] * (1 - zt.softmax(1)[:, t])
+    err = (zt.grad[:, t] - want).abs().max().item()
+    checks.append(Check("autograd of the single term -y_t log y_hat_t gives -y_t (1 - y_hat_t)", "autograd, float64",
+                        err < 1e-12, f"max abs difference {err:.1e}"))
+    labels = torch.randint(0, 7, (32,), generator=g)
+    zl = z.detach().clone().requires_grad_()
+    torch.nn.functional.cross_entropy(zl, labels, reduction="sum").backward()
+    onehot = torch.nn.functional.one_hot(labels, 7).double()
+    err = (zl.grad - (zl.softmax(1) - onehot)).abs().max().item()
+    checks.append(Check("with hard labels (one-hot y) the gradient is y_hat - y", "autograd, float64", err < 1e-12, f"max abs difference {err:.1e}"))
+    return checks
+
+
+def derive_softmax_ce(ns: tuple[int, ...] = (2, 3, 5)) -> Derivation:
+    out = Derivation("6-3 Softmax and cross-entropy")
+    t, i = sp.symbols("t i", integer=True)
+    yh, y = sp.IndexedBase(r"\hat{y}"), sp.IndexedBase("y")
+    out.formulas["dL/dz_t"] = sp.Eq(sp.Symbol(r"\frac{\partial L}{\partial z_t}"), yh[t] * sp.Symbol(r"\sum_i y_i") - y[t], evaluate=False)
+    out.formulas["dL/dz_t on the simplex"] = sp.Eq(sp.Symbol(r"\frac{\partial L}{\partial z_t}"), yh[t] - y[t], evaluate=False)
+    out.formulas["dL_t/dz_t"] = sp.Eq(sp.Symbol(r"\frac{\partial L_t}{\partial z_t}"), -y[t] * (1 - yh[t]), evaluate=False)
+    out.formulas["gap"] = sp.Eq(sp.Symbol(r"\frac{\partial L}{\partial z_t} - \frac{\partial L_t}{\partial z_t}"),
+                                yh[t] * sp.Symbol(r"\sum_{i \neq t} y_i"), evaluate=False)
+    out.checks.extend(check_softmax_general_n())
+    for n in ns:
+        out.checks.extend(check_softmax_symbolic(n))
+    out.checks.extend(check_softmax_autograd())
+    return out
+
+
+def verify_all() -> list[Derivation]:
+    """Every derivation of question 6 with its checks (about half a minute on a laptop CPU)."""
+    return [derive_conv_shape(), derive_batchnorm(), derive_softmax_ce()]
+
+
+__all__ = [
+    "Check", "Derivation", "conv_output_size", "derive_conv_shape", "derive_batchnorm", "derive_softmax_ce",
+    "ClosedFormBatchNorm", "verify_all",
+]

@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from fer_lib.errors import ConfigError
+from fer_lib.models import REGISTRY, build_model, load_checkpoint, summary, summary_rows, summary_totals
+
+# The original report's Keras table, row by row: (output shape, params).
+KERAS_REPORT_CNN = [
+    ((None, 48, 48, 1), 0),
+    ((None, 48, 48, 32), 320), ((None, 48, 48, 32), 128), ((None, 48, 48, 32), 0), ((None, 24, 24, 32), 0), ((None, 24, 24, 32), 0),
+    ((None, 24, 24, 64), 51264), ((None, 24, 24, 64), 256), ((None, 24, 24, 64), 0), ((None, 12, 12, 64), 0), ((None, 12, 12, 64), 0),
+    ((None, 12, 12, 64), 36928), ((None, 12, 12, 64), 256), ((None, 12, 12, 64), 0), ((None, 6, 6, 64), 0), ((None, 6, 6, 64), 0),
+    ((None, 6, 6, 32), 18464), ((None, 6, 6, 32), 128), ((None, 6, 6, 32), 0), ((None, 3, 3, 32), 0), ((None, 3, 3, 32), 0),
+    ((None, 288), 0),
+    ((None, 256), 73984), ((None, 256), 1024), ((None, 256), 0), ((None, 256), 0),
+    ((None, 512), 131584), ((None, 512), 2048), ((None, 512), 0), ((None, 512), 0),
+    ((None, 7), 3591),
+]
+
+
+def test_report_cnn_matches_the_keras_table_layer_by_layer():
+    rows = summary_rows(build_model("report_cnn"))
+    assert [(r.shape, r.params) for r in rows] == KERAS_REPORT_CNN
+    assert summary_totals(rows) == {"total": 319_975, "trainable": 318_055, "non_trainable": 1_920}
+    text = summary("report_cnn")
+    assert "Total params: 319,975" in text and "Trainable params: 318,055" in text and "Non-trainable params: 1,920" in text
+
+
+def test_simple_cnn_has_64_128_512_filters():
+    m = build_model("simple_cnn")
+    convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 512]
+    assert m.last_conv is convs[-1]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_models_take_unit_range_images_and_use_each_module_once(name):
+    m = build_model(name).eval()
+    calls = {}
+    hooks = [mod.register_forward_hook(lambda mod, i, o: calls.__setitem__(mod, calls.get(mod, 0) + 1))
+             for mod in m.modules() if not list(mod.children())]
+    out = m(torch.rand(3, 1, 48, 48))
+    for h in hooks:
+        h.remove()
+    assert out.shape == (3, 7)
+    assert set(calls.values()) == {1}, "a module instance is called more than once in forward"
+
+
+def test_unknown_model_name():
+    with pytest.raises(ConfigError, match="unknown model 'vgg99'; registered models: "):
+        build_model("vgg99")
+
+
+def test_checkpoint_round_trip_is_weights_only(tmp_path):
+    import json
+
+    m = build_model("report_cnn")
+    torch.save({"model": m.state_dict(), "meta": json.dumps({"model": "report_cnn"})}, tmp_path / "c.pt")
+    m2, meta = load_checkpoint(tmp_path / "c.pt")
+    assert meta["model"] == "report_cnn"
+    for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    with pytest.raises(ConfigError, match="bad.pt: not a readable fer_lib checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_cli_summary_prints_the_totals():
+    from .conftest import run_cli
+
+    r = run_cli("summary", "report_cnn")
+    assert r.returncode == 0
+    assert "Total params: 319,975" in r.stdout and "Non-trainable params: 1,920" in r.stdout
+
+
+def test_fast_dropout_keeps_the_right_share_and_scale():
+    from fer_lib.models import Dropout
+
+    d = Dropout(0.25).train()
+    x = torch.ones(64, 32, 24, 24).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    y = d(x)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    kept = (y != 0).float().mean().item()
+    assert abs(kept - 0.75) < 0.005
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.75))
+    torch.manual_seed(0)
+    assert torch.equal(d(x), y)  # seeded like any torch op
+    assert torch.equal(d.eval()(x), x)

@@ -1,0 +1,46 @@
+"""Question 6: every derivation and numeric check must hold; a wrong formula must be caught."""
+import sympy as sp
+import torch
+
+from fer_lib import symbolic as S
+
+
+def _assert_all(d: S.Derivation) -> None:
+    failed = [c.claim + " " + c.detail for c in d.checks if not c.passed]
+    assert d.passed and not failed, failed
+
+
+def test_conv_output_shape():
+    d = S.derive_conv_shape()
+    _assert_all(d)
+    assert int(d.formulas["n_configs"]) >= 300
+    assert S.conv_output_size(48, 5, 1, 2) == 48 and S.conv_output_size(7, 3, 2, 0) == 3 and S.conv_output_size(8, 3, 3, 1) == 3
+
+
+def test_batchnorm_backward():
+    _assert_all(S.derive_batchnorm(ms=(2, 3, 5)))
+
+
+def test_softmax_cross_entropy():
+    _assert_all(S.derive_softmax_ce())
+
+
+def test_the_checks_can_fail():
+    # a closed form with the wrong sign on dl/dvar must not pass the SymPy comparison
+    x, g, gamma, beta, eps = S.batchnorm_symbols(3)
+    mu, var = sp.Symbol("mu", real=True), sp.Symbol("sigma2", nonnegative=True)
+    cf = S.batchnorm_closed_forms(x, g, gamma, eps, mu, var)
+    loss = sum(gi * (gamma * (xi - mu) / sp.sqrt(var + eps) + beta) for gi, xi in zip(g, x))
+    assert S._is_zero(sp.diff(loss, var) - cf["d_var"])
+    assert not S._is_zero(sp.diff(loss, var) + cf["d_var"])
+    # and the single-term softmax derivative is not the full one for soft targets
+    z, y, yhat = S.softmax_symbols(3)
+    full = sp.diff(-sum(a * sp.log(b) for a, b in zip(y, yhat)), z[0])
+    assert not S._is_zero(full - sp.diff(-y[0] * sp.log(yhat[0]), z[0]))
+
+
+def test_closed_form_batchnorm_is_usable_as_a_layer():
+    x = torch.randn(10, 4, dtype=torch.float64, requires_grad=True)
+    w, b = torch.ones(4, dtype=torch.float64, requires_grad=True), torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    y = S.ClosedFormBatchNorm.apply(x, w, b, 1e-5)
+    assert torch.allclose(y.mean(0), torch.zeros(4, dtype=torch.float64), atol=1e-12)

@@ -1,0 +1,169 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from fer_lib import train as T
+from fer_lib.errors import ConfigError, TrainingDiverged
+from fer_lib.models import load_checkpoint
+from fer_lib.train import TrainConfig, augment, stratified_sample, train
+
+from .conftest import REPO, run_cli
+
+FAST = dict(progress=False, batch_size=64)
+
+
+def test_augment_is_batched_seeded_and_keeps_shape():
+    x = torch.rand(16, 1, 48, 48)
+    cfg = TrainConfig(erase=0.5)
+    a = augment(x, cfg, torch.Generator().manual_seed(1))
+    b = augment(x, cfg, torch.Generator().manual_seed(1))
+    c = augment(x, cfg, torch.Generator().manual_seed(2))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() <= 1
+    plain = augment(x, TrainConfig(flip=False, shift=0, rotate=0, scale=0), torch.Generator())
+    assert torch.equal(plain, x)
+
+
+def test_stratified_sample_keeps_class_shares():
+    labels = np.repeat(np.arange(7), [400, 40, 400, 700, 480, 300, 480])
+    idx = stratified_sample(labels, 280, seed=0)
+    assert len(idx) == 280 and len(set(idx)) == 280
+    counts = np.bincount(labels[idx], minlength=7)
+    assert counts[1] >= 3 and abs(counts[3] - 700 * 280 / len(labels)) <= 2
+
+
+def test_training_learns_the_generated_faces(synth, tmp_path):
+    hist = train(TrainConfig(epochs=6, **FAST), synth, tmp_path)
+    assert [h["epoch"] for h in hist] == list(range(1, 7))
+    assert hist[-1]["val_acc"] > 0.6, hist[-1]  # chance is 1/7
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert saved == hist
+    model, meta = load_checkpoint(tmp_path / "best.pt")
+    assert meta["best_val_acc"] == max(h["val_acc"] for h in hist)
+    assert meta["data_hash"] == synth.fingerprint() and meta["model"] == "report_cnn"
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert set(ck) == {"model", "optimizer", "scheduler", "meta"}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_limit_trains_on_a_stratified_sample(synth, tmp_path):
+    train(TrainConfig(epochs=1, limit=70, **FAST), synth, tmp_path)
+    meta = json.loads(torch.load(tmp_path / "last.pt", weights_only=True)["meta"])
+    assert meta["n_train"] == 70
+
+
+@pytest.mark.parametrize("schedule,optimizer", [("onecycle", "sgd"), ("plateau", "adamw"), ("cosine", "adam")])
+def test_schedules_and_optimizers_resume(synth, tmp_path, schedule, optimizer):
+    cfg = dict(epochs=2, limit=140, schedule=schedule, optimizer=optimizer, lr=0.01, **FAST)
+    full = train(TrainConfig(**cfg), synth, tmp_path / "a")
+    train(TrainConfig(**cfg), synth, tmp_path / "b", stop_after=1)
+    assert len(json.loads((tmp_path / "b" / "history.json").read_text())) == 1
+    resumed = train(TrainConfig(**cfg), synth, tmp_path / "b", resume=True)
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert strip(resumed) == strip(full)
+
+
+def test_resume_after_kill_matches_an_uninterrupted_run(synth_csv, tmp_path):
+    args = ["train", "--model", "report_cnn", "--data", str(synth_csv), "--epochs", "4", "--batch-size", "64", "--quiet", "--seed", "5"]
+    r = run_cli(*args, "--out", str(tmp_path / "full"))
+    assert r.returncode == 0, r.stderr
+    # the same run, killed with SIGKILL in the middle of its third epoch, then resumed
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "fer_lib", *args, "--out", str(out)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        h = out / "history.json"
+        if h.exists() and len(json.loads(h.read_text())) >= 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(json.loads((out / "history.json").read_text()))
+    assert 2 <= done < 4, "the kill came too late to test anything"
+    r = run_cli(*args, "--out", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(out / "last.pt", weights_only=True)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    ha, hb = (json.loads(p.read_text()) for p in (tmp_path / "full" / "history.json", out / "history.json"))
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in ha] == [{k: v for k, v in e.items() if k != "seconds"} for e in hb]
+
+
+def test_resume_refuses_a_changed_schedule_length(synth, tmp_path):
+    train(TrainConfig(epochs=3, limit=70, schedule="onecycle", **FAST), synth, tmp_path, stop_after=1)
+    with pytest.raises(ConfigError, match="planned for 3 epochs with the 'onecycle' schedule; resume it with --epochs 3"):
+        train(TrainConfig(epochs=5, limit=70, schedule="onecycle", **FAST), synth, tmp_path, resume=True)
+
+
+def test_resume_refuses_other_data_or_model(synth, tiny, tmp_path):
+    train(TrainConfig(epochs=1, limit=70, **FAST), synth, tmp_path)
+    with pytest.raises(ConfigError, match="trained on other data"):
+        train(TrainConfig(epochs=2, **FAST), tiny, tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="holds a 'report_cnn' run; cannot resume it as 'simple_cnn'"):
+        train(TrainConfig(model="simple_cnn", epochs=2, **FAST), synth, tmp_path, resume=True)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monkeypatch):
+    train(TrainConfig(epochs=1, limit=140, **FAST), synth, tmp_path)
+    good = torch.load(tmp_path / "last.pt", weights_only=True)
+    monkeypatch.setattr(T, "augment", lambda x, cfg, g: x * float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 1; the last good checkpoint is kept at"):
+        train(TrainConfig(epochs=3, limit=140, **FAST), synth, tmp_path, resume=True)
+    kept = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert json.loads(kept["meta"])["epoch"] == 1
+    for k in good["model"]:
+        assert torch.equal(good["model"][k], kept["model"][k])
+
+
+def test_cuda_where_there_is_none(synth_csv, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    r = run_cli("train", "--model", "report_cnn", "--data", str(synth_csv), "--out", str(tmp_path), "--epochs", "1", "--device", "cuda")
+    assert r.returncode == 2 and "has no CUDA GPU" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ddp_two_processes_on_gloo(synth_csv, tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    r = subprocess.run([*torchrun, "-m", "fer_lib", "train", "--model", "report_cnn", "--data", str(synth_csv),
+                        "--out", str(tmp_path), "--epochs", "2", "--quiet", "--device", "cpu"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = json.loads(torch.load(tmp_path / "last.pt", weights_only=True)["meta"])
+    assert meta["world_size"] == 2 and meta["epoch"] == 2
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert len(hist) == 2 and all(np.isfinite(h["loss"]) for h in hist)
+
+
+def test_cli_train_then_evaluate(synth_csv, tmp_path):
+    r = run_cli("train", "--model", "simple_cnn", "--data", str(synth_csv), "--out", str(tmp_path), "--epochs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("evaluate", str(tmp_path / "best.pt"), "--data", str(synth_csv), "--split", "PrivateTest", "--json", "--tta", "tencrop",
+                "--save-predictions", str(tmp_path / "pred.npz"))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["n"] == 140 and 0 <= res["accuracy"] <= 1 and res["tta"] == "tencrop"
+    pred = np.load(tmp_path / "pred.npz")
+    assert pred["logits"].shape == (140, 7)
+    r = run_cli("evaluate", str(tmp_path / "best.pt"), "--data", str(synth_csv), "--tta", "sideways")
+    assert r.returncode == 2 and "unknown TTA mode 'sideways'" in r.stderr
+
+
+@pytest.mark.realdata
+def test_short_training_run_on_real_fer2013(real_data, tmp_path):
+    hist = train(TrainConfig(epochs=2, limit=3000, progress=False), real_data, tmp_path)
+    assert len(hist) == 2 and all(np.isfinite([h["loss"], h["val_loss"]]).all() for h in hist)
+    assert hist[-1]["val_acc"] > 0.26, hist  # above always answering 'happy' (24.9% of PublicTest)
+    meta = json.loads(torch.load(tmp_path / "best.pt", weights_only=True)["meta"])
+    assert meta["data_hash"] == real_data.fingerprint()
