@@ -97,6 +97,63 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _load_images(paths: list[str]):
+    import numpy as np
+
+    from .data import read_any_image
+
+    return np.stack([read_any_image(p) for p in paths])
+
+
+def _predict(a: argparse.Namespace) -> int:
+    from .data import CLASSES
+    from .evaluate import predict_logits, resolve_device
+    from .pretrained import load_model
+
+    device = resolve_device(a.device)
+    model, _ = load_model(a.model, device=device)
+    probs = predict_logits(model, _load_images(a.images), device=device, tta=a.tta).softmax(1)
+    rows = [{"image": p, "prediction": CLASSES[int(pr.argmax())], "probabilities": {c: round(float(v), 4) for c, v in zip(CLASSES, pr)}}
+            for p, pr in zip(a.images, probs)]
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        top = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])
+        print(f"{r['image']}: {r['prediction']}  (" + ", ".join(f"{c} {v:.3f}" for c, v in top) + ")")
+    return 0
+
+
+def _explain(a: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+
+    from .attribution import attribute, to_display
+    from .data import CLASSES
+    from .errors import ConfigError
+    from .evaluate import predict_logits, resolve_device, to_float_images
+    from .plots import overlay_grid
+    from .pretrained import load_model
+
+    device = resolve_device(a.device)
+    model, _ = load_model(a.model, device=device)
+    images = _load_images([a.image])
+    probs = predict_logits(model, images, device=device).softmax(1)[0]
+    if a.target is None:
+        target = int(probs.argmax())
+    elif a.target in CLASSES:
+        target = CLASSES.index(a.target)
+    else:
+        raise ConfigError(f"unknown --target '{a.target}'; expected one of {', '.join(CLASSES)}.")
+    maps = attribute(model, to_float_images(images, device), torch.tensor([target]), a.method)
+    fig = overlay_grid(images, {a.method: to_display(maps)[0:1]}, [f"{CLASSES[target]} {probs[target]:.2f}"])
+    fig.savefig(a.output, dpi=150, bbox_inches="tight")
+    print(f"{a.image}: {a.method} map for '{CLASSES[target]}' (p = {probs[target]:.3f}) written to {a.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fer-lib", description="FER2013 data, models, training and evaluation.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -153,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(e)
     e.set_defaults(func=_evaluate)
 
+    from .attribution import METHODS
+
+    pr = sub.add_parser("predict", help="class probabilities for any image files")
+    pr.add_argument("images", nargs="+", help="image files (converted to grayscale, resized to 48x48)")
+    pr.add_argument("--model", default="report_cnn", help="a checkpoint path or a pretrained model name")
+    pr.add_argument("--tta", default="none", help="none, flip or tencrop")
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=_predict)
+
+    ex = sub.add_parser("explain", help="overlay an attribution map on a face")
+    ex.add_argument("image")
+    ex.add_argument("--method", default="saliency", choices=METHODS)
+    ex.add_argument("-o", "--output", required=True, help="the PNG to write")
+    ex.add_argument("--model", default="report_cnn", help="a checkpoint path or a pretrained model name")
+    ex.add_argument("--target", default=None, help="class to explain (default: the predicted one)")
+    ex.add_argument("--device", default="auto")
+    ex.set_defaults(func=_explain)
     return p
 
 

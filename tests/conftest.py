@@ -53,3 +53,20 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None):
 
     return subprocess.run([sys.executable, "-m", "fer_lib", *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def toy_run(synth, tmp_path_factory):
+    """report_cnn trained for a few epochs on the generated faces: a run folder with best.pt."""
+    from fer_lib.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("toy_run")
+    train(TrainConfig(epochs=5, batch_size=64, progress=False), synth, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_model(toy_run):
+    from fer_lib.models import load_checkpoint
+
+    return load_checkpoint(toy_run / "best.pt")[0]

@@ -1,0 +1,356 @@
+"""Attribution maps with Captum, tests of whether they mean anything, and filter visualisation.
+
+* :func:`attribute` runs one of :data:`METHODS` on a batch (model in eval mode, as Captum
+  assumes but does not enforce) and returns maps shaped like the input.
+* :func:`randomization_test` is the cascading model-parameter randomisation test of Adebayo et
+  al. (2018): a map that barely changes when the weights are scrambled explains nothing.
+* :func:`deletion_insertion` scores maps by what happens to the true-class probability when
+  pixels are removed (or restored) in the order the map ranks them (Petsiuk et al. 2018).
+* :func:`activation_maximisation`, :func:`top_activating` and :func:`activation_maps` show what
+  the last conv layer's filters respond to.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+
+METHODS: tuple[str, ...] = (
+    "saliency", "input_x_gradient", "integrated_gradients", "smoothgrad",
+    "guided_backprop", "gradcam", "guided_gradcam", "occlusion",
+)
+BASELINES = ("black", "blur", "mean")
+
+
+def last_conv(model: nn.Module) -> nn.Conv2d:
+    """The model's last Conv2d (Grad-CAM's layer and the filters of question 5)."""
+    layer = getattr(model, "last_conv", None)
+    if layer is None:
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        if not convs:
+            raise ConfigError(f"{type(model).__name__} has no Conv2d layer.")
+        layer = convs[-1]
+    return layer
+
+
+def _activation_after(model: nn.Module, conv: nn.Conv2d) -> nn.Module:
+    """The ReLU that follows ``conv`` in its block (Grad-CAM is taken on rectified features)."""
+    for block in model.modules():
+        kids = list(block.children())
+        if conv in kids:
+            after = kids[kids.index(conv) + 1:]
+            return next((m for m in after if isinstance(m, nn.ReLU)), conv)
+    return conv
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float = 3.0) -> torch.Tensor:
+    """Separable Gaussian blur of a batch (N, 1, H, W), reflect-padded."""
+    r = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return F.conv2d(x, k.view(1, 1, -1, 1))
+
+
+def make_baseline(x: torch.Tensor, kind: str = "blur", mean_face: torch.Tensor | None = None) -> torch.Tensor:
+    """Integrated Gradients' reference input.
+
+    'blur' (the default) keeps each face's overall lighting and removes the fine detail that
+    carries an expression, so IG credits the detail, not the brightness. 'black' is Captum's
+    default but is far from any face (and credits bright skin, the original report's
+    forehead artefact); 'mean' is the average training face.
+    """
+    if kind == "black":
+        return torch.zeros_like(x)
+    if kind == "blur":
+        return gaussian_blur(x, 3.0)
+    if kind == "mean":
+        if mean_face is None:
+            raise ConfigError("the 'mean' baseline needs mean_face (the average Training image).")
+        return mean_face.to(x).expand_as(x)
+    raise ConfigError(f"unknown baseline '{kind}'; expected one of {', '.join(BASELINES)}.")
+
+
+class _EvalMode:
+    """Put a model in eval mode for the duration of a block, then restore it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.was = model, model.training
+
+    def __enter__(self) -> nn.Module:
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc: object) -> None:
+        self.model.train(self.was)
+
+
+def attribute(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor | Sequence[int] | int,
+    method: str = "saliency",
+    *,
+    baseline: str = "blur",
+    ig_steps: int = 32,
+    smooth_samples: int = 16,
+    smooth_std: float = 0.1,
+    occlusion_window: int = 8,
+    occlusion_stride: int = 4,
+    mean_face: torch.Tensor | None = None,
+    batch_size: int = 256,
+    bf16: bool = False,
+) -> torch.Tensor:
+    """Attributions for the target classes of a batch x (N, 1, 48, 48) in [0, 1]; same shape as x.
+
+    The model is switched to channels_last (same results, about 1.5x faster on the CPU) and is
+    in eval mode during the call. ``bf16`` trades precision for another ~2x on CPUs with bf16.
+    """
+    from captum import attr as ca
+
+    model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+    if method not in METHODS:
+        raise ConfigError(f"unknown attribution method '{method}'; expected one of {', '.join(METHODS)}.")
+    target = torch.as_tensor(target, device=x.device).long().expand(len(x)) if not torch.is_tensor(target) or target.dim() == 0 \
+        else target.to(x.device).long()
+    out = []
+    with _EvalMode(model), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].detach().clone().requires_grad_(True)
+            tb = target[i:i + batch_size]
+            if method == "saliency":
+                a = ca.Saliency(model).attribute(xb, target=tb, abs=True)
+            elif method == "input_x_gradient":
+                a = ca.InputXGradient(model).attribute(xb, target=tb)
+            elif method == "integrated_gradients":
+                a = ca.IntegratedGradients(model).attribute(xb, baselines=make_baseline(xb.detach(), baseline, mean_face),
+                                                            target=tb, n_steps=ig_steps, internal_batch_size=batch_size)
+            elif method == "smoothgrad":
+                a = ca.NoiseTunnel(ca.Saliency(model)).attribute(xb, nt_type="smoothgrad", nt_samples=smooth_samples,
+                                                                 nt_samples_batch_size=smooth_samples, stdevs=smooth_std,
+                                                                 target=tb, abs=True)
+            elif method == "guided_backprop":
+                a = ca.GuidedBackprop(model).attribute(xb, target=tb)
+            elif method == "gradcam":
+                layer = _activation_after(model, last_conv(model))
+                cam = ca.LayerGradCam(model, layer).attribute(xb, target=tb, relu_attributions=True)
+                a = ca.LayerAttribution.interpolate(cam, xb.shape[-2:], interpolate_mode="bilinear")
+            elif method == "guided_gradcam":
+                a = ca.GuidedGradCam(model, _activation_after(model, last_conv(model))).attribute(xb, target=tb)
+            else:  # occlusion: a gray patch slid over the face
+                w, s = occlusion_window, occlusion_stride
+                a = ca.Occlusion(model).attribute(xb, sliding_window_shapes=(1, w, w), strides=(1, s, s), baselines=0.5,
+                                                  target=tb, perturbations_per_eval=16)
+            out.append(a.detach().float().contiguous())
+    return torch.cat(out)
+
+
+def to_display(a: torch.Tensor, signed: bool = False) -> np.ndarray:
+    """Maps (N, 1, H, W) -> (N, H, W) in [0, 1]: magnitude, scaled by each map's 99th percentile."""
+    m = a.detach().float().squeeze(1)
+    m = m if signed else m.abs()
+    q = torch.quantile(m.flatten(1), 0.99, dim=1).clamp_min(1e-12)
+    return (m / q[:, None, None]).clamp(0, 1).cpu().numpy()
+
+
+# --------------------------------------------------------------------------- sanity checks
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation per row of two (N, D) tensors."""
+    def ranks(t: torch.Tensor) -> torch.Tensor:
+        return t.argsort(1).argsort(1).float()
+
+    ra, rb = ranks(a), ranks(b)
+    ra = ra - ra.mean(1, keepdim=True)
+    rb = rb - rb.mean(1, keepdim=True)
+    return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-12)
+
+
+def parameter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Layers with weights, from the output back to the input (the cascade's order)."""
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d))]
+    return layers[::-1]
+
+
+def _randomize(module: nn.Module, gen: torch.Generator) -> None:
+    with torch.no_grad():
+        for p in module.parameters(recurse=False):
+            p.copy_(torch.randn(p.shape, generator=gen) * (p.std() if p.numel() > 1 else 1.0) + (0 if p.dim() > 1 else p.mean()))
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
+
+
+def randomization_test(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    methods: Sequence[str] = METHODS,
+    *,
+    seed: int = 0,
+    **kwargs: object,
+) -> dict[str, list[tuple[str, float]]]:
+    """Cascading randomisation from the top layer down: per method, (layer, mean Spearman rho) after each step.
+
+    rho is computed between the absolute maps of the trained model and of the progressively
+    randomised copy; a method whose rho stays high does not depend on what the model learned.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    ref = {m: attribute(model, x, target, m, **kwargs).abs().flatten(1) for m in methods}
+    rand = copy.deepcopy(model).cpu()
+    xc, tc = x.cpu(), target.cpu()
+    out: dict[str, list[tuple[str, float]]] = {m: [("trained", 1.0)] for m in methods}
+    for name, layer in parameter_layers(rand):
+        _randomize(layer, gen)
+        for m in methods:
+            a = attribute(rand, xc, tc, m, **kwargs).abs().flatten(1)
+            out[m].append((name, float(spearman(ref[m].cpu(), a).mean())))
+    return out
+
+
+def insensitive_methods(result: dict[str, list[tuple[str, float]]], threshold: float = 0.5) -> list[str]:
+    """Methods whose maps still correlate above ``threshold`` with the trained model's after full randomisation."""
+    return [m for m, curve in result.items() if curve[-1][1] > threshold]
+
+
+@torch.no_grad()
+def _true_prob(model: nn.Module, x: torch.Tensor, target: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    out = [model(x[i:i + batch_size]).float().softmax(1).gather(1, target[i:i + batch_size, None]).squeeze(1)
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out)
+
+
+def deletion_insertion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    maps: torch.Tensor | None,
+    *,
+    steps: int = 24,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Deletion and insertion curves of the true-class probability, and their areas (AUC).
+
+    Deletion replaces pixels, most important first, by the blurred face; a good map makes the
+    probability fall fast (low AUC). Insertion starts from the blurred face and restores pixels
+    in the same order; a good map makes it rise fast (high AUC). ``maps=None`` ranks pixels at
+    random: the floor that any real method should beat.
+    """
+    n, _, h, w = x.shape
+    d = h * w
+    if maps is None:
+        g = torch.Generator().manual_seed(seed)
+        scores = torch.rand(n, d, generator=g).to(x.device)
+    else:
+        scores = maps.detach().abs().flatten(1).to(x.device)
+    order = scores.argsort(1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(d, device=x.device).expand(n, d))
+    blurred = gaussian_blur(x, 3.0)
+    fracs = torch.linspace(0, 1, steps + 1)
+    dele, ins = [], []
+    with _EvalMode(model):
+        for f in fracs:
+            k = int(round(float(f) * d))
+            mask = (rank < k).view(n, 1, h, w)
+            dele.append(_true_prob(model, torch.where(mask, blurred, x), target))
+            ins.append(_true_prob(model, torch.where(mask, x, blurred), target))
+    dele_c, ins_c = torch.stack(dele, 1).cpu().numpy(), torch.stack(ins, 1).cpu().numpy()
+    auc = lambda c: np.trapezoid(c, fracs.numpy(), axis=1)  # noqa: E731
+    return {"fractions": fracs.numpy(), "deletion": dele_c, "insertion": ins_c,
+            "deletion_auc": auc(dele_c), "insertion_auc": auc(ins_c)}
+
+
+# --------------------------------------------------------------------------- filters (question 5)
+
+def _hooked_activation(model: nn.Module, layer: nn.Module) -> tuple[Callable[[], torch.Tensor], Callable[[], None]]:
+    store: dict[str, torch.Tensor] = {}
+    h = layer.register_forward_hook(lambda m, i, o: store.__setitem__("out", o))
+    return (lambda: store["out"]), h.remove
+
+
+def layer_activations(model: nn.Module, x: torch.Tensor, layer: nn.Module | None = None, batch_size: int = 512) -> torch.Tensor:
+    """Outputs of ``layer`` (default: the last conv) for a batch, in eval mode."""
+    layer = layer or last_conv(model)
+    get, remove = _hooked_activation(model, layer)
+    outs = []
+    try:
+        with _EvalMode(model), torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                model(x[i:i + batch_size])
+                outs.append(get().float())
+    finally:
+        remove()
+    return torch.cat(outs)
+
+
+def activation_maps(model: nn.Module, face: torch.Tensor, layer: nn.Module | None = None) -> np.ndarray:
+    """Every filter's feature map for one face (1, 1, 48, 48) -> (filters, h, w)."""
+    return layer_activations(model, face[:1], layer)[0].cpu().numpy()
+
+
+def top_activating(model: nn.Module, x: torch.Tensor, k: int = 9, layer: nn.Module | None = None) -> torch.Tensor:
+    """Indices (filters, k) of the faces whose strongest response per filter is largest."""
+    act = layer_activations(model, x, layer)
+    peak = act.flatten(2).amax(2)  # (N, filters)
+    return peak.topk(k, dim=0).indices.T
+
+
+def activation_maximisation(
+    model: nn.Module,
+    filters: Sequence[int] | None = None,
+    *,
+    layer: nn.Module | None = None,
+    steps: int = 128,
+    lr: float = 0.1,
+    jitter: int = 3,
+    l2: float = 1e-3,
+    tv: float = 2e-2,
+    blur_every: int = 8,
+    seed: int = 0,
+    size: int = 48,
+) -> np.ndarray:
+    """For each filter, a 48x48 input that excites it most (filters, size, size), in [0, 1].
+
+    Gradient ascent on the filter's mean activation from small noise around mid-gray, with the
+    usual regularisers that keep 48x48 images readable: random jitter each step, an L2 penalty
+    on the deviation from gray, total variation, and a light blur every few steps. All filters
+    are optimised together as one batch (eval mode keeps the images independent).
+    """
+    layer = layer or last_conv(model)
+    n_out = layer.out_channels if isinstance(layer, nn.Conv2d) else None
+    filters = list(range(n_out)) if filters is None else list(filters)
+    g = torch.Generator().manual_seed(seed)
+    dev = next(model.parameters()).device
+    z = (torch.randn(len(filters), 1, size, size, generator=g) * 0.1).to(dev).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    get, remove = _hooked_activation(model, layer)
+    idx = torch.arange(len(filters), device=dev)
+    fidx = torch.as_tensor(filters, device=dev)
+    try:
+        with _EvalMode(model):
+            for step in range(steps):
+                img = torch.sigmoid(z)
+                dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))
+                model(torch.roll(img, (dy, dx), (2, 3)))
+                act = get()[idx, fidx].mean((1, 2))
+                tv_loss = (img[..., 1:, :] - img[..., :-1, :]).abs().mean((1, 2, 3)) + (img[..., 1:] - img[..., :-1]).abs().mean((1, 2, 3))
+                loss = (-act + l2 * ((img - 0.5) ** 2).sum((1, 2, 3)) + tv * tv_loss * size).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if blur_every and step % blur_every == blur_every - 1 and step < steps - blur_every:
+                    with torch.no_grad():
+                        z.copy_(torch.logit(gaussian_blur(torch.sigmoid(z), 0.5).clamp(1e-4, 1 - 1e-4)))
+    finally:
+        remove()
+    return torch.sigmoid(z).detach().squeeze(1).cpu().numpy()

@@ -1,0 +1,171 @@
+"""Figures shared by the notebooks and the CLI (seaborn/matplotlib; faces always in gray)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import LogNorm
+
+from .data import CLASSES, FerData
+
+sns.set_theme(context="notebook", style="whitegrid")
+
+
+def class_balance(data: FerData) -> plt.Figure:
+    """Images per class and split (a grouped bar chart)."""
+    rows = [(s, c, n) for s, counts in data.counts().items() for c, n in counts.items()]
+    df = pd.DataFrame(rows, columns=["split", "class", "images"])
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    sns.barplot(df, x="class", y="images", hue="split", ax=ax, order=list(CLASSES))
+    ax.set_xlabel("expression")
+    ax.set_ylabel("images")
+    ax.set_title("FER2013: images per class and split")
+    for cont in ax.containers:
+        ax.bar_label(cont, fontsize=7, padding=1)
+    fig.tight_layout()
+    return fig
+
+
+def face_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.3,
+              suptitle: str | None = None) -> plt.Figure:
+    """Faces in a grid, in gray, with optional titles."""
+    n = len(images)
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + (0.25 if titles else 0))), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray", vmin=0, vmax=255 if images[i].dtype == np.uint8 else None)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def samples_per_class(data: FerData, per_class: int = 8, seed: int = 0) -> plt.Figure:
+    """A row of random faces for each class."""
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(per_class * 1.1, len(CLASSES) * 1.2), squeeze=False)
+    for c, name in enumerate(CLASSES):
+        idx = np.flatnonzero(data.labels == c)
+        pick = rng.choice(idx, min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j, ax in enumerate(axes[c]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if j < len(pick):
+                ax.imshow(data.images[pick[j]], cmap="gray", vmin=0, vmax=255)
+        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def history_curves(history: list[dict], title: str = "", reference: dict | None = None) -> plt.Figure:
+    """Loss and accuracy per epoch for training and validation (PublicTest)."""
+    h = pd.DataFrame(history)
+    rows = []
+    for metric in ("loss", "acc"):
+        for split, col in (("training", metric), ("validation (PublicTest)", f"val_{metric}")):
+            if col in h:
+                rows += [{"epoch": e, "metric": metric, "split": split, "value": v} for e, v in zip(h["epoch"], h[col])]
+    df = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, metric, label in zip(axes, ("loss", "acc"), ("cross-entropy loss", "accuracy")):
+        sns.lineplot(df[df.metric == metric], x="epoch", y="value", hue="split", ax=ax, marker="o", markersize=3)
+        if reference:
+            for key, style in ((metric, ":"), (f"val_{metric}", "--")):
+                if key in reference:
+                    ax.axhline(reference[key], ls=style, color="gray", lw=1)
+                    ax.annotate(f"original report {key} {reference[key]:.4f}", (h["epoch"].min(), reference[key]),
+                                fontsize=7, color="gray", va="bottom")
+        ax.set_ylabel(label)
+        ax.set_title(f"{title} {label}".strip())
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmaps(cm: np.ndarray, title: str = "") -> plt.Figure:
+    """The confusion matrix with a logarithmic colour scale, and row-normalised (recall per class)."""
+    cm = np.asarray(cm)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    sns.heatmap(cm + 0.0, ax=axes[0], annot=cm, fmt="d", cmap="viridis", norm=LogNorm(vmin=max(cm.min(), 1), vmax=cm.max()),
+                xticklabels=CLASSES, yticklabels=CLASSES, cbar_kws={"label": "images (log scale)"}, square=True)
+    share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    sns.heatmap(share, ax=axes[1], annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1,
+                xticklabels=CLASSES, yticklabels=CLASSES, cbar_kws={"label": "share of the true class"}, square=True)
+    for ax, t in zip(axes, ("counts, log colour scale", "row-normalised (recall on the diagonal)")):
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{title} {t}".strip())
+    fig.tight_layout()
+    return fig
+
+
+def per_class_bars(per_class: dict[str, dict[str, float]], title: str = "") -> plt.Figure:
+    rows = [(c, m, v[m]) for c, v in per_class.items() for m in ("precision", "recall", "f1")]
+    df = pd.DataFrame(rows, columns=["class", "metric", "value"])
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    sns.barplot(df, x="class", y="value", hue="metric", ax=ax)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("expression")
+    ax.set_title(title or "precision, recall and F1 per class")
+    fig.tight_layout()
+    return fig
+
+
+def overlay_grid(images: np.ndarray, maps: dict[str, np.ndarray], titles: Sequence[str], cmap: str = "inferno",
+                 alpha: float = 0.55) -> plt.Figure:
+    """One row per face: the face in gray, then each method's map overlaid on it."""
+    n, methods = len(images), list(maps)
+    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.45 * (len(methods) + 1), 1.5 * n), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        axes[i, 0].set_ylabel(titles[i], rotation=0, ha="right", va="center", fontsize=8)
+        for j, m in enumerate(methods):
+            a = maps[m][i]
+            axes[i, j + 1].imshow(images[i], cmap="gray", vmin=0, vmax=255)
+            axes[i, j + 1].imshow(a, cmap=cmap, alpha=alpha, vmin=0, vmax=max(float(a.max()), 1e-12))
+    for j, m in enumerate(["face", *methods]):
+        axes[0, j].set_title(m, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def filter_grid(images: np.ndarray, ncols: int = 8, titles: Sequence[str] | None = None, cmap: str = "gray",
+                suptitle: str | None = None, size: float = 1.2) -> plt.Figure:
+    """Per-filter images (each scaled to its own range)."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.15)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap=cmap)
+            ax.set_title(titles[i] if titles else f"filter {i}", fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def parameter_bars(rows: list, title: str = "") -> plt.Figure:
+    """Parameters per layer (log scale) for a Keras-style summary."""
+    named = [(f"{i:02d} {r.name}", r.params) for i, r in enumerate(rows) if r.params > 0]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(named) + 1))
+    sns.barplot(x=[p for _, p in named], y=[n for n, _ in named], ax=ax, color="steelblue", orient="h")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_title(title)
+    for cont in ax.containers:
+        ax.bar_label(cont, labels=[f"{p:,}" for _, p in named], fontsize=7, padding=2)
+    fig.tight_layout()
+    return fig

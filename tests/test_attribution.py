@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+from fer_lib import attribution as A
+from fer_lib.errors import ConfigError
+from fer_lib.evaluate import to_float_images
+from fer_lib.models import build_model
+
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def faces(synth):
+    part = synth.split("PrivateTest")
+    return to_float_images(part.images), torch.as_tensor(part.labels)
+
+
+@pytest.mark.parametrize("method", A.METHODS)
+@pytest.mark.parametrize("name", ["report_cnn", "simple_cnn"])
+def test_every_method_returns_a_map_per_face(name, method, faces):
+    model = build_model(name).train()
+    x, t = faces[0][:5], faces[1][:5]
+    maps = A.attribute(model, x, t, method, ig_steps=4, smooth_samples=3, batch_size=3)
+    assert maps.shape == x.shape and torch.isfinite(maps).all()
+    assert model.training, "the caller's train/eval mode must be restored"
+    disp = A.to_display(maps)
+    assert disp.shape == (5, 48, 48) and disp.min() >= 0 and disp.max() <= 1
+
+
+def test_unknown_method_and_baseline(faces):
+    model = build_model("report_cnn")
+    with pytest.raises(ConfigError, match="unknown attribution method 'lime'"):
+        A.attribute(model, faces[0][:2], faces[1][:2], "lime")
+    with pytest.raises(ConfigError, match="unknown baseline 'white'"):
+        A.attribute(model, faces[0][:2], faces[1][:2], "integrated_gradients", baseline="white")
+
+
+def test_baselines_are_stated_and_different(faces):
+    x = faces[0][:4]
+    black, blur = A.make_baseline(x, "black"), A.make_baseline(x, "blur")
+    assert black.abs().sum() == 0
+    assert torch.allclose(blur.mean((1, 2, 3)), x.mean((1, 2, 3)), atol=0.03)  # keeps the lighting
+    assert (blur - x).abs().mean() > 0.01  # removes detail
+    mean = A.make_baseline(x, "mean", mean_face=x.mean(0, keepdim=True))
+    assert torch.allclose(mean[0], mean[3])
+
+
+def test_spearman():
+    a = torch.arange(10.0)[None].repeat(3, 1)
+    assert torch.allclose(A.spearman(a, a), torch.ones(3))
+    assert torch.allclose(A.spearman(a, -a), -torch.ones(3))
+
+
+def test_randomisation_drops_saliency_on_a_trained_model(toy_model, faces):
+    res = A.randomization_test(toy_model, faces[0][:24], faces[1][:24], ["saliency", "gradcam"])
+    sal = [rho for _, rho in res["saliency"]]
+    assert sal[0] == 1.0 and sal[-1] < 0.5, sal
+    assert len(sal) == 1 + len(A.parameter_layers(toy_model))
+    assert "saliency" not in A.insensitive_methods(res)
+
+
+def test_deletion_auc_beats_random_on_a_trained_model(toy_model, faces):
+    x, t = faces[0][:70], faces[1][:70]
+    maps = A.attribute(toy_model, x, t, "integrated_gradients", ig_steps=16)
+    real = A.deletion_insertion(toy_model, x, t, maps)
+    rnd = A.deletion_insertion(toy_model, x, t, None)
+    assert real["deletion"].shape == (70, 25)
+    assert real["deletion_auc"].mean() < rnd["deletion_auc"].mean()
+    assert real["insertion_auc"].mean() > rnd["insertion_auc"].mean()
+
+
+def test_filter_tools(toy_model, faces):
+    x = faces[0]
+    imgs = A.activation_maximisation(toy_model, filters=[0, 1, 2, 3], steps=100, lr=0.1)
+    assert imgs.shape == (4, 48, 48) and 0 <= imgs.min() and imgs.max() <= 1
+    # the optimised images excite their filters more than the mean face does
+    act = A.layer_activations(toy_model, torch.as_tensor(imgs)[:, None])
+    base = A.layer_activations(toy_model, x.mean(0, keepdim=True))
+    for i in range(4):
+        assert act[i, i].mean() > base[0, i].mean()
+    top = A.top_activating(toy_model, x, k=9)
+    assert top.shape == (32, 9)
+    maps = A.activation_maps(toy_model, x[:1])
+    assert maps.shape == (32, 6, 6)
+
+
+def test_cli_predict_and_explain(toy_run, synth, tmp_path):
+    from PIL import Image
+
+    img = tmp_path / "face.jpg"
+    Image.fromarray(synth.images[3]).resize((100, 120)).convert("RGB").save(img)  # any size, colour
+    r = run_cli("predict", str(img), "--model", str(toy_run / "best.pt"), "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    (row,) = json.loads(r.stdout)
+    assert abs(sum(row["probabilities"].values()) - 1) < 1e-3 and row["prediction"] in row["probabilities"]
+    out = tmp_path / "map.png"
+    r = run_cli("explain", str(img), "--method", "integrated_gradients", "-o", str(out), "--model", str(toy_run / "best.pt"))
+    assert r.returncode == 0, r.stderr
+    assert np.asarray(Image.open(out)).shape[0] > 50
+    r = run_cli("predict", str(img), "--model", "no_such_model")
+    assert r.returncode == 2 and "neither a checkpoint file nor a pretrained model" in r.stderr
