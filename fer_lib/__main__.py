@@ -154,6 +154,27 @@ def _explain(a: argparse.Namespace) -> int:
     return 0
 
 
+def _report(a: argparse.Namespace) -> int:
+    import yaml
+
+    from .errors import ConfigError
+    from .report import run_report
+
+    params = {}
+    for kv in a.param:
+        if "=" not in kv:
+            raise ConfigError(f"parameter '{kv}' is not KEY=VALUE.")
+        k, v = kv.split("=", 1)
+        params[k] = yaml.safe_load(v)
+    if a.data is not None:
+        params["data"] = a.data
+    params["device"] = a.device
+    params["run_dir"] = a.run_dir
+    params["report_dir"] = a.out
+    run_report(params, a.out, publish=a.publish)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fer-lib", description="FER2013 data, models, training and evaluation.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -228,6 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--target", default=None, help="class to explain (default: the predicted one)")
     ex.add_argument("--device", default="auto")
     ex.set_defaults(func=_explain)
+
+    rp = sub.add_parser("report", help="execute every chapter notebook with papermill, in order")
+    rp.add_argument("--data", default=None, help="FER2013 path ('' = $FER2013_CSV, 'synthetic' = generated faces)")
+    rp.add_argument("--device", default="auto")
+    rp.add_argument("--run-dir", default="runs", help="where training runs live (resumed if present)")
+    rp.add_argument("--out", default="_report", help="folder for the executed notebooks")
+    rp.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="any other notebook parameter")
+    rp.add_argument("--publish", action="store_true", help="after a complete run, copy the executed notebooks over book/")
+    rp.set_defaults(func=_report)
     return p
 
 

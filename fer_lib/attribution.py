@@ -80,6 +80,17 @@ def make_baseline(x: torch.Tensor, kind: str = "blur", mean_face: torch.Tensor |
     raise ConfigError(f"unknown baseline '{kind}'; expected one of {', '.join(BASELINES)}.")
 
 
+def _captum():
+    """captum.attr, imported without tqdm's notebook-widget warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from captum import attr
+
+    return attr
+
+
 class _EvalMode:
     """Put a model in eval mode for the duration of a block, then restore it."""
 
@@ -115,8 +126,7 @@ def attribute(
     The model is switched to channels_last (same results, about 1.5x faster on the CPU) and is
     in eval mode during the call. ``bf16`` trades precision for another ~2x on CPUs with bf16.
     """
-    from captum import attr as ca
-
+    ca = _captum()
     model.to(memory_format=torch.channels_last)
     x = x.contiguous(memory_format=torch.channels_last)
     if method not in METHODS:
@@ -124,7 +134,11 @@ def attribute(
     target = torch.as_tensor(target, device=x.device).long().expand(len(x)) if not torch.is_tensor(target) or target.dim() == 0 \
         else target.to(x.device).long()
     out = []
-    with _EvalMode(model), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+    import warnings
+
+    with _EvalMode(model), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16), warnings.catch_warnings():
+        # Captum announces that guided backprop hooks the ReLUs (and removes them afterwards)
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size].detach().clone().requires_grad_(True)
             tb = target[i:i + batch_size]
@@ -354,3 +368,25 @@ def activation_maximisation(
     finally:
         remove()
     return torch.sigmoid(z).detach().squeeze(1).cpu().numpy()
+
+
+# --------------------------------------------------------------------------- where do maps point?
+
+# Horizontal bands of a FER2013 face (the faces are roughly aligned: eyes near row 18 of 48).
+REGIONS: dict[str, tuple[int, int]] = {"forehead": (0, 13), "eyes": (13, 24), "nose": (24, 32), "mouth": (32, 43), "chin": (43, 48)}
+
+
+def region_shares(maps: torch.Tensor) -> dict[str, float]:
+    """Mean share of each map's absolute attribution that falls in each face band."""
+    a = maps.detach().abs().float().squeeze(1)
+    total = a.sum((1, 2)).clamp_min(1e-12)
+    return {r: float((a[:, lo:hi].sum((1, 2)) / total).mean()) for r, (lo, hi) in REGIONS.items()}
+
+
+def brightness_correlation(maps: torch.Tensor, x: torch.Tensor) -> float:
+    """Mean Spearman correlation between |attribution| and pixel brightness, face by face.
+
+    A method that mostly lights up bright skin (the original report's forehead guess) shows a
+    high value; a map that follows features scores near zero.
+    """
+    return float(spearman(maps.detach().abs().flatten(1).float().cpu(), x.detach().flatten(1).float().cpu()).mean())

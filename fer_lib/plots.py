@@ -169,3 +169,36 @@ def parameter_bars(rows: list, title: str = "") -> plt.Figure:
         ax.bar_label(cont, labels=[f"{p:,}" for _, p in named], fontsize=7, padding=2)
     fig.tight_layout()
     return fig
+
+
+def randomization_plot(result: dict[str, list[tuple[str, float]]], title: str = "") -> plt.Figure:
+    """Spearman rho between trained and progressively randomised maps, layer by layer from the top."""
+    rows = [{"method": m, "step": i, "layer": name, "rho": rho} for m, curve in result.items() for i, (name, rho) in enumerate(curve)]
+    df = pd.DataFrame(rows)
+    layers = [name for name, _ in next(iter(result.values()))]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    sns.lineplot(df, x="step", y="rho", hue="method", marker="o", ax=ax)
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(layers, rotation=60, ha="right", fontsize=7)
+    ax.set_xlabel("randomised down to layer (cascading from the output)")
+    ax.set_ylabel("Spearman rank correlation\nwith the trained model's map")
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_title(title or "model-parameter randomisation test")
+    ax.legend(fontsize=7, ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def deletion_insertion_plot(curves: dict[str, dict[str, np.ndarray]], title: str = "") -> plt.Figure:
+    """Mean true-class probability as pixels are deleted (left) or inserted (right), per method."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for kind, ax in zip(("deletion", "insertion"), axes):
+        for m, c in curves.items():
+            ax.plot(c["fractions"], c[kind].mean(0), label=f"{m} (AUC {c[kind + '_auc'].mean():.3f})",
+                    ls="--" if m == "random" else "-", color="black" if m == "random" else None)
+        ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'restored'}")
+        ax.set_title(f"{title} {kind}".strip())
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("mean probability of the true class")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,270 @@
+"""The report: run every chapter notebook with papermill, and the helpers the chapters share.
+
+``run_report`` executes the notebooks of ``_toc.yml`` in order into an output folder with shared
+parameters, stops at the first failure, and only then (``publish=True``) copies the executed
+notebooks over ``book/``: a failed or partial run never reaches the book.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import CLASSES, FerData, load_fer2013
+from .errors import ConfigError, FerError
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK_DIR = REPO / "book"
+
+# The original report's final epoch (its question 2), quoted as the reference to compare with.
+ORIGINAL_FINAL = {"loss": 0.6485, "acc": 0.7597, "val_loss": 1.0013, "val_acc": 0.6510}
+
+
+class ReportFailed(FerError):
+    """A chapter notebook raised; the book was not touched."""
+
+
+# --------------------------------------------------------------------------- running the book
+
+def toc_notebooks(toc: Path | None = None, book_dir: Path | None = None) -> list[Path]:
+    """The chapter notebooks in the order ``_toc.yml`` gives."""
+    import yaml
+
+    toc = toc or REPO / "_toc.yml"
+    book_dir = book_dir or BOOK_DIR
+    spec = yaml.safe_load(toc.read_text())
+    names = [spec["root"]]
+
+    def walk(entries: list[dict]) -> None:
+        for e in entries:
+            if "file" in e:
+                names.append(e["file"])
+            for key in ("chapters", "sections", "parts"):
+                if key in e:
+                    walk(e[key])
+
+    walk(spec.get("chapters", []) + spec.get("parts", []))
+    return [book_dir / f"{n}.ipynb" for n in names]
+
+
+def run_report(
+    params: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    notebooks: Sequence[Path] | None = None,
+    publish: bool = False,
+    kernel: str = "python3",
+    log: Any = print,
+) -> list[Path]:
+    """Execute the chapters in order with ``params`` (each notebook gets the ones it declares)."""
+    import papermill as pm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    notebooks = list(notebooks or toc_notebooks())
+    done: list[Path] = []
+    for nb in notebooks:
+        if not nb.exists():
+            raise ReportFailed(f"{nb}: the chapter listed in _toc.yml does not exist.")
+        declared = set(pm.inspect_notebook(str(nb)))
+        own = {k: v for k, v in params.items() if k in declared}
+        target = out / nb.name
+        t0 = time.perf_counter()
+        log(f"running {nb.name} with {own}")
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=own, kernel_name=kernel, cwd=str(REPO),
+                                progress_bar=False, report_mode=False)
+        except pm.PapermillExecutionError as e:
+            raise ReportFailed(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+                               f"(executed notebook kept at {target}; the book was not changed).") from None
+        _hide_parameter_cells(target)
+        log(f"  done in {time.perf_counter() - t0:.0f} s -> {target}")
+        done.append(target)
+    if publish:
+        for nb_out, nb in zip(done, notebooks):
+            shutil.copyfile(nb_out, nb)
+        log(f"published {len(done)} executed notebooks into {notebooks[0].parent}")
+    return done
+
+
+def _hide_parameter_cells(path: Path) -> None:
+    """Hide papermill's injected-parameters cell in the book (the run-parameters box shows them)."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell["metadata"]["tags"] = [*tags, "remove-cell"]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- helpers for chapters
+
+def load_data(data: str = "", seed: int = 0) -> FerData:
+    """'' -> $FER2013_CSV; 'synthetic' -> the generated stand-in; anything else is a path."""
+    if data == "synthetic":
+        from .synthetic import synthetic_fer
+
+        return synthetic_fer(700, 140, 140, seed=seed)
+    return load_fer2013(data or None)
+
+
+def show_parameters(**params: Any) -> Any:
+    """A small 'run parameters' box for the top of a chapter."""
+    from IPython.display import HTML
+
+    items = "".join(f"<code>{k} = {v!r}</code>&ensp; " for k, v in params.items())
+    return HTML(f'<div class="admonition note"><p class="admonition-title">Run parameters</p><p>{items}</p></div>')
+
+
+def run_folder(run_dir: str | Path, model: str) -> Path:
+    return Path(run_dir) / model
+
+
+def train_or_load(model: str, data: FerData, run_dir: str | Path, *, epochs: int, device: str = "auto",
+                  limit: int = 0, seed: int = 0, use_pretrained: bool = False, **cfg: Any) -> dict[str, Any]:
+    """Train ``model`` (resuming its run folder), or load the shipped weights; say which happened."""
+    from .models import load_checkpoint
+    from .pretrained import load_model, pretrained_info
+    from .train import TrainConfig, train
+
+    folder = run_folder(run_dir, model)
+    if use_pretrained and pretrained_info(model) is not None:
+        net, meta = load_model(model, device="cpu")
+        card = pretrained_info(model)
+        return {"model": net, "history": card["history"], "source": "pretrained", "folder": None, "meta": meta}
+    before = 0
+    if (folder / "history.json").exists():
+        before = len(json.loads((folder / "history.json").read_text()))
+    history = train(TrainConfig(model=model, epochs=epochs, device=device, limit=limit or None, seed=seed, progress=False, **cfg),
+                    data, folder, resume=True)
+    net, meta = load_checkpoint(folder / "best.pt")
+    return {"model": net, "history": history, "source": "trained" if before == 0 else "resumed",
+            "epochs_before": before, "folder": str(folder), "meta": meta}
+
+
+def model_for(model: str, run_dir: str | Path, use_pretrained: bool = False) -> tuple[Any, str]:
+    """The chapter's trained model: the run folder's best.pt, else the shipped weights."""
+    from .models import load_checkpoint
+    from .pretrained import load_model, pretrained_info
+
+    best = run_folder(run_dir, model) / "best.pt"
+    if best.exists() and not (use_pretrained and pretrained_info(model)):
+        return load_checkpoint(best)[0], str(best)
+    if pretrained_info(model) is not None:
+        return load_model(model)[0], f"pretrained '{model}'"
+    raise ConfigError(f"no trained '{model}': {best} does not exist and no pretrained weights ship; run the training chapter first.")
+
+
+def pick_faces(data: FerData, split: str, per_class: int, seed: int = 0) -> np.ndarray:
+    """Indices into ``data.split(split)``: ``per_class`` seeded faces of each class."""
+    part = data.split(split)
+    rng = np.random.default_rng(seed)
+    idx = []
+    for c in range(len(CLASSES)):
+        pool = np.flatnonzero(part.labels == c)
+        idx.extend(rng.choice(pool, min(per_class, len(pool)), replace=False).tolist())
+    return np.array(idx)
+
+
+def environment_info() -> dict[str, str]:
+    """Library versions and the machine, for the reproducibility appendix."""
+    import importlib.metadata as md
+
+    import torch
+
+    info = {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu threads": str(torch.get_num_threads()),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+    for pkg in ("fer-lib", "torch", "captum", "numpy", "pandas", "seaborn", "matplotlib", "sympy", "papermill", "jupyter-book", "myst-nb"):
+        try:
+            info[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            info[pkg] = "not installed"
+    return info
+
+
+def notebook_runs(folder: str | Path) -> list[dict[str, Any]]:
+    """Papermill's record (duration, parameters, exception) of each executed chapter in ``folder``."""
+    rows = []
+    for nb in toc_notebooks(book_dir=Path(folder)):
+        if not nb.exists():
+            continue
+        pm = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+        rows.append({"notebook": nb.name, "seconds": pm.get("duration"), "parameters": pm.get("parameters", {}),
+                     "exception": pm.get("exception"), "start": pm.get("start_time")})
+    return rows
+
+
+# --------------------------------------------------------------------------- generated prose
+
+# What the face does in each expression (FACS action units, Ekman & Friesen), to explain
+# why two classes are hard to tell apart. These are facts about faces, not about a run.
+_PAIR_REASONS = {
+    frozenset({"fear", "sad"}): "both raise the inner brows and pull the mouth sideways or down, and both are often shown with a lowered gaze",
+    frozenset({"fear", "surprise"}): "both raise the brows and open the eyes wide; only the tense, stretched mouth of fear differs from surprise's relaxed open jaw",
+    frozenset({"angry", "sad"}): "both lower and draw the brows together and press or turn down the mouth",
+    frozenset({"angry", "disgust"}): "both lower the brows and tighten the face; disgust adds a wrinkled nose and raised upper lip that 48x48 pixels barely show",
+    frozenset({"angry", "fear"}): "both tense the brows and widen or tighten the eyes, and a scream and a shout open the mouth alike",
+    frozenset({"sad", "neutral"}): "a mild sad face differs from a neutral one only by slightly lowered mouth corners and raised inner brows",
+    frozenset({"angry", "neutral"}): "a mild frown is a small change from a neutral face at this resolution",
+    frozenset({"fear", "neutral"}): "a subdued fear face keeps most of a neutral face's geometry",
+    frozenset({"happy", "neutral"}): "a closed-mouth, faint smile changes only the mouth corners",
+    frozenset({"surprise", "happy"}): "both open the mouth, and a laughing face also raises the cheeks and brows",
+    frozenset({"disgust", "sad"}): "both turn the mouth down and narrow the eyes",
+}
+
+
+def explain_pair(a: str, b: str) -> str:
+    return _PAIR_REASONS.get(frozenset({a, b}), "the two expressions share most of their facial movements at 48x48 pixels")
+
+
+def describe_confusions(cm: np.ndarray, train_counts: dict[str, int] | None = None, k: int = 3) -> str:
+    """Markdown: the most confused pairs of this run, the weakest and strongest classes, and why."""
+    from .evaluate import most_confused, per_class_metrics
+
+    pcm = per_class_metrics(np.asarray(cm))
+    recall = {c: v["recall"] for c, v in pcm.items()}
+    worst = sorted(recall, key=recall.get)[:2]
+    best = max(recall, key=recall.get)
+    lines = [f"**Strongest class:** {best} (recall {recall[best]:.2f}). **Weakest:** "
+             + ", ".join(f"{c} (recall {recall[c]:.2f})" for c in worst) + "."]
+    lines.append("")
+    lines.append("**Most frequent confusions** (true → predicted):")
+    lines.append("")
+    for t, p, n, share in most_confused(np.asarray(cm), k):
+        lines.append(f"- {t} → {p}: {n} faces, {share:.1%} of all {t} faces. Why: {explain_pair(t, p)}.")
+    if train_counts:
+        total = sum(train_counts.values())
+        rare = min(train_counts, key=train_counts.get)
+        lines.append("")
+        lines.append(f"**Data imbalance:** {rare} has only {train_counts[rare]:,} training images "
+                     f"({train_counts[rare] / total:.1%} of Training), so its recall of {recall[rare]:.2f} rests on little evidence.")
+    sad_pred = np.asarray(cm)[:, CLASSES.index("sad")]
+    top_into_sad = [CLASSES[i] for i in np.argsort(sad_pred)[::-1] if CLASSES[i] != "sad"][:2]
+    lines.append("")
+    lines.append(f"Faces wrongly called **sad** come mostly from {top_into_sad[0]} and {top_into_sad[1]} "
+                 f"({sad_pred[CLASSES.index(top_into_sad[0])]} and {sad_pred[CLASSES.index(top_into_sad[1])]} faces).")
+    return "\n".join(lines)
+
+
+def describe_history(history: list[dict], name: str, reference: dict[str, float] | None = None) -> str:
+    """Markdown: the final and best epochs of a run, and how they compare with the original report."""
+    last = history[-1]
+    best = max(history, key=lambda h: h.get("val_acc", -1))
+    gap = last["acc"] - last.get("val_acc", float("nan"))
+    text = (f"**{name}** trained for {len(history)} epochs ({sum(h['seconds'] for h in history) / 60:.0f} min in all). "
+            f"Final epoch: loss {last['loss']:.4f}, acc {last['acc']:.4f}, val_loss {last['val_loss']:.4f}, val_acc {last['val_acc']:.4f}. "
+            f"Best PublicTest accuracy {best['val_acc']:.4f} at epoch {best['epoch']} (the checkpoint kept as best.pt). "
+            f"The gap between training and validation accuracy at the end is {gap:+.3f}.")
+    if reference:
+        verdict = "reaches" if best["val_acc"] >= reference["val_acc"] else "falls short of"
+        text += (f" The original report ended at val_acc {reference['val_acc']:.4f}; this run {verdict} it "
+                 f"({best['val_acc'] - reference['val_acc']:+.4f} at the best epoch).")
+    return text
