@@ -4,7 +4,11 @@ PY := $(VENV)/bin/python
 FER2013_CSV ?= $(abspath ../shared/data/fer2013.csv.gz)
 export FER2013_CSV
 
-.PHONY: setup test bench book clean
+DATA ?=
+DEVICE ?= auto
+REPORT_DIR ?= _report
+
+.PHONY: setup test bench book report clean
 
 setup: $(VENV)/.installed
 
@@ -19,9 +23,21 @@ $(VENV)/.installed: pyproject.toml
 test: setup
 	$(PY) -m pytest -q -ra
 
+# Execute every chapter with papermill (in _toc.yml order) into $(REPORT_DIR); only a complete
+# run is copied over book/. Training resumes from runs/ when repeated.
+report: setup
+	$(PY) -m fer_lib report --data "$(DATA)" --device $(DEVICE) --out $(REPORT_DIR) --publish
+
+# Build the HTML from the committed notebooks (never re-executed), from scratch, warnings as errors.
+book: setup
+	rm -rf book/_build
+	$(VENV)/bin/jupyter-book build book -W -n --keep-going
+	@echo "open book/_build/html/index.html"
+
 bench: setup
+	$(PY) benchmarks/bench_attribution.py
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_train.py
 
 clean:
-	rm -rf _build book/_build
+	rm -rf _build book/_build $(REPORT_DIR)

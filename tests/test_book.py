@@ -1,0 +1,114 @@
+"""The report: a papermill smoke run on generated data, and the committed book's build."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fer_lib.report import ReportFailed, run_report, toc_notebooks
+
+from .conftest import REPO
+
+CHAPTERS = [p.stem for p in toc_notebooks()]
+FIGURE_CHAPTERS = ["q1_architecture", "q2_training", "q3_confusion", "q4_saliency", "q5_filters"]
+SMOKE = {
+    "data": "synthetic", "device": "cpu", "epochs": 2, "simple_epochs": 1, "per_class": 1, "random_faces": 6,
+    "eval_faces": 20, "ig_steps": 4, "smooth_samples": 2, "methods": ["saliency", "integrated_gradients", "gradcam"],
+    "am_steps": 5, "simple_filters": 8, "top_filters": 2, "conv_configs": 40, "bn_batch_sizes": [2], "softmax_classes": [2],
+}
+
+
+def build_book(src_notebooks: list[Path], where: Path) -> Path:
+    """Build a Jupyter Book from executed notebooks (with the repository's _config.yml and _toc.yml)."""
+    book = where / "book"
+    book.mkdir(parents=True)
+    for nb in src_notebooks:
+        shutil.copy(nb, book / nb.name)
+    for f in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / f, book / f)
+    r = subprocess.run([str(Path(shutil.which("jupyter-book") or REPO / ".venv/bin/jupyter-book")), "build", str(book), "-W", "-n",
+                        "--keep-going"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    return book / "_build" / "html"
+
+
+def check_html(html: Path) -> None:
+    for ch in CHAPTERS:
+        page = html / f"{ch}.html"
+        assert page.exists(), f"{ch}.html was not built"
+        text = page.read_text()
+        assert "Traceback" not in text and "output_error" not in text, f"{ch}.html shows an error"
+    import re
+
+    for ch in FIGURE_CHAPTERS:
+        text = (html / f"{ch}.html").read_text()
+        imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', text)
+        assert imgs, f"{ch}.html has no figure"
+        for src in imgs:
+            assert (html / src).exists(), f"{ch}.html points at a missing image {src}"
+
+
+def error_cells(nb_path: Path) -> list[str]:
+    nb = json.loads(nb_path.read_text())
+    return [o.get("ename", "") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    before = {p: p.read_bytes() for p in (REPO / "book").glob("*.ipynb")}
+    done = run_report({**SMOKE, "run_dir": str(out / "runs"), "report_dir": str(out / "executed")}, out / "executed", log=lambda *a: None)
+    assert {p: p.read_bytes() for p in (REPO / "book").glob("*.ipynb")} == before, "the smoke run changed book/"
+    return done, out
+
+
+def test_smoke_run_executes_every_chapter_and_builds(smoke_run):
+    done, out = smoke_run
+    assert [p.stem for p in done] == CHAPTERS
+    for nb in done:
+        meta = json.loads(nb.read_text())["metadata"]["papermill"]
+        assert meta["exception"] is None and not error_cells(nb), nb.name
+    check_html(build_book(done, out / "site"))
+
+
+def test_runner_stops_at_the_first_failure_and_publishes_nothing(tmp_path):
+    import nbformat
+
+    book = tmp_path / "book"
+    book.mkdir()
+    good, bad, never = (book / f"{n}.ipynb" for n in ("a", "b", "c"))
+    for path, src in ((good, "x = 1"), (bad, "raise ValueError('broken chapter')"), (never, "x = 3")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(src)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, path)
+    originals = {p: p.read_bytes() for p in (good, bad, never)}
+    with pytest.raises(ReportFailed, match=r"b.ipynb failed in cell 1: ValueError: broken chapter"):
+        run_report({}, tmp_path / "out", notebooks=[good, bad, never], publish=True, log=lambda *a: None)
+    assert (tmp_path / "out" / "a.ipynb").exists() and not (tmp_path / "out" / "c.ipynb").exists()
+    assert {p: p.read_bytes() for p in (good, bad, never)} == originals
+
+
+def test_committed_notebooks_carry_a_clean_papermill_run():
+    for ch in CHAPTERS:
+        nb = REPO / "book" / f"{ch}.ipynb"
+        meta = json.loads(nb.read_text())["metadata"].get("papermill")
+        assert meta, f"{nb.name} has no papermill record: run `make report`"
+        assert meta["exception"] is None and not error_cells(nb), f"{nb.name}: the recorded run failed"
+        params = meta["parameters"]
+        if "data" in params:
+            assert params["data"] != "synthetic", f"{nb.name} shows generated data, not FER2013"
+
+
+def test_committed_book_builds_with_warnings_as_errors(tmp_path):
+    check_html(build_book([REPO / "book" / f"{ch}.ipynb" for ch in CHAPTERS], tmp_path))
+
+
+def test_parameter_cells_are_hidden():
+    for ch in CHAPTERS:
+        nb = json.loads((REPO / "book" / f"{ch}.ipynb").read_text())
+        for c in nb["cells"]:
+            tags = c.get("metadata", {}).get("tags", [])
+            if "parameters" in tags or "injected-parameters" in tags:
+                assert "remove-cell" in tags, f"{ch}: a parameters cell would show in the book"
