@@ -123,10 +123,10 @@ def overlay_grid(images: np.ndarray, maps: dict[str, np.ndarray], titles: Sequen
                  alpha: float = 0.55) -> plt.Figure:
     """One row per face: the face in gray, then each method's map overlaid on it."""
     n, methods = len(images), list(maps)
-    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.45 * (len(methods) + 1), 1.5 * n), squeeze=False)
+    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.7 * (len(methods) + 1), 1.75 * n), squeeze=False)
     for i in range(n):
         axes[i, 0].imshow(images[i], cmap="gray", vmin=0, vmax=255)
-        axes[i, 0].set_ylabel(titles[i], rotation=0, ha="right", va="center", fontsize=8)
+        axes[i, 0].set_ylabel(titles[i], rotation=0, ha="right", va="center", fontsize=9)
         for j, m in enumerate(methods):
             a = maps[m][i]
             axes[i, j + 1].imshow(images[i], cmap="gray", vmin=0, vmax=255)
