@@ -112,6 +112,38 @@ class SimpleCNN(nn.Module):
         return self.classifier(self.flatten(self.pool(self.features(self.normalize(x)))))
 
 
+class VGGNet(nn.Module):
+    """A VGG-style network for 48x48 faces: four stages of two 3x3 Conv-BN-ReLU, max pooling between.
+
+    The recipe behind the best honest FER2013 single models (Khaireddin & Chen 2021): wide 3x3
+    stacks, BatchNorm everywhere, global average pooling and dropout before one dense layer.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 512), dropout: float = 0.4, n_classes: int = 7) -> None:
+        super().__init__()
+        self.normalize = Normalize()
+        stages, c_in = [], 1
+        for i, w in enumerate(widths):
+            layers: list[nn.Module] = [nn.Conv2d(c_in, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+                                       nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d(2))
+            stages.append(nn.Sequential(*layers))
+            c_in = w
+        self.features = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.dropout = Dropout(dropout)
+        self.classifier = nn.Linear(widths[-1], n_classes)
+
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        return self.features[-1][3]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.flatten(self.pool(self.features(self.normalize(x))))))
+
+
 # --------------------------------------------------------------------------- registry
 
 @dataclass(frozen=True)
@@ -142,6 +174,11 @@ def report_cnn(**kw: Any) -> nn.Module:
 @register("simple_cnn", "a simple 3-layer CNN with [64, 128, 512] filters")
 def simple_cnn(**kw: Any) -> nn.Module:
     return SimpleCNN(**kw)
+
+
+@register("fer_vgg", "VGG-style 8-conv network (64-512 filters, 4.7M params): the strong model")
+def fer_vgg(**kw: Any) -> nn.Module:
+    return VGGNet(**kw)
 
 
 def build_model(name: str, **kw: Any) -> nn.Module:

@@ -39,3 +39,48 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
         return model, dict(meta, card=pretrained_info(name))
     shipped = [n for n in sorted(REGISTRY) if pretrained_info(n) is not None]
     raise ConfigError(f"'{name}' is neither a checkpoint file nor a pretrained model (shipped: {', '.join(shipped) or 'none yet'}).")
+
+
+def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "PrivateTest"),
+            ttas: tuple[str, ...] = ("none", "flip", "tencrop"), device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+    """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop": ..., "n": n}}."""
+    from .evaluate import predict_logits
+
+    out: dict[str, dict[str, float]] = {}
+    for split in splits:
+        part = data.split(split)
+        row: dict[str, float] = {"n": len(part)}
+        for tta in ttas:
+            pred = predict_logits(model, part.images, device=device, tta=tta).argmax(1).numpy()
+            row["accuracy" if tta == "none" else f"accuracy_{tta}"] = float((pred == part.labels).mean())
+        out[split] = row
+    return out
+
+
+def export_pretrained(run_folder: str | Path, data, name: str | None = None, dest: str | Path | None = None) -> dict:
+    """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash)."""
+    run = Path(run_folder)
+    model, meta = load_checkpoint(run / "best.pt")
+    name = name or meta["model"]
+    if meta["data_hash"] != data.fingerprint():
+        raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.fingerprint()}.")
+    dest = Path(dest or PRETRAINED_DIR)
+    dest.mkdir(parents=True, exist_ok=True)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save({"model": half, "meta": json.dumps(meta)}, dest / f"{name}.pt")
+    shipped, _ = load_checkpoint(dest / f"{name}.pt")  # measure what users will load
+    card = {
+        "model": name,
+        "architecture": meta["model"],
+        "metrics": measure(shipped, data),
+        "selected_on": "PublicTest accuracy (best epoch)",
+        "best_epoch": max(meta["history"], key=lambda h: h.get("val_acc", -1))["epoch"],
+        "epochs": meta["epoch"],
+        "seeds": 1,
+        "config": meta["config"],
+        "data_hash": meta["data_hash"],
+        "history": meta["history"],
+        "weights": "float16",
+    }
+    (dest / f"{name}.json").write_text(json.dumps(card, indent=1) + "\n")
+    return card
