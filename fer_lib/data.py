@@ -252,30 +252,28 @@ def _load_csv(p: Path, layout: str) -> FerData:
     return FerData(images, labels, splits, str(p), layout)
 
 
-def _parse_labels(fields: list[bytes], p: Path) -> np.ndarray:
-    table = {str(i).encode(): i for i in range(len(CLASSES))}
-    out = np.empty(len(fields), np.int64)
+def _lookup_column(fields: list[bytes], table: dict, dtype: str, p: Path, complaint: str) -> np.ndarray:
+    """Map each field through ``table``; the first miss is one error naming the row and the value."""
+    out = np.empty(len(fields), dtype=dtype)
     for i, f in enumerate(fields):
         v = table.get(f)
         if v is None:
             v = table.get(f.strip())
         if v is None:
-            raise DataError(f"{p}: row {i + 1} (line {i + 2}): label '{f.strip().decode('latin-1')}' is not an integer in 0..6.")
+            value = f.strip().decode("latin-1")
+            raise DataError(f"{p}: row {i + 1} (line {i + 2}): {complaint.format(value=value)}.")
         out[i] = v
     return out
 
 
+def _parse_labels(fields: list[bytes], p: Path) -> np.ndarray:
+    table = {str(i).encode(): i for i in range(len(CLASSES))}
+    return _lookup_column(fields, table, "int64", p, "label '{value}' is not an integer in 0..6")
+
+
 def _parse_usage(fields: list[bytes], p: Path) -> np.ndarray:
-    out = np.empty(len(fields), dtype="<U11")
-    known = {s.encode(): s for s in SPLITS}
-    for i, f in enumerate(fields):
-        s = known.get(f)
-        if s is None:
-            s = known.get(f.strip())
-        if s is None:
-            raise DataError(f"{p}: row {i + 1} (line {i + 2}): unknown Usage '{f.strip().decode('latin-1')}'; expected one of {', '.join(SPLITS)}.")
-        out[i] = s
-    return out
+    table = {s.encode(): s for s in SPLITS}
+    return _lookup_column(fields, table, "<U11", p, "unknown Usage '{value}'; expected one of " + ", ".join(SPLITS))
 
 
 def _parse_pixels(fields: list, p: Path) -> np.ndarray:
