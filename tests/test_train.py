@@ -162,8 +162,8 @@ def test_cli_train_then_evaluate(synth_csv, tmp_path):
 
 @pytest.mark.realdata
 def test_short_training_run_on_real_fer2013(real_data, tmp_path):
-    hist = train(TrainConfig(epochs=2, limit=3000, progress=False), real_data, tmp_path)
+    hist = train(TrainConfig(epochs=2, limit=8000, progress=False), real_data, tmp_path)
     assert len(hist) == 2 and all(np.isfinite([h["loss"], h["val_loss"]]).all() for h in hist)
-    assert hist[-1]["val_acc"] > 0.26, hist  # above always answering 'happy' (24.9% of PublicTest)
+    assert hist[-1]["val_acc"] > 0.28, hist  # above always answering 'happy' (24.9% of PublicTest)
     meta = json.loads(torch.load(tmp_path / "best.pt", weights_only=True)["meta"])
     assert meta["data_hash"] == real_data.fingerprint()
