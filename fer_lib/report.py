@@ -145,7 +145,8 @@ def train_or_load(model: str, data: FerData, run_dir: str | Path, *, epochs: int
     history = train(TrainConfig(model=model, epochs=epochs, device=device, limit=limit or None, seed=seed, progress=False, **cfg),
                     data, folder, resume=True)
     net, meta = load_checkpoint(folder / "best.pt")
-    return {"model": net, "history": history, "source": "trained" if before == 0 else "resumed",
+    source = "trained" if before == 0 else ("loaded" if before >= epochs else "resumed")
+    return {"model": net, "history": history, "source": source,
             "epochs_before": before, "folder": str(folder), "meta": meta}
 
 
