@@ -7,7 +7,6 @@ notebooks over ``book/``: a failed or partial run never reaches the book.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import time
