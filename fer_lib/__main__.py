@@ -63,7 +63,9 @@ def _train(a: argparse.Namespace) -> int:
 
     cfg = TrainConfig(model=a.model, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
                       schedule=a.schedule, seed=a.seed, limit=a.limit, device=a.device,
-                      label_smoothing=a.label_smoothing, progress=not a.quiet)
+                      label_smoothing=a.label_smoothing, weight_decay=a.weight_decay, momentum=a.momentum,
+                      nesterov=not a.no_nesterov, mixup=a.mixup, erase=a.erase, flip=not a.no_flip,
+                      shift=a.shift, rotate=a.rotate, scale=a.scale, progress=not a.quiet)
     if a.compile:
         cfg.compile = True
     if a.no_bf16:
@@ -209,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", default="adam")
     t.add_argument("--schedule", default="constant")
     t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    t.add_argument("--no-nesterov", action="store_true", help="plain SGD momentum instead of Nesterov")
+    t.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA); 0 is off")
+    t.add_argument("--erase", type=float, default=0.0, metavar="P", help="random erasing probability")
+    t.add_argument("--no-flip", action="store_true", help="no horizontal flips")
+    t.add_argument("--shift", type=float, default=4.0, help="random shift, pixels")
+    t.add_argument("--rotate", type=float, default=10.0, help="random rotation, degrees")
+    t.add_argument("--scale", type=float, default=0.1, help="random scale, +- fraction")
     t.add_argument("--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")

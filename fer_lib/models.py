@@ -181,11 +181,24 @@ def fer_vgg(**kw: Any) -> nn.Module:
     return VGGNet(**kw)
 
 
+@register("fer_vgg_s", "fer_vgg at half width (32-256 filters, 1.2M params): a strong model a CPU trains in hours")
+def fer_vgg_s(**kw: Any) -> nn.Module:
+    kw.setdefault("widths", (32, 64, 128, 256))
+    return VGGNet(**kw)
+
+
 def build_model(name: str, **kw: Any) -> nn.Module:
     """A fresh model by registered name."""
     if name not in REGISTRY:
         raise ConfigError(f"unknown model '{name}'; registered models: {', '.join(sorted(REGISTRY))}.")
     return REGISTRY[name].build(**kw)
+
+
+def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """A shipped, trained model by name, in eval mode (see ``fer_lib.pretrained``)."""
+    from .pretrained import pretrained as _pretrained
+
+    return _pretrained(name, device=device)
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -57,10 +57,21 @@ def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "Pr
     return out
 
 
+def full_run_meta(run: Path, best_meta: dict) -> dict:
+    """best.pt's metadata with the whole run's history and settings (best.pt stops at the best epoch)."""
+    last = run / "last.pt"
+    if not last.exists():
+        return best_meta
+    meta = json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+    return dict(best_meta, history=meta["history"], config=meta["config"], config_changes=meta.get("config_changes", []),
+                epoch=meta["epoch"], best_epoch=best_meta["epoch"])
+
+
 def export_pretrained(run_folder: str | Path, data, name: str | None = None, dest: str | Path | None = None) -> dict:
     """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash)."""
     run = Path(run_folder)
     model, meta = load_checkpoint(run / "best.pt")
+    meta = full_run_meta(run, meta)
     name = name or meta["model"]
     if meta["data_hash"] != data.fingerprint():
         raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.fingerprint()}.")
@@ -69,15 +80,21 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     torch.save({"model": half, "meta": json.dumps(meta)}, dest / f"{name}.pt")
     shipped, _ = load_checkpoint(dest / f"{name}.pt")  # measure what users will load
+    best_epoch = max(meta["history"], key=lambda h: h.get("val_acc", -1))["epoch"]
     card = {
         "model": name,
         "architecture": meta["model"],
         "metrics": measure(shipped, data),
         "selected_on": "PublicTest accuracy (best epoch)",
-        "best_epoch": max(meta["history"], key=lambda h: h.get("val_acc", -1))["epoch"],
-        "epochs": meta["epoch"],
+        "best_epoch": best_epoch,
+        "epochs": len(meta["history"]),
         "seeds": 1,
         "config": meta["config"],
+        "config_changes": meta.get("config_changes", []),
+        "trained_on": meta.get("device"),
+        "bf16": meta.get("bf16"),
+        "torch": meta.get("torch"),
+        "train_minutes": round(sum(h.get("seconds", 0.0) for h in meta["history"]) / 60, 1),
         "data_hash": meta["data_hash"],
         "history": meta["history"],
         "weights": "float16",

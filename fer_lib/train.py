@@ -26,6 +26,8 @@ from .models import build_model
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
+# settings that do not change what is learned; a resume may change them without a note
+RUNTIME_KEYS = ("device", "progress", "eval_batch", "compile")
 
 
 @dataclass
@@ -251,6 +253,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
     sched = make_scheduler(cfg, opt, steps_per_epoch)
 
     history: list[dict] = []
+    config_changes: list[dict] = []
     start_epoch = 0
     best_acc = -1.0
     last_path = out / "last.pt"
@@ -270,6 +273,11 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             raise ConfigError(f"{last_path} was planned for {old_epochs} epochs with the '{cfg.schedule}' schedule; "
                               f"resume it with --epochs {old_epochs}.")
         history, start_epoch, best_acc = meta["history"], meta["epoch"], meta["best_val_acc"]
+        config_changes = list(meta.get("config_changes", []))
+        changed = {k: [v, cfg.to_json().get(k)] for k, v in meta["config"].items()
+                   if k not in RUNTIME_KEYS and cfg.to_json().get(k) != v}
+        if changed:  # e.g. a constant-LR run extended with a plateau schedule: the card says so
+            config_changes.append({"from_epoch": start_epoch + 1, "changed": changed})
 
     net: nn.Module = model
     if distributed:
@@ -281,6 +289,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         "model": cfg.model,
         "model_kwargs": cfg.model_kwargs,
         "config": cfg.to_json(),
+        "config_changes": config_changes,
         "data_hash": data_hash,
         "data_source": data.source,
         "n_train": len(train_part),

@@ -1,0 +1,83 @@
+"""The results chapter's library side: run changes on resume, the results table, the targets' verdicts."""
+import json
+import shutil
+
+import pytest
+import torch
+
+from fer_lib import report
+from fer_lib.models import pretrained
+from fer_lib.train import TrainConfig, train
+
+from .conftest import run_cli
+
+FAST = dict(batch_size=64, progress=False, limit=140)
+
+
+def test_resume_with_other_settings_records_the_change(synth, tmp_path):
+    train(TrainConfig(epochs=1, **FAST), synth, tmp_path)
+    train(TrainConfig(epochs=2, schedule="plateau", **FAST), synth, tmp_path, resume=True)
+    meta = json.loads(torch.load(tmp_path / "last.pt", weights_only=True)["meta"])
+    assert meta["config_changes"] == [{"from_epoch": 2, "changed": {"epochs": [1, 2], "schedule": ["constant", "plateau"]}}]
+    assert meta["config"]["schedule"] == "plateau"
+    text = report.describe_changes(meta["config_changes"])
+    assert "from epoch 2" in text and "`schedule` constant → plateau" in text
+    # a resume that changes nothing that matters adds no entry
+    train(TrainConfig(epochs=3, schedule="plateau", **dict(FAST, progress=True)), synth, tmp_path, resume=True)
+    meta = json.loads(torch.load(tmp_path / "last.pt", weights_only=True)["meta"])
+    assert [c["from_epoch"] for c in meta["config_changes"]] == [2, 3]  # epochs 2 -> 3 is a change, progress is not
+    assert set(meta["config_changes"][1]["changed"]) == {"epochs"}
+    assert report.describe_changes([]) == ""
+
+
+def test_cli_train_passes_the_recipe_options(synth_csv, tmp_path):
+    r = run_cli("train", "--model", "fer_vgg_s", "--data", str(synth_csv), "--out", str(tmp_path), "--epochs", "1", "--quiet",
+                "--limit", "70", "--optimizer", "sgd", "--schedule", "onecycle", "--lr", "0.05", "--weight-decay", "5e-4",
+                "--label-smoothing", "0.1", "--erase", "0.25", "--mixup", "0.2", "--no-flip", "--shift", "2", "--rotate", "5",
+                "--scale", "0.05", "--momentum", "0.8", "--no-nesterov")
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads(torch.load(tmp_path / "last.pt", weights_only=True)["meta"])["config"]
+    assert cfg["model"] == "fer_vgg_s" and cfg["optimizer"] == "sgd" and cfg["schedule"] == "onecycle"
+    assert (cfg["weight_decay"], cfg["label_smoothing"], cfg["erase"], cfg["mixup"]) == (5e-4, 0.1, 0.25, 0.2)
+    assert (cfg["flip"], cfg["shift"], cfg["rotate"], cfg["scale"], cfg["momentum"], cfg["nesterov"]) == (False, 2, 5, 0.05, 0.8, False)
+
+
+def test_results_table_and_targets(toy_run, synth, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(toy_run, runs / "report_cnn")
+    shutil.copytree(toy_run, runs / "my_strong")  # any other model counts as a strong-model candidate
+    table = report.results_table(["report_cnn", "my_strong", "fer_vgg"], synth, runs)
+    assert table.loc["fer_vgg", "source"].startswith(("not trained", "pretrained"))
+    row = table.loc["report_cnn"]
+    assert row["epochs"] == 5 and 1 <= row["best epoch"] <= 5 and row["seeds"] == 1 and row["params"] > 300_000
+    assert str(table["seeds"].dtype) == "Int64"  # printed as 1, not 1.000000
+    for col in ("PublicTest", "PublicTest ten-crop", "PrivateTest", "PrivateTest flip", "PrivateTest ten-crop"):
+        assert 0 <= row[col] <= 1
+    text = report.describe_targets(table)
+    acc = row["PublicTest"]
+    assert f"PublicTest accuracy {acc:.4f}" in text
+    assert ("reaches" if acc >= 0.651 else "falls short of") in text
+    assert "simple_cnn**: not trained" in text
+    assert "**my_strong**" in text and "single seed" in text
+
+
+def test_targets_choose_the_strong_model_on_public_test():
+    import pandas as pd
+
+    table = pd.DataFrame([
+        {"model": "a", "seeds": 1, "PublicTest": 0.70, "PublicTest ten-crop": 0.72, "PrivateTest": 0.70, "PrivateTest ten-crop": 0.70},
+        {"model": "b", "seeds": 1, "PublicTest": 0.69, "PublicTest ten-crop": 0.71, "PrivateTest": 0.74, "PrivateTest ten-crop": 0.745},
+    ]).set_index("model")
+    text = report.describe_targets(table)
+    assert "**a**, PrivateTest 0.7000 with ten-crop TTA, below" in text  # b is better on PrivateTest but not chosen
+
+
+@pytest.mark.parametrize("name", ["report_cnn", "simple_cnn"])
+def test_models_pretrained_by_name(name):
+    from fer_lib.pretrained import pretrained as by_name
+
+    model = pretrained(name)  # fer_lib.models.pretrained, as the issue names it
+    assert not model.training
+    ref = by_name(name)
+    x = torch.rand(2, 1, 48, 48)
+    assert torch.equal(model(x), ref(x))
