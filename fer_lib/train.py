@@ -264,14 +264,21 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             raise ConfigError(f"{last_path} holds a '{meta['model']}' run; cannot resume it as '{cfg.model}'.")
         if meta["data_hash"] != data_hash:
             raise ConfigError(f"{last_path} was trained on other data (hash {meta['data_hash']}, now {data_hash}); use a new --out folder.")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None and ckpt.get("scheduler") is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-        old_epochs = meta["config"]["epochs"]
+        old_epochs, old_lr, old_schedule = meta["config"]["epochs"], meta["config"]["lr"], meta["config"]["schedule"]
         if cfg.schedule in ("cosine", "onecycle") and old_epochs != cfg.epochs:
             raise ConfigError(f"{last_path} was planned for {old_epochs} epochs with the '{cfg.schedule}' schedule; "
                               f"resume it with --epochs {old_epochs}.")
+        new_lr = old_lr != cfg.lr or old_schedule != cfg.schedule
+        if new_lr and cfg.schedule in ("cosine", "onecycle"):
+            raise ConfigError(f"{last_path} ran with the '{old_schedule}' schedule at lr {old_lr:g}; a '{cfg.schedule}' schedule "
+                              "cannot take over in the middle of a run.")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if new_lr:  # a new rate or schedule starts from cfg.lr with a fresh scheduler (recorded in config_changes)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr
+        elif sched is not None and ckpt.get("scheduler") is not None:
+            sched.load_state_dict(ckpt["scheduler"])
         history, start_epoch, best_acc = meta["history"], meta["epoch"], meta["best_val_acc"]
         config_changes = list(meta.get("config_changes", []))
         changed = {k: [v, cfg.to_json().get(k)] for k, v in meta["config"].items()

@@ -81,3 +81,20 @@ def test_models_pretrained_by_name(name):
     ref = by_name(name)
     x = torch.rand(2, 1, 48, 48)
     assert torch.equal(model(x), ref(x))
+
+
+def test_resume_with_a_new_rate_starts_from_it(synth, tmp_path):
+    train(TrainConfig(epochs=2, schedule="plateau", lr=1e-3, **FAST), synth, tmp_path)
+    hist = train(TrainConfig(epochs=3, schedule="plateau", lr=2e-4, shift=0, rotate=0, scale=0, **FAST), synth, tmp_path, resume=True)
+    assert [h["lr"] for h in hist] == [1e-3, 1e-3, 2e-4]
+    meta = json.loads(torch.load(tmp_path / "last.pt", weights_only=True)["meta"])
+    assert meta["config_changes"][0]["changed"]["lr"] == [1e-3, 2e-4]
+    assert meta["config_changes"][0]["changed"]["shift"] == [4.0, 0]
+
+
+def test_resume_refuses_a_one_cycle_taking_over(synth, tmp_path):
+    from fer_lib.errors import ConfigError
+
+    train(TrainConfig(epochs=1, **FAST), synth, tmp_path)
+    with pytest.raises(ConfigError, match="cannot take over in the middle of a run"):
+        train(TrainConfig(epochs=1, schedule="onecycle", **FAST), synth, tmp_path, resume=True)
