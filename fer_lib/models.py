@@ -115,8 +115,9 @@ class SimpleCNN(nn.Module):
 class VGGNet(nn.Module):
     """A VGG-style network for 48x48 faces: four stages of two 3x3 Conv-BN-ReLU, max pooling between.
 
-    The recipe behind the best honest FER2013 single models (Khaireddin & Chen 2021): wide 3x3
-    stacks, BatchNorm everywhere, global average pooling and dropout before one dense layer.
+    The body follows the best honest FER2013 single model (Khaireddin & Chen 2021): wide 3x3
+    stacks with BatchNorm everywhere. The head is ours: global average pooling and dropout before
+    one dense layer, in place of their two wide dense layers.
     """
 
     def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 512), dropout: float = 0.4, n_classes: int = 7) -> None:
