@@ -154,19 +154,13 @@ def train_or_load(model: str, data: FerData, run_dir: str | Path, *, epochs: int
 
 def model_for(model: str, run_dir: str | Path, use_pretrained: bool = False) -> tuple[Any, str]:
     """The chapter's trained model: the run folder's best.pt, else the shipped weights."""
-    from .models import load_checkpoint
-    from .pretrained import load_model, pretrained_info
-
-    best = run_folder(run_dir, model) / "best.pt"
-    if best.exists() and not (use_pretrained and pretrained_info(model)):
-        return load_checkpoint(best)[0], str(best)
-    if pretrained_info(model) is not None:
-        return load_model(model)[0], f"pretrained '{model}'"
-    raise ConfigError(f"no trained '{model}': {best} does not exist and no pretrained weights ship; run the training chapter first.")
+    net, source, _ = model_record(model, run_dir, use_pretrained)
+    return net, source
 
 
 def model_record(model: str, run_dir: str | Path, use_pretrained: bool = False) -> tuple[Any, str, dict]:
-    """Like ``model_for``, plus the checkpoint's metadata (history, config, changes)."""
+    """The trained model (run folder's best.pt, else the shipped weights), where it came from, and its
+    metadata with the whole run's history, config and changes."""
     from .models import load_checkpoint
     from .pretrained import full_run_meta, load_model, pretrained_info
 

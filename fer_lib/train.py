@@ -281,8 +281,8 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             sched.load_state_dict(ckpt["scheduler"])
         history, start_epoch, best_acc = meta["history"], meta["epoch"], meta["best_val_acc"]
         config_changes = list(meta.get("config_changes", []))
-        changed = {k: [v, cfg.to_json().get(k)] for k, v in meta["config"].items()
-                   if k not in RUNTIME_KEYS and cfg.to_json().get(k) != v}
+        now = cfg.to_json()
+        changed = {k: [v, now.get(k)] for k, v in meta["config"].items() if k not in RUNTIME_KEYS and now.get(k) != v}
         if changed:  # e.g. a constant-LR run extended with a plateau schedule: the card says so
             config_changes.append({"from_epoch": start_epoch + 1, "changed": changed})
 
