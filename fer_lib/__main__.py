@@ -159,7 +159,7 @@ def _report(a: argparse.Namespace) -> int:
     import yaml
 
     from .errors import ConfigError
-    from .report import run_report
+    from .report import run_report, select_chapters
 
     params = {}
     for kv in a.param:
@@ -172,7 +172,8 @@ def _report(a: argparse.Namespace) -> int:
     params["device"] = a.device
     params["run_dir"] = a.run_dir
     params["report_dir"] = a.out
-    run_report(params, a.out, publish=a.publish)
+    notebooks = select_chapters(a.only) if a.only else None
+    run_report(params, a.out, notebooks=notebooks, publish=a.publish)
     return 0
 
 
@@ -267,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="_report", help="folder for the executed notebooks")
     rp.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="any other notebook parameter")
     rp.add_argument("--publish", action="store_true", help="after a complete run, copy the executed notebooks over book/")
+    rp.add_argument("--only", nargs="+", metavar="CHAPTER", default=None,
+                    help="run only these chapters (names from _toc.yml, say q4_saliency results); "
+                         "chapters that train (q2_training) must run before those that load its runs")
     rp.set_defaults(func=_report)
     return p
 

@@ -56,6 +56,17 @@ def toc_notebooks(toc: Path | None = None, book_dir: Path | None = None) -> list
     return [book_dir / f"{n}.ipynb" for n in names]
 
 
+def select_chapters(names: Sequence[str], notebooks: Sequence[Path] | None = None) -> list[Path]:
+    """The chapters named in ``names`` (``q4_saliency`` or ``q4_saliency.ipynb``), in book order."""
+    notebooks = list(notebooks or toc_notebooks())
+    known = {nb.stem: nb for nb in notebooks}
+    wanted = {Path(n).stem for n in names}
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise ConfigError(f"no chapter named {', '.join(unknown)} in _toc.yml; chapters: {', '.join(known)}.")
+    return [nb for nb in notebooks if nb.stem in wanted]
+
+
 def run_report(
     params: dict[str, Any],
     out_dir: str | Path,
@@ -266,8 +277,12 @@ def comparison_table(ours: "Any") -> "Any":
     return pd.DataFrame(rows).set_index("source")
 
 
-def describe_recipe(config: dict) -> str:
-    """A training config in words: optimizer, schedule, regularisation and augmentation."""
+def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
+    """A training config in words: optimizer, schedule, regularisation and augmentation.
+
+    ``epochs_run`` (say ``len(history)``) is the number of epochs actually trained; where a run
+    was stopped before its planned ``epochs``, both are given.
+    """
     c = config
     if c["optimizer"] == "sgd":
         opt = f"SGD ({'Nesterov ' if c.get('nesterov') else ''}momentum {c['momentum']})"
@@ -284,7 +299,11 @@ def describe_recipe(config: dict) -> str:
                                  (c.get("mixup"), f"mixup (α = {c.get('mixup'):g})")) if on]
     reg = [t for on, t in ((c.get("weight_decay"), f"weight decay {c.get('weight_decay'):g}"),
                            (c.get("label_smoothing"), f"label smoothing {c.get('label_smoothing'):g}")) if on]
-    return (f"{opt} with {sched}, batch {c['batch_size']}, {c['epochs']} epochs"
+    if epochs_run is not None and epochs_run < c["epochs"]:
+        epochs = f"stopped after {epochs_run} of {c['epochs']} planned epochs"
+    else:
+        epochs = f"{c['epochs'] if epochs_run is None else epochs_run} epochs"
+    return (f"{opt} with {sched}, batch {c['batch_size']}, {epochs}"
             + (", " + ", ".join(reg) if reg else "") + "; augmentation: " + (", ".join(aug) or "none") + ".")
 
 

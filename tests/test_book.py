@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from fer_lib.errors import ConfigError
 from fer_lib.report import ReportFailed, run_report, toc_notebooks
 
-from .conftest import REPO
+from .conftest import REPO, run_cli
 
 CHAPTERS = [p.stem for p in toc_notebooks()]
 FIGURE_CHAPTERS = ["q1_architecture", "q2_training", "q3_confusion", "q4_saliency", "q5_filters"]
@@ -112,3 +113,18 @@ def test_parameter_cells_are_hidden():
             tags = c.get("metadata", {}).get("tags", [])
             if "parameters" in tags or "injected-parameters" in tags:
                 assert "remove-cell" in tags, f"{ch}: a parameters cell would show in the book"
+
+
+def test_only_runs_the_named_chapters_in_book_order(tmp_path):
+    from fer_lib.report import select_chapters
+
+    chosen = select_chapters(["results", "q3_confusion.ipynb"])
+    assert [nb.stem for nb in chosen] == ["q3_confusion", "results"]  # book order, not the order given
+    with pytest.raises(ConfigError, match=r"no chapter named q9_nothing in _toc.yml; chapters: intro, "):
+        select_chapters(["q9_nothing", "results"])
+    r = run_cli("report", "--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q9_nothing")
+    assert r.returncode == 2 and "no chapter named q9_nothing" in r.stderr
+    assert not (tmp_path / "out").exists()
+    r = run_cli("report", "--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q1_architecture")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["q1_architecture.ipynb"]

@@ -98,3 +98,16 @@ def test_resume_refuses_a_one_cycle_taking_over(synth, tmp_path):
     train(TrainConfig(epochs=1, **FAST), synth, tmp_path)
     with pytest.raises(ConfigError, match="cannot take over in the middle of a run"):
         train(TrainConfig(epochs=1, schedule="onecycle", **FAST), synth, tmp_path, resume=True)
+
+
+def test_describe_recipe_says_when_a_run_stopped_early():
+    cfg = TrainConfig(model="simple_cnn", epochs=30, optimizer="sgd", lr=0.05, schedule="onecycle",
+                      weight_decay=5e-4, label_smoothing=0.1, shift=0, erase=0.25).to_json()
+    text = report.describe_recipe(cfg, epochs_run=17)
+    assert "stopped after 17 of 30 planned epochs" in text
+    assert "SGD (Nesterov momentum 0.9)" in text and "one-cycle learning rate peaking at 0.05" in text
+    assert "weight decay 0.0005" in text and "label smoothing 0.1" in text
+    assert "random erasing (p = 0.25)" in text and "shifts" not in text
+    assert "30 epochs" in report.describe_recipe(cfg, epochs_run=30) and "stopped" not in report.describe_recipe(cfg)
+    cfg.update(optimizer="adam", schedule="constant", flip=False, rotate=0, scale=0, erase=0, weight_decay=0, label_smoothing=0)
+    assert report.describe_recipe(cfg).endswith("augmentation: none.")
