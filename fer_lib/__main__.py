@@ -30,6 +30,19 @@ def _data_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _data_pack(a: argparse.Namespace) -> int:
+    import os
+
+    from .data import load_fer2013, write_packed
+
+    data = load_fer2013(a.path, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
+    header = write_packed(data, a.out, splits=tuple(a.splits) if a.splits else None)
+    size = os.path.getsize(a.out)
+    print(f"{a.out}: {header['n']:,} images ({', '.join(header['splits'])}), {size / 2**20:.1f} MiB, "
+          f"data hash {header['fingerprint']}")
+    return 0
+
+
 def _summary(a: argparse.Namespace) -> int:
     from .models import summary
 
@@ -193,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--resize", action="store_true", help="resize images that are not 48x48")
     data_args(di)
     di.set_defaults(func=_data_info)
+    dp = dsub.add_parser("pack", help="a compact lossless copy (*.fer.xz) that any command reads like the CSV")
+    dp.add_argument("path")
+    dp.add_argument("out", help="the file to write, named *.fer.xz")
+    dp.add_argument("--splits", nargs="+", choices=["Training", "PublicTest", "PrivateTest"],
+                    help="keep only these splits (say Training PublicTest for a training machine)")
+    dp.add_argument("--resize", action="store_true", help="resize images that are not 48x48")
+    data_args(dp)
+    dp.set_defaults(func=_data_pack)
 
     s = sub.add_parser("summary", help="Keras-style table of a model")
     s.add_argument("model")
