@@ -67,14 +67,63 @@ def full_run_meta(run: Path, best_meta: dict) -> dict:
                 epoch=meta["epoch"], best_epoch=best_meta["epoch"])
 
 
-def export_pretrained(run_folder: str | Path, data, name: str | None = None, dest: str | Path | None = None) -> dict:
-    """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash)."""
-    run = Path(run_folder)
+def _best_val_acc(run: Path) -> float:
+    ckpt = run / "last.pt" if (run / "last.pt").exists() else run / "best.pt"
+    hist = json.loads(torch.load(ckpt, map_location="cpu", weights_only=True)["meta"])["history"]
+    return max((h.get("val_acc", -1.0) for h in hist), default=-1.0)
+
+
+def _recipe(meta: dict) -> tuple[str, str]:
+    """A run's recipe with its seed left out: what seed runs must share."""
+    config = {k: v for k, v in meta["config"].items() if k not in ("seed", "device", "progress", "eval_batch", "compile")}
+    return json.dumps(config, sort_keys=True), json.dumps(meta.get("config_changes", []), sort_keys=True)
+
+
+def seed_summary(rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "PrivateTest", "PrivateTest ten-crop")) -> dict:
+    """Mean, sample standard deviation, min and max of each metric over seed runs."""
+    import numpy as np
+
+    out = {}
+    for k in keys:
+        v = np.array([r[k] for r in rows], dtype=float)
+        out[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+                  "min": float(v.min()), "max": float(v.max())}
+    return out
+
+
+def export_pretrained(run_folder: str | Path, data, name: str | None = None, dest: str | Path | None = None,
+                      seed_runs: tuple[str | Path, ...] = ()) -> dict:
+    """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash).
+
+    ``seed_runs`` are more runs of the same recipe with other seeds. The run that ships is the one
+    with the best PublicTest accuracy among all of them (never chosen on PrivateTest); the card lists
+    every seed's accuracies (best.pt of each, plain and ten-crop) and their mean, spread and range.
+    """
+    runs = [Path(run_folder), *map(Path, seed_runs)]
+    for r in runs:
+        if not (r / "best.pt").exists():
+            raise ConfigError(f"{r}: no best.pt; not a finished training run.")
+    run = max(runs, key=_best_val_acc) if seed_runs else runs[0]
     model, meta = load_checkpoint(run / "best.pt")
     meta = full_run_meta(run, meta)
     name = name or meta["model"]
     if meta["data_hash"] != data.fingerprint():
         raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.fingerprint()}.")
+    seed_rows = []
+    if seed_runs:
+        for r in runs:
+            net, m = load_checkpoint(r / "best.pt")
+            m = full_run_meta(r, m)
+            if m["model"] != meta["model"] or m["data_hash"] != meta["data_hash"] or _recipe(m) != _recipe(meta):
+                raise ConfigError(f"{r} is not a seed run of {run}: the model, data or recipe (seed aside) differ.")
+            acc = measure(net, data, ttas=("none", "tencrop"))
+            seed_rows.append({"run": r.name, "seed": m["config"]["seed"], "best_epoch": m.get("best_epoch", m["epoch"]),
+                              "epochs": len(m["history"]), "PublicTest": acc["PublicTest"]["accuracy"],
+                              "PrivateTest": acc["PrivateTest"]["accuracy"],
+                              "PrivateTest ten-crop": acc["PrivateTest"]["accuracy_tencrop"], "shipped": r == run})
+        seeds = [row["seed"] for row in seed_rows]
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"seed runs must differ in seed; got seeds {seeds}.")
     dest = Path(dest or PRETRAINED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
     half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
@@ -85,10 +134,10 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
         "model": name,
         "architecture": meta["model"],
         "metrics": measure(shipped, data),
-        "selected_on": "PublicTest accuracy (best epoch)",
+        "selected_on": "PublicTest accuracy (best epoch" + (", then best seed run)" if seed_runs else ")"),
         "best_epoch": best_epoch,
         "epochs": len(meta["history"]),
-        "seeds": 1,
+        "seeds": len(runs),
         "config": meta["config"],
         "config_changes": meta.get("config_changes", []),
         "trained_on": meta.get("device"),
@@ -99,5 +148,8 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
         "history": meta["history"],
         "weights": "float16",
     }
+    if seed_rows:
+        card["seed_runs"] = seed_rows
+        card["seed_summary"] = seed_summary(seed_rows)
     (dest / f"{name}.json").write_text(json.dumps(card, indent=1) + "\n")
     return card

@@ -241,10 +241,27 @@ def describe_targets(table: "Any") -> str:
                      f"({acc - HONEST_MARK:+.4f}).")
     else:
         lines.append("- **strong model**: none trained in this run.")
-    seeds = sorted({int(s) for s in trained["seeds"].dropna()}) if "seeds" in trained else []
-    if seeds == [1]:
+    seeds = {n: int(k) for n, k in trained["seeds"].dropna().items()} if "seeds" in trained else {}
+    single = [str(n) for n, k in seeds.items() if k == 1]
+    if len(single) == len(trained) and len(single):
         lines.append("\nEvery number above rests on a single seed (one training run per model), so no spread can be given.")
+    elif single:
+        lines.append(f"\n{', '.join(single)}: a single seed each, so no spread can be given for {'it' if len(single) == 1 else 'them'}.")
     return "\n".join(lines)
+
+
+def describe_seeds(card: dict) -> str:
+    """Markdown: a shipped model's accuracy over its seed runs (mean ± sd, range) and which run ships."""
+    runs, summary = card.get("seed_runs"), card.get("seed_summary")
+    if not runs or not summary:
+        return ""
+    parts = []
+    for k, v in summary.items():
+        sd = f" ± {v['sd']:.4f}" if v["sd"] is not None else ""
+        parts.append(f"{k} {v['mean']:.4f}{sd} (range {v['min']:.4f}–{v['max']:.4f})")
+    shipped = next(r for r in runs if r["shipped"])
+    return (f"Over {len(runs)} seeds (seeds {', '.join(str(r['seed']) for r in runs)}; mean ± sample sd): "
+            + "; ".join(parts) + f". The shipped weights are seed {shipped['seed']}'s, the run with the best PublicTest accuracy.")
 
 
 # Published FER2013 numbers, each with the protocol its source states; None where a source gives none.

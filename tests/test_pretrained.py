@@ -54,3 +54,44 @@ def test_shipped_private_test_accuracy_holds(name, real_data):
     got = measure(pretrained(name), real_data, splits=("PrivateTest",), ttas=("none", "tencrop"))["PrivateTest"]
     for key in ("accuracy", "accuracy_tencrop"):
         assert abs(got[key] - info["metrics"]["PrivateTest"][key]) <= 1.5 / 3589, (key, got[key])  # at most one face
+
+
+def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
+    from fer_lib import report
+    from fer_lib.train import TrainConfig, train
+
+    runs = []
+    for seed in (0, 1, 2):
+        out = tmp_path / f"s{seed}"
+        train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=seed), synth, out)
+        runs.append(out)
+    best_public = max(max(h["val_acc"] for h in json.loads((r / "history.json").read_text())) for r in runs)
+    card = export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=runs[1:])
+    assert card["seeds"] == 3 and [r["seed"] for r in card["seed_runs"]] == [0, 1, 2]
+    shipped = [r for r in card["seed_runs"] if r["shipped"]]
+    assert len(shipped) == 1 and shipped[0]["PublicTest"] == pytest.approx(best_public, abs=2e-3)  # fp32 vs bf16 eval
+    assert card["history"] == json.loads((tmp_path / shipped[0]["run"] / "history.json").read_text())
+    s = card["seed_summary"]["PrivateTest"]
+    values = [r["PrivateTest"] for r in card["seed_runs"]]
+    assert s["min"] == min(values) and s["max"] == max(values) and s["mean"] == pytest.approx(sum(values) / 3)
+    text = report.describe_seeds(card)
+    assert text.startswith("Over 3 seeds (seeds 0, 1, 2; mean ± sample sd): PublicTest ")
+    assert f"seed {shipped[0]['seed']}'s" in text
+    assert report.describe_seeds({"seeds": 1}) == ""
+    # a run of another recipe, or the same seed twice, is refused
+    other = tmp_path / "other"
+    train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=3, lr=3e-4), synth, other)
+    with pytest.raises(ConfigError, match="is not a seed run of"):
+        export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=[other])
+    with pytest.raises(ConfigError, match=r"seed runs must differ in seed; got seeds \[0, 0\]"):
+        export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=[runs[0]])
+
+
+def test_seed_summary_is_mean_sample_sd_and_range():
+    from fer_lib.pretrained import seed_summary
+
+    rows = [{"PublicTest": a, "PrivateTest": b} for a, b in ((0.60, 0.62), (0.62, 0.66), (0.64, 0.64))]
+    out = seed_summary(rows, keys=("PublicTest", "PrivateTest"))
+    assert out["PublicTest"] == pytest.approx({"mean": 0.62, "sd": 0.02, "min": 0.60, "max": 0.64})
+    assert out["PrivateTest"]["sd"] == pytest.approx(0.02) and out["PrivateTest"]["mean"] == pytest.approx(0.64)
+    assert seed_summary(rows[:1], keys=("PublicTest",))["PublicTest"]["sd"] is None
