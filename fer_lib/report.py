@@ -144,7 +144,7 @@ def train_or_load(model: str, data: FerData, run_dir: str | Path, *, epochs: int
                   limit: int = 0, seed: int = 0, use_pretrained: bool = False, **cfg: Any) -> dict[str, Any]:
     """Train ``model`` (resuming its run folder), or load the shipped weights; say which happened."""
     from .models import load_checkpoint
-    from .pretrained import load_model, pretrained_info
+    from .pretrained import full_run_meta, load_model, pretrained_info
     from .train import TrainConfig, train
 
     folder = run_folder(run_dir, model)
@@ -158,6 +158,7 @@ def train_or_load(model: str, data: FerData, run_dir: str | Path, *, epochs: int
     history = train(TrainConfig(model=model, epochs=epochs, device=device, limit=limit or None, seed=seed, progress=False, **cfg),
                     data, folder, resume=True)
     net, meta = load_checkpoint(folder / "best.pt")
+    meta = full_run_meta(folder, meta)  # the whole run's config and changes, not best.pt's epoch
     source = "trained" if before == 0 else ("loaded" if before >= epochs else "resumed")
     return {"model": net, "history": history, "source": source,
             "epochs_before": before, "folder": str(folder), "meta": meta}
