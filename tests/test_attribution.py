@@ -102,3 +102,26 @@ def test_cli_predict_and_explain(toy_run, synth, tmp_path):
     assert np.asarray(Image.open(out)).shape[0] > 50
     r = run_cli("predict", str(img), "--model", "no_such_model")
     assert r.returncode == 2 and "neither a checkpoint file nor a pretrained model" in r.stderr
+
+
+def test_photo_like_grids_show_as_much_smaller_jpeg(monkeypatch):
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython import display as ipd
+
+    from fer_lib import plots
+
+    shown = []
+    monkeypatch.setattr(ipd, "display", lambda obj: shown.append(obj))
+    noise = np.random.default_rng(0).random((64, 48, 48))  # activation-maximisation images look like this
+    fig = plots.filter_grid(noise, ncols=8)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
+    data = plots.show_as_jpeg(fig)
+    assert data[:3] == b"\xff\xd8\xff" and len(data) < 0.5 * len(png.getvalue())
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it again as PNG
+    assert len(shown) == 1 and shown[0].format == "jpeg" and shown[0].data == data

@@ -44,7 +44,7 @@ def check_html(html: Path) -> None:
 
     for ch in FIGURE_CHAPTERS:
         text = (html / f"{ch}.html").read_text()
-        imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', text)
+        imgs = re.findall(r'<img[^>]+src="([^"]+\.(?:png|jpe?g))"', text)
         assert imgs, f"{ch}.html has no figure"
         for src in imgs:
             assert (html / src).exists(), f"{ch}.html points at a missing image {src}"
