@@ -58,7 +58,8 @@ def _models(a: argparse.Namespace) -> int:
     for name, spec in sorted(REGISTRY.items()):
         info = pretrained_info(name)
         rows.append({"name": name, "description": spec.description, "pretrained": info is not None,
-                     "metrics": (info or {}).get("metrics")})
+                     "metrics": (info or {}).get("metrics"), "seeds": (info or {}).get("seeds"),
+                     "seed_summary": (info or {}).get("seed_summary")})
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0

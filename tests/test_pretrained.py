@@ -44,6 +44,9 @@ def test_models_json_lists_shipped_metrics():
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     for name in SHIPPED:
         assert rows[name]["pretrained"] and "accuracy_tencrop" in rows[name]["metrics"]["PrivateTest"]
+        assert rows[name]["seeds"] == pretrained_info(name)["seeds"] >= 1
+        assert (rows[name]["seed_summary"] is None) == (rows[name]["seeds"] == 1)
+    assert rows["fer_vgg"]["pretrained"] is False and rows["fer_vgg"]["seeds"] is None
 
 
 @pytest.mark.realdata
