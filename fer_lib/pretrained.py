@@ -75,7 +75,9 @@ def _best_val_acc(run: Path) -> float:
 
 def _recipe(meta: dict) -> tuple[str, str]:
     """A run's recipe with its seed left out: what seed runs must share."""
-    config = {k: v for k, v in meta["config"].items() if k not in ("seed", "device", "progress", "eval_batch", "compile")}
+    from .train import RUNTIME_KEYS
+
+    config = {k: v for k, v in meta["config"].items() if k not in (*RUNTIME_KEYS, "seed")}
     return json.dumps(config, sort_keys=True), json.dumps(meta.get("config_changes", []), sort_keys=True)
 
 
