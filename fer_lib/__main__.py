@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
-from .errors import FerError
+from .errors import ConfigError, FerError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,10 +72,56 @@ def _models(a: argparse.Namespace) -> int:
     return 0
 
 
+# train options that set the recipe; --like takes all of them from the recipe it replays
+RECIPE_OPTIONS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "label_smoothing", "weight_decay",
+                  "momentum", "no_nesterov", "mixup", "erase", "no_flip", "shift", "rotate", "scale", "limit", "no_bf16")
+
+
+def _recipe_of(like: str) -> dict:
+    """The config, config_changes and history of a pretrained model's card or of a run folder."""
+    import torch
+
+    from .pretrained import pretrained_info
+
+    path = Path(like)
+    last = path / "last.pt" if path.is_dir() else path
+    if last.is_file():
+        return json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+    card = pretrained_info(like)
+    if card is None:
+        raise ConfigError(f"--like {like}: neither a run folder with last.pt, a checkpoint file, nor a pretrained model.")
+    return card
+
+
+def _replay(a: argparse.Namespace) -> int:
+    from .data import load_fer2013
+    from .train import replay
+
+    given = sorted(k for k, v in a.recipe_defaults.items() if getattr(a, k) != v)
+    if given:
+        raise ConfigError("--like takes the whole recipe from " + a.like + "; drop "
+                          + ", ".join("--" + k.replace("_", "-") for k in given) + ".")
+    recipe = _recipe_of(a.like)
+    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
+    if recipe.get("data_hash") not in (None, data.fingerprint()):
+        print(f"fer-lib: note: {a.like} was trained on data {recipe['data_hash']}, this is {data.fingerprint()}; "
+              "the replay is not a seed run of it.", file=sys.stderr)
+    runtime = {"device": a.device, "progress": not a.quiet, "compile": a.compile}
+    history = replay(recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime)
+    print(f"{len(history)} of {len(recipe['history'])} epochs of the {recipe['config']['model']} recipe "
+          f"(seed {a.seed}); checkpoints and history in {a.out}")
+    return 0
+
+
 def _train(a: argparse.Namespace) -> int:
     from .data import load_fer2013
     from .train import TrainConfig, train
 
+    if a.like:
+        return _replay(a)
+    missing = [f"--{k}" for k in ("model", "epochs") if getattr(a, k) is None]
+    if missing:
+        raise ConfigError(f"train needs {' and '.join(missing)} (or --like NAME_OR_RUN to replay a recipe).")
     cfg = TrainConfig(model=a.model, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
                       schedule=a.schedule, seed=a.seed, limit=a.limit, device=a.device,
                       label_smoothing=a.label_smoothing, weight_decay=a.weight_decay, momentum=a.momentum,
@@ -225,10 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_models)
 
     t = sub.add_parser("train", help="train a model (validation on PublicTest)")
-    t.add_argument("--model", required=True)
+    t.add_argument("--model", help="a registered model name (not with --like)")
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True, help="run folder: last.pt, best.pt, history.json")
-    t.add_argument("--epochs", type=int, required=True)
+    t.add_argument("--epochs", type=int, help="planned epochs (not with --like)")
+    t.add_argument("--like", metavar="NAME_OR_RUN",
+                   help="replay the recipe of a pretrained model or a run folder, every phase as it ran, with --seed; "
+                        "the recipe options below are then taken from it")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--optimizer", default="adam")
@@ -252,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     data_args(t)
     t.set_defaults(func=_train)
+    t.set_defaults(recipe_defaults={x.dest: x.default for x in t._actions if x.dest in RECIPE_OPTIONS})
 
     e = sub.add_parser("evaluate", help="accuracy and per-class metrics on a split")
     e.add_argument("checkpoint", help="a checkpoint path or a pretrained model name")

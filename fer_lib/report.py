@@ -196,7 +196,7 @@ def results_table(models: list[str], data: FerData, run_dir: str | Path = "runs"
 
     from .pretrained import measure
 
-    rows = []
+    rows, spreads = [], {}
     for name in models:
         try:
             net, source, meta = model_record(name, run_dir, use_pretrained)
@@ -207,6 +207,8 @@ def results_table(models: list[str], data: FerData, run_dir: str | Path = "runs"
         best = max(hist, key=lambda h: h.get("val_acc", -1)) if hist else {}
         m = measure(net, data, device=device)
         card = meta.get("card") or {}
+        if card.get("seed_summary"):
+            spreads[name] = card["seed_summary"]
         rows.append({"model": name, "source": source, "params": sum(p.numel() for p in net.parameters()),
                      "seeds": card.get("seeds", 1), "epochs": len(hist), "best epoch": best.get("epoch"),
                      "PublicTest": m["PublicTest"]["accuracy"], "PublicTest ten-crop": m["PublicTest"]["accuracy_tencrop"],
@@ -216,12 +218,24 @@ def results_table(models: list[str], data: FerData, run_dir: str | Path = "runs"
     for col in ("params", "seeds", "epochs", "best epoch"):
         if col in table:
             table[col] = table[col].astype("Int64")
+    table.attrs["seed_summary"] = spreads  # per model with seed runs: mean, sd and range of each metric
     return table
+
+
+def _seed_clause(summary: dict | None, n: int, key: str, target: float, *others: str) -> str:
+    """' Over N seeds: key mean ± sd (gap of the mean to the target); other mean ± sd.' or '' without seed runs."""
+    if not summary or key not in summary or summary[key]["sd"] is None:
+        return ""
+    parts = [f"{key} {summary[key]['mean']:.4f} ± {summary[key]['sd']:.4f} "
+             f"(mean {summary[key]['mean'] - target:+.4f} from the target)"]
+    parts += [f"{k} {summary[k]['mean']:.4f} ± {summary[k]['sd']:.4f}" for k in others if k in summary and summary[k]["sd"] is not None]
+    return f" Over {n} seeds (mean ± sample sd): " + "; ".join(parts) + "."
 
 
 def describe_targets(table: "Any") -> str:
     """Markdown: each target of the reference run against what the table measured, met or not, with the gap."""
     lines = []
+    spreads = table.attrs.get("seed_summary") or {}
     trained = table.dropna(subset=["PublicTest"]) if "PublicTest" in table else table.iloc[:0]
     for name in REPRODUCED:
         if name in trained.index:
@@ -229,7 +243,8 @@ def describe_targets(table: "Any") -> str:
             verdict = "reaches" if acc >= ORIGINAL_FINAL["val_acc"] else "falls short of"
             lines.append(f"- **{name}**: PublicTest accuracy {acc:.4f} {verdict} the original report's val_acc "
                          f"{ORIGINAL_FINAL['val_acc']:.4f} ({acc - ORIGINAL_FINAL['val_acc']:+.4f}); "
-                         f"PrivateTest {float(trained.loc[name, 'PrivateTest']):.4f}.")
+                         f"PrivateTest {float(trained.loc[name, 'PrivateTest']):.4f}."
+                         + _seed_clause(spreads.get(name), int(trained.loc[name, "seeds"]), "PublicTest", ORIGINAL_FINAL["val_acc"], "PrivateTest"))
         else:
             lines.append(f"- **{name}**: not trained in this run.")
     strong = trained[~trained.index.isin(REPRODUCED)]
@@ -239,7 +254,7 @@ def describe_targets(table: "Any") -> str:
         verdict = "above" if acc > HONEST_MARK else "below"
         lines.append(f"- **strong model** (chosen on PublicTest ten-crop among {', '.join(strong.index)}): **{top}**, "
                      f"PrivateTest {acc:.4f} with ten-crop TTA, {verdict} Khaireddin & Chen's {HONEST_MARK:.4f} "
-                     f"({acc - HONEST_MARK:+.4f}).")
+                     f"({acc - HONEST_MARK:+.4f})." + _seed_clause(spreads.get(top), int(trained.loc[top, "seeds"]), "PrivateTest ten-crop", HONEST_MARK))
     else:
         lines.append("- **strong model**: none trained in this run.")
     seeds = {n: int(k) for n, k in trained["seeds"].dropna().items()} if "seeds" in trained else {}

@@ -410,3 +410,64 @@ def _diverged(epoch: int, step: int, value: float, last_path: Path, rank: int) -
         f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}; {kept}. "
         "Lower the learning rate or turn off bf16."
     )
+
+
+# --------------------------------------------------------------------------- replaying a recipe
+
+def recipe_phases(config: dict[str, Any], changes: list[dict], epochs_trained: int) -> list[tuple[dict[str, Any], int]]:
+    """The phases of a run, as (the settings of the phase, the last epoch it trained), first to last.
+
+    ``config`` is the run's last setting and ``changes`` its ``config_changes`` (each names the epoch
+    from which it applied and each changed key's [old, new] value), so undoing the changes from the
+    newest back gives every earlier phase's settings.
+    """
+    starts = [int(ch["from_epoch"]) for ch in changes]
+    if any(b <= a for a, b in zip([1, *starts], [*starts, epochs_trained + 1])):
+        raise ConfigError(f"config_changes start at epochs {starts}, which do not fit a run of {epochs_trained} epochs.")
+    phases = [dict(config)]
+    for ch in reversed(changes):
+        earlier = dict(phases[0])
+        for key, (old, new) in ch["changed"].items():
+            if earlier.get(key) != new:
+                raise ConfigError(f"config_changes from epoch {ch['from_epoch']}: '{key}' became {new!r}, "
+                                  f"but the next phase has {earlier.get(key)!r}.")
+            earlier[key] = old
+        phases.insert(0, earlier)
+    return list(zip(phases, [s - 1 for s in starts] + [epochs_trained]))
+
+
+def replay(recipe: dict[str, Any], data: FerData, out_dir: str | Path, seed: int, stop_after: int | None = None,
+           runtime: dict[str, Any] | None = None) -> list[dict]:
+    """Train ``recipe`` again (a card or run metadata: config, config_changes, history) with another seed.
+
+    Every phase runs with the settings and for the epochs the original run had, so the new run's
+    recipe is the original's (seed aside) and the two count as seed runs of one recipe. Resumable:
+    a second call continues from ``out_dir/last.pt``. ``stop_after`` ends this call after that many
+    epochs; ``runtime`` sets device, progress, eval_batch or compile.
+    """
+    phases = recipe_phases(recipe["config"], recipe.get("config_changes") or [], len(recipe["history"]))
+    runtime = {k: v for k, v in (runtime or {}).items() if k in RUNTIME_KEYS}
+    last = Path(out_dir) / "last.pt"
+    done, history = 0, []
+    if last.exists():
+        meta = json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+        done, history = meta["epoch"], meta["history"]
+        k = next((i for i, (_, end) in enumerate(phases) if done <= end), len(phases) - 1)  # the phase last.pt is in
+        mine = {x: v for x, v in meta["config"].items() if x not in (*RUNTIME_KEYS, "seed")}
+        want = {x: v for x, v in phases[k][0].items() if x not in (*RUNTIME_KEYS, "seed")}
+        if mine != want or meta["config"].get("seed") != seed:
+            raise ConfigError(f"{last} is not a replay of this recipe with seed {seed} (its settings or seed differ); "
+                              "use a new output folder.")
+    budget = stop_after
+    for settings, end in phases:
+        if done >= end:
+            continue
+        if budget is not None and budget <= 0:
+            break
+        n = end - done if budget is None else min(end - done, budget)
+        cfg = TrainConfig.from_json({**settings, "seed": seed, **runtime})
+        history = train(cfg, data, out_dir, resume=done > 0, stop_after=n)
+        if budget is not None:
+            budget -= len(history) - done
+        done = len(history)
+    return history

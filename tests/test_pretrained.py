@@ -49,6 +49,26 @@ def test_models_json_lists_shipped_metrics():
     assert rows["fer_vgg"]["pretrained"] is False and rows["fer_vgg"]["seeds"] is None
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_seed_runs_are_consistent_with_the_card(name):
+    """Where a card lists seed runs, the shipped one is the best on PublicTest and its numbers are the card's."""
+    from fer_lib.pretrained import seed_summary
+
+    info = pretrained_info(name)
+    runs = info.get("seed_runs")
+    if not runs:
+        assert info["seeds"] == 1 and not info.get("seed_summary")
+        return
+    assert info["seeds"] == len(runs) == len({r["seed"] for r in runs}) >= 2
+    shipped = [r for r in runs if r["shipped"]]
+    assert len(shipped) == 1 and shipped[0]["PublicTest"] == max(r["PublicTest"] for r in runs)
+    assert shipped[0]["best_epoch"] == info["best_epoch"]
+    # seed rows are measured on fp32 best.pt, the card's metrics on the shipped fp16 weights: a face or two apart
+    for split in ("PublicTest", "PrivateTest"):
+        assert abs(shipped[0][split] - info["metrics"][split]["accuracy"]) <= 2.5 / 3589, split
+    assert info["seed_summary"] == seed_summary(runs)
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_private_test_accuracy_holds(name, real_data):

@@ -72,6 +72,26 @@ def test_targets_choose_the_strong_model_on_public_test():
     assert "**a**, PrivateTest 0.7000 with ten-crop TTA, below" in text  # b is better on PrivateTest but not chosen
 
 
+def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
+    import pandas as pd
+
+    from fer_lib.pretrained import seed_summary
+
+    table = pd.DataFrame([
+        {"model": "report_cnn", "seeds": 3, "PublicTest": 0.64, "PublicTest ten-crop": 0.63, "PrivateTest": 0.645, "PrivateTest ten-crop": 0.64},
+        {"model": "simple_cnn", "seeds": 1, "PublicTest": 0.60, "PublicTest ten-crop": 0.59, "PrivateTest": 0.59, "PrivateTest ten-crop": 0.58},
+    ]).set_index("model")
+    rows = [{"PublicTest": a, "PrivateTest": b, "PrivateTest ten-crop": c}
+            for a, b, c in [(0.64, 0.645, 0.64), (0.62, 0.65, 0.63), (0.63, 0.64, 0.62)]]
+    table.attrs["seed_summary"] = {"report_cnn": seed_summary(rows)}
+    text = report.describe_targets(table)
+    line = next(l for l in text.splitlines() if l.startswith("- **report_cnn**"))
+    assert "Over 3 seeds (mean ± sample sd): PublicTest 0.6300 ± 0.0100 (mean -0.0210 from the target)" in line
+    assert "PrivateTest 0.6450 ± 0.0050" in line
+    assert "Over" not in next(l for l in text.splitlines() if l.startswith("- **simple_cnn**"))
+    assert "simple_cnn: a single seed each" in text
+
+
 @pytest.mark.parametrize("name", ["report_cnn", "simple_cnn"])
 def test_models_pretrained_by_name(name):
     from fer_lib.pretrained import pretrained as by_name

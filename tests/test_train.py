@@ -160,6 +160,22 @@ def test_cli_train_then_evaluate(synth_csv, tmp_path):
     assert r.returncode == 2 and "unknown TTA mode 'sideways'" in r.stderr
 
 
+def test_cli_train_like_replays_a_run_or_a_pretrained_recipe(synth_csv, tmp_path):
+    common = ["--data", str(synth_csv), "--quiet", "--batch-size", "64"]
+    r = run_cli("train", "--model", "report_cnn", "--out", str(tmp_path / "a"), "--epochs", "2", "--limit", "70", "--lr", "0.01", *common)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--like", str(tmp_path / "a"), "--seed", "4", "--out", str(tmp_path / "b"), "--data", str(synth_csv),
+                "--quiet", "--stop-after", "1")
+    assert r.returncode == 0, r.stderr
+    assert "1 of 2 epochs of the report_cnn recipe (seed 4)" in r.stdout
+    meta = json.loads(torch.load(tmp_path / "b" / "last.pt", weights_only=True)["meta"])
+    assert meta["config"]["seed"] == 4 and (meta["config"]["lr"], meta["config"]["limit"], meta["config"]["batch_size"]) == (0.01, 70, 64)
+    r = run_cli("train", "--like", "report_cnn", "--lr", "0.1", "--out", str(tmp_path / "c"), "--data", str(synth_csv))
+    assert r.returncode == 2 and "--like takes the whole recipe from report_cnn; drop --lr." in r.stderr
+    r = run_cli("train", "--out", str(tmp_path / "c"), "--data", str(synth_csv))
+    assert r.returncode == 2 and "train needs --model and --epochs" in r.stderr
+
+
 @pytest.mark.realdata
 def test_short_training_run_on_real_fer2013(real_data, tmp_path):
     hist = train(TrainConfig(epochs=2, limit=8000, progress=False), real_data, tmp_path)
@@ -167,3 +183,49 @@ def test_short_training_run_on_real_fer2013(real_data, tmp_path):
     assert hist[-1]["val_acc"] > 0.28, hist  # above always answering 'happy' (24.9% of PublicTest)
     meta = json.loads(torch.load(tmp_path / "best.pt", weights_only=True)["meta"])
     assert meta["data_hash"] == real_data.fingerprint()
+
+
+def test_recipe_phases_undo_the_changes_newest_first():
+    last = {"epochs": 42, "lr": 3e-4, "schedule": "plateau", "flip": False, "shift": 0.0, "seed": 0}
+    changes = [{"from_epoch": 11, "changed": {"epochs": [10, 30], "schedule": ["constant", "plateau"], "shift": [4.0, 0.0]}},
+               {"from_epoch": 18, "changed": {"epochs": [30, 32], "lr": [1e-3, 3e-4], "flip": [True, False]}},
+               {"from_epoch": 33, "changed": {"epochs": [32, 42]}}]
+    phases = T.recipe_phases(last, changes, 42)
+    assert [end for _, end in phases] == [10, 17, 32, 42]
+    assert phases[0][0] == {"epochs": 10, "lr": 1e-3, "schedule": "constant", "flip": True, "shift": 4.0, "seed": 0}
+    assert phases[1][0] == {"epochs": 30, "lr": 1e-3, "schedule": "plateau", "flip": True, "shift": 0.0, "seed": 0}
+    assert phases[2][0] == dict(last, epochs=32) and phases[3][0] == last
+    assert T.recipe_phases(last, [], 40) == [(last, 40)]
+    with pytest.raises(ConfigError, match="do not fit a run of 12 epochs"):
+        T.recipe_phases(last, changes, 12)
+    with pytest.raises(ConfigError, match="'lr' became 0.0003, but the next phase has 0.001"):
+        T.recipe_phases(dict(last, lr=1e-3), changes, 42)
+
+
+def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
+    from fer_lib.pretrained import _recipe, export_pretrained, full_run_meta
+
+    base = dict(limit=140, lr=0.01, **FAST)
+    orig = tmp_path / "orig"
+    train(TrainConfig(epochs=2, **base), synth, orig)  # phase 1: epochs 1-2, constant rate, augmented
+    train(TrainConfig(**dict(base, epochs=5, lr=0.003, schedule="plateau", flip=False)), synth, orig, resume=True, stop_after=1)
+    train(TrainConfig(**dict(base, epochs=6, lr=0.003, schedule="plateau", flip=False)), synth, orig, resume=True, stop_after=1)
+    recipe = full_run_meta(orig, load_checkpoint(orig / "best.pt")[1])
+    assert [c["from_epoch"] for c in recipe["config_changes"]] == [3, 4] and len(recipe["history"]) == 4
+
+    same = tmp_path / "same"
+    assert len(T.replay(recipe, synth, same, seed=0, stop_after=2, runtime={"progress": False})) == 2  # time-boxed
+    again = T.replay(recipe, synth, same, seed=0, runtime={"progress": False})  # resumed to the end
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert strip(again) == strip(recipe["history"])  # same seed, same phases: the same run
+    a, b = (torch.load(p / "last.pt", weights_only=True) for p in (orig, same))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert json.loads(b["meta"])["config_changes"] == recipe["config_changes"]
+
+    other = tmp_path / "seed1"
+    T.replay(recipe, synth, other, seed=1, runtime={"progress": False})
+    assert _recipe(full_run_meta(other, load_checkpoint(other / "best.pt")[1])) == _recipe(recipe)
+    card = export_pretrained(orig, synth, name="toy", dest=tmp_path / "ship", seed_runs=[other])
+    assert card["seeds"] == 2
+    with pytest.raises(ConfigError, match="not a replay of this recipe with seed 2"):
+        T.replay(recipe, synth, other, seed=2)
