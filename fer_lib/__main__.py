@@ -69,6 +69,11 @@ def _models(a: argparse.Namespace) -> int:
         print(f"{r['name']:<14} {r['description']} [{shipped}]")
         for split, m in (r["metrics"] or {}).items():
             print(f"{'':<14}   {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
+        if r["seed_summary"]:
+            print(f"{'':<14}   over {r['seeds']} seeds (mean ± sd): "
+                  + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in r["seed_summary"].items() if v["sd"] is not None))
+        elif r["pretrained"]:
+            print(f"{'':<14}   one seed: no spread measured")
     return 0
 
 
