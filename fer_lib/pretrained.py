@@ -75,10 +75,9 @@ def _best_val_acc(run: Path) -> float:
 
 def _recipe(meta: dict) -> tuple[str, str]:
     """A run's recipe with its seed left out: what seed runs must share."""
-    from .train import RUNTIME_KEYS
+    from .train import recipe_settings
 
-    config = {k: v for k, v in meta["config"].items() if k not in (*RUNTIME_KEYS, "seed")}
-    return json.dumps(config, sort_keys=True), json.dumps(meta.get("config_changes", []), sort_keys=True)
+    return json.dumps(recipe_settings(meta["config"]), sort_keys=True), json.dumps(meta.get("config_changes", []), sort_keys=True)
 
 
 def seed_summary(rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "PrivateTest", "PrivateTest ten-crop")) -> dict:

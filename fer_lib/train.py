@@ -414,6 +414,11 @@ def _diverged(epoch: int, step: int, value: float, last_path: Path, rank: int) -
 
 # --------------------------------------------------------------------------- replaying a recipe
 
+def recipe_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A config without its seed and runtime keys: what runs of one recipe share."""
+    return {k: v for k, v in config.items() if k not in (*RUNTIME_KEYS, "seed")}
+
+
 def recipe_phases(config: dict[str, Any], changes: list[dict], epochs_trained: int) -> list[tuple[dict[str, Any], int]]:
     """The phases of a run, as (the settings of the phase, the last epoch it trained), first to last.
 
@@ -453,9 +458,7 @@ def replay(recipe: dict[str, Any], data: FerData, out_dir: str | Path, seed: int
         meta = json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
         done, history = meta["epoch"], meta["history"]
         k = next((i for i, (_, end) in enumerate(phases) if done <= end), len(phases) - 1)  # the phase last.pt is in
-        mine = {x: v for x, v in meta["config"].items() if x not in (*RUNTIME_KEYS, "seed")}
-        want = {x: v for x, v in phases[k][0].items() if x not in (*RUNTIME_KEYS, "seed")}
-        if mine != want or meta["config"].get("seed") != seed:
+        if recipe_settings(meta["config"]) != recipe_settings(phases[k][0]) or meta["config"].get("seed") != seed:
             raise ConfigError(f"{last} is not a replay of this recipe with seed {seed} (its settings or seed differ); "
                               "use a new output folder.")
     budget = stop_after
