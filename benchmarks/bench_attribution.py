@@ -6,7 +6,12 @@ switches the model to channels_last (fp32, same maps) and optionally bf16 (BENCH
 Faces: PrivateTest from $FER2013_CSV if set, else generated faces. The model is report_cnn,
 pretrained if shipped, else freshly initialised (the cost does not depend on the weights).
 
-Usage: python benchmarks/bench_attribution.py [N_FACES]
+Second part: deletion/insertion curves (question 4's slowest cell) for report_cnn and
+simple_cnn. Baseline: the plain loop (fp32, NCHW, no_grad, batch 1024); ours:
+deletion_insertion(bf16=True). It prints the speed ratio and how far the bf16 curves and AUCs
+are from the baseline's.
+
+Usage: python benchmarks/bench_attribution.py [N_FACES] [N_FACES_CURVES]
 """
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ import time
 import torch
 from captum import attr as ca
 
-from fer_lib.attribution import _activation_after, attribute, last_conv, make_baseline
+import numpy as np
+
+from fer_lib.attribution import _activation_after, attribute, deletion_insertion, gaussian_blur, last_conv, make_baseline
 from fer_lib.data import load_fer2013
 from fer_lib.evaluate import to_float_images
 from fer_lib.models import build_model
@@ -53,6 +60,41 @@ def ours(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, bf16: bool) -
     return times
 
 
+def baseline_curves(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, maps: torch.Tensor, steps: int = 24) -> dict:
+    """Deletion/insertion the plain way: fp32, NCHW, one no_grad forward per 1,024 faces and step."""
+    model.eval()
+    n, d = len(x), x[0].numel()
+    rank = maps.abs().flatten(1).argsort(1, descending=True).argsort(1)
+    blurred = gaussian_blur(x, 3.0)
+    curves = {"deletion": [], "insertion": []}
+    with torch.no_grad():
+        for f in torch.linspace(0, 1, steps + 1):
+            mask = (rank < int(round(float(f) * d))).view_as(x)
+            for key, inp in (("deletion", torch.where(mask, blurred, x)), ("insertion", torch.where(mask, x, blurred))):
+                p = torch.cat([model(inp[i:i + 1024]).softmax(1) for i in range(0, n, 1024)])
+                curves[key].append(p.gather(1, t[:, None]).squeeze(1))
+    fr = torch.linspace(0, 1, steps + 1).numpy()
+    out = {k: torch.stack(v, 1).numpy() for k, v in curves.items()}
+    out.update({f"{k}_auc": np.trapezoid(out[k], fr, axis=1) for k in ("deletion", "insertion")})
+    return out
+
+
+def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
+    for name in ("report_cnn", "simple_cnn"):
+        make = (lambda: pretrained(name)) if pretrained_info(name) else (lambda: build_model(name))
+        maps = attribute(make(), x, t, "saliency")
+        t0 = time.perf_counter()
+        b = baseline_curves(make(), x, t, maps)
+        tb = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        o = deletion_insertion(make(), x, t, maps, bf16=True)
+        to = time.perf_counter() - t0
+        diff = max(float(np.abs(o[k] - b[k]).max()) for k in ("deletion", "insertion"))
+        dauc = max(abs(float(o[f"{k}_auc"].mean() - b[f"{k}_auc"].mean())) for k in ("deletion", "insertion"))
+        print(f"deletion/insertion {name:<11} baseline {tb:6.1f} s   fer_lib bf16 {to:6.1f} s   ({tb / to:.2f}x)   "
+              f"max |p diff| {diff:.4f}, mean AUC diff {dauc:.4f}")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     path = os.environ.get("FER2013_CSV")
@@ -67,6 +109,9 @@ def main() -> None:
     for k in b:
         print(f"{k:<22} baseline {b[k]:6.1f} s   fer_lib {o[k]:6.1f} s   ({b[k] / o[k]:.2f}x)")
     print(f"{'all three':<22} baseline {sum(b.values()):6.1f} s   fer_lib {sum(o.values()):6.1f} s   ({sum(b.values()) / sum(o.values()):.2f}x)")
+    m = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+    print(f"faces for the curves: {min(m, len(x))}")
+    curves_part(x[:m], t[:m])
 
 
 if __name__ == "__main__":

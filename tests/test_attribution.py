@@ -68,6 +68,10 @@ def test_deletion_auc_beats_random_on_a_trained_model(toy_model, faces):
     assert real["deletion"].shape == (70, 25)
     assert real["deletion_auc"].mean() < rnd["deletion_auc"].mean()
     assert real["insertion_auc"].mean() > rnd["insertion_auc"].mean()
+    fast = A.deletion_insertion(toy_model, x, t, maps, bf16=True)
+    for key in ("deletion", "insertion"):  # bfloat16 forward passes: the same curves within bf16's precision
+        np.testing.assert_allclose(fast[key], real[key], atol=0.03)
+        assert abs(fast[f"{key}_auc"].mean() - real[f"{key}_auc"].mean()) < 0.005
 
 
 def test_filter_tools(toy_model, faces):
