@@ -62,15 +62,19 @@ def predict_logits(
     tta: str = "none",
     bf16: bool = False,
 ) -> torch.Tensor:
-    """Logits (N, 7) in float32 on the CPU, averaged over the TTA views' softmax when tta != none."""
+    """Logits (N, 7) in float32 on the CPU, averaged over the TTA views' softmax when tta != none.
+
+    The model and the views run channels_last: the same predictions, about 1.4x faster on the
+    CPU (``benchmarks/bench_evaluate.py`` prints the ratio). The model's layout stays changed.
+    """
     device = torch.device(device)
     was_training = model.training
-    model.eval()
+    model.eval().to(memory_format=torch.channels_last)
     out = []
     try:
         for i in range(0, len(images), batch_size):
             x = to_float_images(images[i:i + batch_size], device)
-            views = tta_views(x, tta)
+            views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, tta)]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 if len(views) == 1:
                     logits = model(views[0]).float()

@@ -1,0 +1,57 @@
+"""Evaluation with TTA (what the results chapter and the pretrained test spend their time on).
+
+Baseline: the plain loop a user writes, model as loaded (NCHW, fp32), batch 1,024, the same
+TTA views and softmax averaging. Ours: fer_lib.evaluate.predict_logits (channels_last, fp32).
+Both run in this process, one after the other, on the same faces; the script prints the speed
+ratio and how many predictions differ (expected: none).
+Faces: PrivateTest from $FER2013_CSV if set, else generated faces. Models: the shipped ones
+where present, else freshly initialised (the cost does not depend on the weights).
+
+Usage: python benchmarks/bench_evaluate.py [N_FACES] [TTA]   (defaults: 1024 tencrop)
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import torch
+
+from fer_lib.data import load_fer2013
+from fer_lib.evaluate import predict_logits, to_float_images, tta_views
+from fer_lib.models import build_model
+from fer_lib.pretrained import pretrained, pretrained_info
+from fer_lib.synthetic import synthetic_fer
+
+
+@torch.no_grad()
+def baseline(model: torch.nn.Module, images, tta: str) -> torch.Tensor:
+    model.eval()
+    out = []
+    for i in range(0, len(images), 1024):
+        views = tta_views(to_float_images(images[i:i + 1024]), tta)
+        out.append(torch.stack([model(v).softmax(1) for v in views]).mean(0))
+    return torch.cat(out)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
+    tta = sys.argv[2] if len(sys.argv) > 2 else "tencrop"
+    path = os.environ.get("FER2013_CSV")
+    faces = load_fer2013(path).split("PrivateTest") if path else synthetic_fer(0, 0, n)
+    images = faces.images[:n]
+    print(f"faces: {len(images)}  tta: {tta}  torch threads: {torch.get_num_threads()}")
+    for name in ("report_cnn", "simple_cnn", "fer_vgg_s"):
+        make = (lambda: pretrained(name)) if pretrained_info(name) else (lambda: build_model(name))
+        t0 = time.perf_counter()
+        ref = baseline(make(), images, tta)
+        tb = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ours = predict_logits(make(), images, tta=tta)
+        to = time.perf_counter() - t0
+        differ = int((ref.argmax(1) != ours.argmax(1)).sum())
+        print(f"{name:<11} baseline {tb:6.1f} s   fer_lib {to:6.1f} s   ({tb / to:.2f}x)   predictions that differ: {differ}")
+
+
+if __name__ == "__main__":
+    main()
