@@ -11,6 +11,9 @@ simple_cnn. Baseline: the plain loop (fp32, NCHW, no_grad, batch 1024); ours:
 deletion_insertion(bf16=True). It prints the speed ratio and how far the bf16 curves and AUCs
 are from the baseline's.
 
+Third part: activation maximisation (question 5) of 64 simple_cnn filters, 32 steps, with the
+model in NCHW (baseline) and channels_last (ours, the default), and the largest pixel difference.
+
 Usage: python benchmarks/bench_attribution.py [N_FACES] [N_FACES_CURVES]
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ from captum import attr as ca
 
 import numpy as np
 
-from fer_lib.attribution import _activation_after, attribute, deletion_insertion, gaussian_blur, last_conv, make_baseline
+from fer_lib.attribution import _activation_after, activation_maximisation, attribute, deletion_insertion, gaussian_blur, last_conv, make_baseline
 from fer_lib.data import load_fer2013
 from fer_lib.evaluate import to_float_images
 from fer_lib.models import build_model
@@ -95,6 +98,18 @@ def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
               f"max |p diff| {diff:.4f}, mean AUC diff {dauc:.4f}")
 
 
+def filters_part() -> None:
+    make = (lambda: pretrained("simple_cnn")) if pretrained_info("simple_cnn") else (lambda: build_model("simple_cnn"))
+    times, imgs = {}, {}
+    for cl in (False, True):
+        t0 = time.perf_counter()
+        imgs[cl] = activation_maximisation(make(), list(range(64)), steps=32, channels_last=cl)
+        times[cl] = time.perf_counter() - t0
+    print(f"activation maximisation (simple_cnn, 64 filters, 32 steps): NCHW {times[False]:6.1f} s   "
+          f"channels_last {times[True]:6.1f} s   ({times[False] / times[True]:.2f}x)   "
+          f"max pixel diff {float(np.abs(imgs[True] - imgs[False]).max()):.4f}")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     path = os.environ.get("FER2013_CSV")
@@ -112,6 +127,7 @@ def main() -> None:
     m = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     print(f"faces for the curves: {min(m, len(x))}")
     curves_part(x[:m], t[:m])
+    filters_part()
 
 
 if __name__ == "__main__":

@@ -304,11 +304,12 @@ def layer_activations(model: nn.Module, x: torch.Tensor, layer: nn.Module | None
     """Outputs of ``layer`` (default: the last conv) for a batch, in eval mode."""
     layer = layer or last_conv(model)
     get, remove = _hooked_activation(model, layer)
+    model.to(memory_format=torch.channels_last)
     outs = []
     try:
         with _EvalMode(model), torch.no_grad():
             for i in range(0, len(x), batch_size):
-                model(x[i:i + batch_size])
+                model(x[i:i + batch_size].contiguous(memory_format=torch.channels_last))
                 outs.append(get().float())
     finally:
         remove()
@@ -340,6 +341,7 @@ def activation_maximisation(
     blur_every: int = 8,
     seed: int = 0,
     size: int = 48,
+    channels_last: bool = True,
 ) -> np.ndarray:
     """For each filter, a 48x48 input that excites it most (filters, size, size), in [0, 1].
 
@@ -347,12 +349,17 @@ def activation_maximisation(
     usual regularisers that keep 48x48 images readable: random jitter each step, an L2 penalty
     on the deviation from gray, total variation, and a light blur every few steps. All filters
     are optimised together as one batch (eval mode keeps the images independent).
+    ``channels_last`` (the default) runs the model in that layout, about 1.2x faster on the CPU
+    (``benchmarks/bench_attribution.py``). The ascent amplifies the layouts' different float
+    rounding: on 32 simple_cnn filters (128 steps) the images from the two layouts correlate at
+    0.92 or more (mean 0.98), mean pixel difference 0.014; the patterns are the same.
     """
     layer = layer or last_conv(model)
     n_out = layer.out_channels if isinstance(layer, nn.Conv2d) else None
     filters = list(range(n_out)) if filters is None else list(filters)
     g = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device
+    model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     z = (torch.randn(len(filters), 1, size, size, generator=g) * 0.1).to(dev).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     get, remove = _hooked_activation(model, layer)
