@@ -379,15 +379,21 @@ def environment_info() -> dict[str, str]:
     return info
 
 
-def notebook_runs(folder: str | Path) -> list[dict[str, Any]]:
-    """Papermill's record (duration, parameters, exception) of each executed chapter in ``folder``."""
+def notebook_runs(folder: str | Path, *fallbacks: str | Path) -> list[dict[str, Any]]:
+    """Papermill's record (duration, parameters, exception) of each executed chapter in ``folder``.
+
+    A chapter missing from ``folder`` is read from the first of ``fallbacks`` that has it: after
+    a partial run (``--only``) that publishes into the book, the book's other chapters keep the
+    record of the run that made them. ``folder`` says where each record came from.
+    """
     rows = []
     for nb in toc_notebooks(book_dir=Path(folder)):
-        if not nb.exists():
+        path = next((p for p in (Path(f) / nb.name for f in (folder, *fallbacks)) if p.exists()), None)
+        if path is None:
             continue
-        pm = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+        pm = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
         rows.append({"notebook": nb.name, "seconds": pm.get("duration"), "parameters": pm.get("parameters", {}),
-                     "exception": pm.get("exception"), "start": pm.get("start_time")})
+                     "exception": pm.get("exception"), "start": pm.get("start_time"), "folder": str(path.parent)})
     return rows
 
 

@@ -128,3 +128,25 @@ def test_only_runs_the_named_chapters_in_book_order(tmp_path):
     r = run_cli("report", "--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q1_architecture")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["q1_architecture.ipynb"]
+
+
+def test_notebook_runs_fill_chapters_missing_from_a_partial_run(tmp_path):
+    import json
+
+    from fer_lib.report import notebook_runs
+
+    def write(folder, name, seconds):
+        folder.mkdir(exist_ok=True)
+        nb = {"cells": [], "metadata": {"papermill": {"duration": seconds, "parameters": {"data": "x"}, "exception": None,
+                                                      "start_time": "2026-01-01T00:00:00"}}, "nbformat": 4, "nbformat_minor": 5}
+        (folder / name).write_text(json.dumps(nb))
+
+    part, book = tmp_path / "partial", tmp_path / "book"
+    write(part, "q4_saliency.ipynb", 7.0)
+    write(book, "q4_saliency.ipynb", 99.0)
+    write(book, "q3_confusion.ipynb", 3.0)
+    rows = {r["notebook"]: r for r in notebook_runs(part, book)}
+    assert set(rows) == {"q3_confusion.ipynb", "q4_saliency.ipynb"}
+    assert rows["q4_saliency.ipynb"]["seconds"] == 7.0 and rows["q4_saliency.ipynb"]["folder"] == str(part)
+    assert rows["q3_confusion.ipynb"]["seconds"] == 3.0 and rows["q3_confusion.ipynb"]["folder"] == str(book)
+    assert [r["notebook"] for r in notebook_runs(part)] == ["q4_saliency.ipynb"]
