@@ -209,13 +209,14 @@ def results_table(models: list[str], data: FerData, run_dir: str | Path = "runs"
         card = meta.get("card") or {}
         if card.get("seed_summary"):
             spreads[name] = card["seed_summary"]
-        rows.append({"model": name, "source": source, "params": sum(p.numel() for p in net.parameters()),
+        rows.append({"model": name, "source": source,
+                     "trainable params": sum(p.numel() for p in net.parameters() if p.requires_grad),
                      "seeds": card.get("seeds", 1), "epochs": len(hist), "best epoch": best.get("epoch"),
                      "PublicTest": m["PublicTest"]["accuracy"], "PublicTest ten-crop": m["PublicTest"]["accuracy_tencrop"],
                      "PrivateTest": m["PrivateTest"]["accuracy"], "PrivateTest flip": m["PrivateTest"]["accuracy_flip"],
                      "PrivateTest ten-crop": m["PrivateTest"]["accuracy_tencrop"]})
     table = pd.DataFrame(rows).set_index("model")
-    for col in ("params", "seeds", "epochs", "best epoch"):
+    for col in ("trainable params", "seeds", "epochs", "best epoch"):
         if col in table:
             table[col] = table[col].astype("Int64")
     table.attrs["seed_summary"] = spreads  # per model with seed runs: mean, sd and range of each metric
