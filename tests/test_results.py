@@ -54,6 +54,16 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
     assert str(table["seeds"].dtype) == "Int64"  # printed as 1, not 1.000000
     for col in ("PublicTest", "PublicTest ten-crop", "PrivateTest", "PrivateTest flip", "PrivateTest ten-crop"):
         assert 0 <= row[col] <= 1
+    compared = report.comparison_table(table)
+    assert {"the original report (Keras, 4-block CNN)", "this report: report_cnn", "this report: my_strong"} <= set(compared.index)
+    assert "this report: fer_vgg" not in compared.index  # untrained models have no row
+    ours = compared.loc["this report: report_cnn"]
+    assert (ours["PublicTest"], ours["PrivateTest (TTA)"]) == (row["PublicTest"], row["PrivateTest ten-crop"])
+    assert ours["protocol"].endswith("; one seed") and f"(epoch {row['best epoch']} of 5)" in ours["protocol"]
+    seeded = table.copy()
+    seeded.loc["report_cnn", "seeds"] = 3
+    assert report.comparison_table(seeded).loc["this report: report_cnn", "protocol"].endswith(
+        "the shipped one of 3 seeds, the best on PublicTest")
     text = report.describe_targets(table)
     acc = row["PublicTest"]
     assert f"PublicTest accuracy {acc:.4f}" in text
