@@ -281,6 +281,20 @@ def describe_seeds(card: dict) -> str:
             + "; ".join(parts) + f". The shipped weights are seed {shipped['seed']}'s, the run with the best PublicTest accuracy.")
 
 
+
+def describe_shipped(card: dict) -> str:
+    """Markdown: the shipped weights' PublicTest accuracy, measured again at export, beside the history's.
+
+    The curves' validation numbers were taken during training (under bf16 autocast where the run used it) from the
+    full-precision weights; the card's were measured from the fp16 weights that ship, in float32. They can differ
+    in the third decimal, and a reader comparing chapters should know which is which."""
+    m = (card.get("metrics") or {}).get("PublicTest")
+    if not m:
+        return ""
+    during = "under bf16 autocast" if card.get("bf16") else "in float32"
+    return (f"Measured again from the shipped fp16 weights in float32, PublicTest accuracy is {m['accuracy']:.4f} "
+            f"(the number the results chapter uses); the history's numbers were taken during training, {during}.")
+
 # Published FER2013 numbers, each with the protocol its source states; None where a source gives none.
 ANCHORS = [
     {"source": "the original report (Keras, 4-block CNN)", "PublicTest": 0.6510, "PrivateTest": None, "PrivateTest (TTA)": None,

@@ -106,6 +106,10 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
     assert text.startswith("Over 3 seeds (seeds 0, 1, 2; mean ± sample sd): PublicTest ")
     assert f"seed {shipped[0]['seed']}'s" in text
     assert report.describe_seeds({"seeds": 1}) == ""
+    shipped_text = report.describe_shipped(card)
+    assert f"PublicTest accuracy is {card['metrics']['PublicTest']['accuracy']:.4f}" in shipped_text
+    assert ("under bf16 autocast" if card["bf16"] else "in float32") in shipped_text
+    assert report.describe_shipped({"seeds": 1}) == ""
     # a run of another recipe, or the same seed twice, is refused
     other = tmp_path / "other"
     train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=3, lr=3e-4), synth, other)
