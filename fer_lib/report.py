@@ -281,7 +281,6 @@ def describe_seeds(card: dict) -> str:
             + "; ".join(parts) + f". The shipped weights are seed {shipped['seed']}'s, the run with the best PublicTest accuracy.")
 
 
-
 def describe_shipped(card: dict) -> str:
     """Markdown: the shipped weights' PublicTest accuracy, measured again at export, beside the history's.
 
@@ -294,6 +293,7 @@ def describe_shipped(card: dict) -> str:
     during = "under bf16 autocast" if card.get("bf16") else "in float32"
     return (f"Measured again from the shipped fp16 weights in float32, PublicTest accuracy is {m['accuracy']:.4f} "
             f"(the number the results chapter uses); the history's numbers were taken during training, {during}.")
+
 
 # Published FER2013 numbers, each with the protocol its source states; None where a source gives none.
 ANCHORS = [
