@@ -14,6 +14,20 @@ from .data import CLASSES, FerData
 sns.set_theme(context="notebook", style="whitegrid")
 
 
+def _layout(fig: plt.Figure, suptitle: str | None = None, band: float = 0.45) -> None:
+    """tight_layout under an optional suptitle that keeps a fixed band (inches) at the top.
+
+    Matplotlib places a suptitle at a fraction of the figure's height, which on a tall grid
+    (512 filters in 32 rows) lands inside the first row; a band in inches does not.
+    """
+    if not suptitle:
+        fig.tight_layout()
+        return
+    height = fig.get_figheight()
+    fig.suptitle(suptitle, y=1 - 0.08 / height, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - band / height))
+
+
 def class_balance(data: FerData) -> plt.Figure:
     """Images per class and split (a grouped bar chart)."""
     rows = [(s, c, n) for s, counts in data.counts().items() for c, n in counts.items()]
@@ -41,9 +55,7 @@ def face_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: in
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255 if images[i].dtype == np.uint8 else None)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
+    _layout(fig, suptitle)
     return fig
 
 
@@ -151,9 +163,7 @@ def filter_grid(images: np.ndarray, ncols: int = 8, titles: Sequence[str] | None
         if i < n:
             ax.imshow(images[i], cmap=cmap)
             ax.set_title(titles[i] if titles else f"filter {i}", fontsize=7)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
+    _layout(fig, suptitle)
     return fig
 
 
