@@ -395,6 +395,53 @@ def environment_info() -> dict[str, str]:
     return info
 
 
+def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The training runs behind each shipped model, one row per seed run, read from its card.
+
+    Run folders are local state (``runs/`` is not in the repository), so a fresh checkout has none;
+    the cards carry what the book's numbers rest on. ``minutes`` is known for the shipped run only.
+    """
+    from .models import REGISTRY
+    from .pretrained import pretrained_info
+
+    rows = []
+    for name in models or sorted(REGISTRY):
+        card = pretrained_info(name)
+        if card is None:
+            continue
+        m = card["metrics"]
+        runs = card.get("seed_runs") or [{
+            "run": name, "seed": card["config"]["seed"], "best_epoch": card["best_epoch"], "epochs": card["epochs"],
+            "PublicTest": m["PublicTest"]["accuracy"], "PrivateTest": m["PrivateTest"]["accuracy"],
+            "PrivateTest ten-crop": m["PrivateTest"].get("accuracy_tencrop"), "shipped": True}]
+        cfg = card["config"]
+        for r in runs:
+            rows.append({"model": name, "run": r["run"], "seed": r["seed"], "epochs": r["epochs"],
+                         "best epoch": r["best_epoch"], "PublicTest": r["PublicTest"], "PrivateTest": r["PrivateTest"],
+                         "PrivateTest ten-crop": r.get("PrivateTest ten-crop"), "shipped": r["shipped"],
+                         "trained on": card["trained_on"], "bf16": card["bf16"], "torch": card["torch"],
+                         "minutes": card.get("train_minutes") if r["shipped"] else None,
+                         "last phase": f"{cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['schedule']}",
+                         "data hash": card["data_hash"]})
+    return rows
+
+
+def local_runs(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every run folder in ``run_dir`` (training now or finished), read back from its ``last.pt``."""
+    import torch
+
+    rows = []
+    for last in sorted(Path(run_dir).glob("*/last.pt")):
+        meta = json.loads(torch.load(last, weights_only=True, map_location="cpu")["meta"])
+        cfg = meta["config"]
+        rows.append({"run": last.parent.name, "model": meta["model"], "epochs": meta["epoch"],
+                     "planned epochs": cfg["epochs"], "device": meta["device"], "bf16": meta["bf16"],
+                     "minutes": sum(e["seconds"] for e in meta["history"]) / 60,
+                     "best PublicTest acc": meta["best_val_acc"], "data hash": meta["data_hash"],
+                     "config": {k: cfg[k] for k in ("optimizer", "lr", "batch_size", "schedule", "seed")}})
+    return rows
+
+
 def notebook_runs(folder: str | Path, *fallbacks: str | Path) -> list[dict[str, Any]]:
     """Papermill's record (duration, parameters, exception) of each executed chapter in ``folder``.
 

@@ -142,3 +142,30 @@ def test_describe_recipe_says_when_a_run_stopped_early():
     assert "30 epochs" in report.describe_recipe(cfg, epochs_run=30) and "stopped" not in report.describe_recipe(cfg)
     cfg.update(optimizer="adam", schedule="constant", flip=False, rotate=0, scale=0, erase=0, weight_decay=0, label_smoothing=0)
     assert report.describe_recipe(cfg).endswith("augmentation: none.")
+
+
+def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
+    from fer_lib import pretrained as pre
+
+    shutil.copytree(toy_run, tmp_path / "runs" / "report_cnn_try")
+    local = report.local_runs(tmp_path / "runs")
+    assert [r["run"] for r in local] == ["report_cnn_try"]
+    assert local[0]["epochs"] == local[0]["planned epochs"] == 5 and local[0]["model"] == "report_cnn"
+    assert report.local_runs(tmp_path / "nothing here") == []
+    shipped = report.shipped_runs()  # from the cards: a fresh checkout has them, unlike runs/
+    assert "fer_vgg" not in {r["model"] for r in shipped}  # no weights ship for it
+    for name in ("report_cnn", "simple_cnn", "fer_vgg_s"):
+        card = pre.pretrained_info(name)
+        rows = [r for r in shipped if r["model"] == name]
+        assert len(rows) == card["seeds"] and sum(r["shipped"] for r in rows) == 1
+        ship = next(r for r in rows if r["shipped"])
+        assert ship["best epoch"] == card["best_epoch"] and ship["minutes"] == card["train_minutes"]
+        assert ship["PublicTest"] == max(r["PublicTest"] for r in rows)  # chosen on PublicTest
+        assert all(r["minutes"] is None for r in rows if not r["shipped"])
+    # a card from before seed runs were recorded still gives its one run
+    card = pre.pretrained_info("report_cnn")
+    card.pop("seed_runs")
+    monkeypatch.setattr(pre, "pretrained_info", lambda name: card if name == "report_cnn" else None)
+    (row,) = report.shipped_runs()
+    assert (row["run"], row["seed"], row["shipped"]) == ("report_cnn", card["config"]["seed"], True)
+    assert row["PublicTest"] == card["metrics"]["PublicTest"]["accuracy"]
