@@ -378,13 +378,28 @@ def pick_faces(data: FerData, split: str, per_class: int, seed: int = 0) -> np.n
     return np.array(idx)
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment_info() -> dict[str, str]:
     """Library versions and the machine, for the reproducibility appendix."""
     import importlib.metadata as md
 
     import torch
 
-    info = {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    from .train import cpu_has_fast_bf16
+
+    info = {"python": platform.python_version(), "platform": platform.platform(), "processor": cpu_model(),
+            "cpu bf16": ("native: CPU training runs under bf16 autocast" if cpu_has_fast_bf16()
+                         else "none: CPU training runs in float32"),
             "cpu threads": str(torch.get_num_threads()),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
     for pkg in ("fer-lib", "torch", "captum", "numpy", "pandas", "seaborn", "matplotlib", "sympy", "papermill", "jupyter-book", "myst-nb"):

@@ -169,3 +169,15 @@ def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
     (row,) = report.shipped_runs()
     assert (row["run"], row["seed"], row["shipped"]) == ("report_cnn", card["config"]["seed"], True)
     assert row["PublicTest"] == card["metrics"]["PublicTest"]["accuracy"]
+
+
+def test_environment_names_the_cpu_and_its_bf16(tmp_path):
+    from fer_lib.train import cpu_has_fast_bf16
+
+    info = report.environment_info()
+    assert info["cpu bf16"].startswith("native" if cpu_has_fast_bf16() else "none")
+    assert info["processor"] == report.cpu_model()
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2\n")
+    assert report.cpu_model(fake) == "AMD EPYC 9B14"
+    assert report.cpu_model(tmp_path / "missing") != ""
