@@ -14,17 +14,19 @@ from .data import CLASSES, FerData
 sns.set_theme(context="notebook", style="whitegrid")
 
 
-def _layout(fig: plt.Figure, suptitle: str | None = None, band: float = 0.45) -> None:
-    """tight_layout under an optional suptitle that keeps a fixed band (inches) at the top.
+def _layout(fig: plt.Figure, suptitle: str | None = None, band: float = 0.4) -> None:
+    """tight_layout, with an optional suptitle in a band (inches) added above the panels.
 
-    Matplotlib places a suptitle at a fraction of the figure's height, which on a tall grid
-    (512 filters in 32 rows) lands inside the first row; a band in inches does not.
+    Left to tight_layout, a suptitle on a tall grid (512 filters in 32 rows) lands inside the
+    first row; a fixed band that grows the figure keeps it clear and leaves the panels their size.
     """
     if not suptitle:
         fig.tight_layout()
         return
-    height = fig.get_figheight()
-    fig.suptitle(suptitle, y=1 - 0.08 / height, va="top")
+    height = fig.get_figheight() + band
+    fig.set_figheight(height)
+    title = fig.suptitle(suptitle, y=1 - 0.08 / height, va="top")
+    title.set_in_layout(False)  # the band is its room; tight_layout would count it twice
     fig.tight_layout(rect=(0, 0, 1, 1 - band / height))
 
 
