@@ -19,15 +19,16 @@ def _layout(fig: plt.Figure, suptitle: str | None = None, band: float = 0.4) -> 
 
     Left to tight_layout, a suptitle on a tall grid (512 filters in 32 rows) lands inside the
     first row; a fixed band that grows the figure keeps it clear and leaves the panels their size.
+    The title is added after the layout, so that tight_layout does not count it twice and a
+    ``bbox_inches="tight"`` save (the notebooks' inline figures) still includes it.
     """
     if not suptitle:
         fig.tight_layout()
         return
     height = fig.get_figheight() + band
     fig.set_figheight(height)
-    title = fig.suptitle(suptitle, y=1 - 0.08 / height, va="top")
-    title.set_in_layout(False)  # the band is its room; tight_layout would count it twice
     fig.tight_layout(rect=(0, 0, 1, 1 - band / height))
+    fig.suptitle(suptitle, y=1 - 0.08 / height, va="top")
 
 
 def class_balance(data: FerData) -> plt.Figure:

@@ -19,8 +19,11 @@ def _measure(fig: plt.Figure) -> tuple[float, float | None]:
     if fig._suptitle is None:
         return height, None
     top = max(ax.get_tightbbox(renderer).y1 for ax in panels)
+    title = fig._suptitle.get_window_extent(renderer)
+    # the notebooks save inline figures with bbox_inches="tight": the title must lie inside that box
+    assert fig.get_tightbbox(renderer).y1 >= title.y1 / fig.dpi - 0.01, "the title would be cropped away"
     plt.close(fig)
-    return height, (fig._suptitle.get_window_extent(renderer).y0 - top) / fig.dpi
+    return height, (title.y0 - top) / fig.dpi
 
 
 @pytest.mark.parametrize("n, ncols", [(8, 8), (64, 8), (256, 16)])
