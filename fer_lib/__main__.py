@@ -79,7 +79,8 @@ def _models(a: argparse.Namespace) -> int:
 
 # train options that set the recipe; --like takes all of them from the recipe it replays
 RECIPE_OPTIONS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "label_smoothing", "weight_decay",
-                  "momentum", "no_nesterov", "mixup", "erase", "no_flip", "shift", "rotate", "scale", "limit", "no_bf16")
+                  "momentum", "no_nesterov", "mixup", "erase", "no_flip", "shift", "rotate", "scale", "limit", "no_bf16",
+                  "ema", "init", "teacher", "distill", "distill_temp")
 
 
 def _recipe_of(like: str) -> dict:
@@ -131,7 +132,8 @@ def _train(a: argparse.Namespace) -> int:
                       schedule=a.schedule, seed=a.seed, limit=a.limit, device=a.device,
                       label_smoothing=a.label_smoothing, weight_decay=a.weight_decay, momentum=a.momentum,
                       nesterov=not a.no_nesterov, mixup=a.mixup, erase=a.erase, flip=not a.no_flip,
-                      shift=a.shift, rotate=a.rotate, scale=a.scale, progress=not a.quiet)
+                      shift=a.shift, rotate=a.rotate, scale=a.scale, ema=a.ema, init=a.init, teacher=a.teacher,
+                      distill=a.distill, distill_temp=a.distill_temp, progress=not a.quiet)
     if a.compile:
         cfg.compile = True
     if a.no_bf16:
@@ -299,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rotate", type=float, default=10.0, help="random rotation, degrees")
     t.add_argument("--scale", type=float, default=0.1, help="random scale, +- fraction")
     t.add_argument("--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images")
+    t.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and keep a moving average of the weights with this decay (e.g. 0.999); 0 is off")
+    t.add_argument("--init", default=None, metavar="NAME_OR_CKPT", help="start from these weights instead of random ones")
+    t.add_argument("--teacher", default=None, metavar="NAME_OR_CKPT", help="distil from this model's softened outputs")
+    t.add_argument("--distill", type=float, default=0.0, metavar="W", help="weight of the distillation term (0-1)")
+    t.add_argument("--distill-temp", type=float, default=4.0, metavar="T", help="temperature of the distillation term")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--stop-after", type=int, default=None, metavar="N", help="end this call after N epochs (resume later)")

@@ -52,6 +52,11 @@ class TrainConfig:
     rotate: float = 10.0  # degrees
     scale: float = 0.1
     erase: float = 0.0  # probability of erasing a random rectangle
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 is off (validated and kept when on)
+    init: str | None = None  # start from these weights (a pretrained name or a checkpoint path), not from random ones
+    teacher: str | None = None  # distil from this model (a pretrained name or a checkpoint path)
+    distill: float = 0.0  # weight of the distillation term in the loss (0 to 1)
+    distill_temp: float = 4.0  # softmax temperature of the distillation term
     seed: int = 0
     limit: int | None = None  # train on a stratified sample of this many Training images
     device: str = "auto"
@@ -68,6 +73,12 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule '{self.schedule}'; expected one of {', '.join(SCHEDULES)}.")
         if self.epochs < 1 or self.batch_size < 2:
             raise ConfigError(f"epochs must be >= 1 and batch_size >= 2 (got {self.epochs}, {self.batch_size}).")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must be in [0, 1) (a decay such as 0.999), got {self.ema}.")
+        if not 0.0 <= self.distill <= 1.0 or self.distill_temp <= 0:
+            raise ConfigError(f"distill must be in [0, 1] and distill_temp > 0 (got {self.distill}, {self.distill_temp}).")
+        if (self.teacher is None) != (self.distill == 0.0):
+            raise ConfigError("distillation needs both a teacher and a distill weight above 0.")
         if self.limit is not None and self.limit < len(CLASSES):
             raise ConfigError(f"limit must be at least {len(CLASSES)} (one image per class), got {self.limit}.")
 
@@ -173,6 +184,60 @@ def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
     return device.type == "cpu" and cpu_has_fast_bf16()
 
 
+def augments(cfg: TrainConfig) -> bool:
+    """Whether a training image can look different from one epoch to the next."""
+    return bool(cfg.flip or cfg.shift or cfg.rotate or cfg.scale or cfg.erase > 0 or cfg.mixup > 0)
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temp: float) -> torch.Tensor:
+    """Hinton et al.'s soft-target term: temp^2 * KL(softmax(teacher/temp) || softmax(student/temp)), batch mean."""
+    log_p = F.log_softmax(student / temp, dim=1)
+    log_q = F.log_softmax(teacher / temp, dim=1)
+    return F.kl_div(log_p, log_q, log_target=True, reduction="batchmean") * temp * temp
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters and BatchNorm statistics.
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) over the first updates, so that the
+    average of a freshly initialised model is not dominated by its random weights.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        import copy
+
+        self.decay, self.updates = decay, 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for avg, now in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if avg.is_floating_point():
+                avg.lerp_(now.detach(), 1.0 - d)
+            else:
+                avg.copy_(now)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])
+
+
+def _load_weights(source: str, what: str, device: torch.device) -> tuple[nn.Module, dict]:
+    from .pretrained import load_model
+
+    try:
+        return load_model(source, device=device)
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
@@ -245,12 +310,26 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs).to(device)
+    if cfg.init and not (resume and (out / "last.pt").exists()):
+        start, start_meta = _load_weights(cfg.init, "init", device)
+        if start_meta["model"] != cfg.model or start_meta.get("model_kwargs", {}) != cfg.model_kwargs:
+            raise ConfigError(f"init: {cfg.init} holds a '{start_meta['model']}' model, not '{cfg.model}'.")
+        model.load_state_dict(start.state_dict())
+    teacher = None
+    if cfg.teacher:
+        teacher = _load_weights(cfg.teacher, "teacher", device)[0].eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     bf16 = use_bf16(cfg, device)
     steps_per_epoch = math.ceil(len(train_part) / cfg.batch_size)
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt, steps_per_epoch)
+    ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+    teacher_cache = None
+    if teacher is not None and not augments(cfg):  # the images never change: the teacher's logits need one pass
+        teacher_cache = predict_logits(teacher, train_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16).to(device)
 
     history: list[dict] = []
     config_changes: list[dict] = []
@@ -279,6 +358,11 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
                 group["lr"] = cfg.lr
         elif sched is not None and ckpt.get("scheduler") is not None:
             sched.load_state_dict(ckpt["scheduler"])
+        if ema is not None:
+            if ckpt.get("ema") is not None:
+                ema.load_state_dict(ckpt["ema"])
+            else:  # a run that starts averaging now: the average starts from the current weights
+                ema.model.load_state_dict(model.state_dict())
         history, start_epoch, best_acc = meta["history"], meta["epoch"], meta["best_val_acc"]
         config_changes = list(meta.get("config_changes", []))
         now = cfg.to_json()
@@ -339,9 +423,19 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
                 else:
                     logits = net(xb).float()
                     loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+                if teacher is not None:
+                    if teacher_cache is not None:
+                        t_logits = teacher_cache[idx]
+                    else:  # the teacher sees the student's (augmented, mixed) batch
+                        with torch.no_grad():
+                            seen_x = lam * xb + (1 - lam) * xb[j] if cfg.mixup > 0 else xb
+                            t_logits = teacher(seen_x).float()
+                    loss = (1 - cfg.distill) * loss + cfg.distill * distill_loss(logits, t_logits, cfg.distill_temp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update(model)
             if sched is not None and cfg.schedule != "plateau":
                 sched.step()
             loss_sum += loss.detach() * len(idx)
@@ -369,10 +463,15 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             "acc": float(stats[1] / stats[2]),
             "lr": opt.param_groups[0]["lr"],
         }
+        kept = model if ema is None else ema.model  # the weights that are validated and saved as best.pt
         if val_part is not None:
-            logits = predict_logits(model, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
-            entry["val_loss"] = float(F.cross_entropy(logits, torch.as_tensor(val_part.labels)))
+            labels = torch.as_tensor(val_part.labels)
+            logits = predict_logits(kept, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
+            entry["val_loss"] = float(F.cross_entropy(logits, labels))
             entry["val_acc"] = float((logits.argmax(1).numpy() == val_part.labels).mean())
+            if ema is not None:  # the raw weights, for comparison
+                raw = predict_logits(model, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
+                entry["val_acc_raw"] = float((raw.argmax(1).numpy() == val_part.labels).mean())
             if sched is not None and cfg.schedule == "plateau":
                 sched.step(entry["val_acc"])
         entry["seconds"] = time.perf_counter() - t0
@@ -385,9 +484,11 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             atomic_save({"model": state, "optimizer": opt.state_dict(),
                          "scheduler": sched.state_dict() if sched is not None else None,
+                         "ema": ema.state_dict() if ema is not None else None,
                          "meta": json.dumps(meta)}, last_path)
             if improved or val_part is None:
-                atomic_save({"model": state, "meta": json.dumps(meta)}, out / "best.pt")
+                best_state = state if ema is None else {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
+                atomic_save({"model": best_state, "meta": json.dumps(meta)}, out / "best.pt")
             atomic_write_text(json.dumps(history, indent=1), out / "history.json")
     return history
 

@@ -50,7 +50,7 @@ def test_training_learns_the_generated_faces(synth, tmp_path):
     assert meta["best_val_acc"] == max(h["val_acc"] for h in hist)
     assert meta["data_hash"] == synth.fingerprint() and meta["model"] == "report_cnn"
     ck = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert set(ck) == {"model", "optimizer", "scheduler", "meta"}
+    assert set(ck) == {"model", "optimizer", "scheduler", "ema", "meta"} and ck["ema"] is None
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -174,6 +174,96 @@ def test_cli_train_like_replays_a_run_or_a_pretrained_recipe(synth_csv, tmp_path
     assert r.returncode == 2 and "--like takes the whole recipe from report_cnn; drop --lr." in r.stderr
     r = run_cli("train", "--out", str(tmp_path / "c"), "--data", str(synth_csv))
     assert r.returncode == 2 and "train needs --model and --epochs" in r.stderr
+
+
+def test_weight_average_warms_up_then_follows_slowly():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    avg = T.WeightAverage(net, decay=0.9)
+    start = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    net[1].num_batches_tracked.fill_(7)
+    avg.update(net)  # first update: decay min(0.9, 2/11), so the average moves 9/11 of the way
+    assert torch.allclose(avg.model[0].weight, start + 9 / 11, atol=1e-6)
+    assert int(avg.model[1].num_batches_tracked) == 7  # integer buffers are copied, not averaged
+    for _ in range(200):
+        avg.update(net)
+    assert torch.allclose(avg.model[0].weight, net[0].weight, atol=1e-6)
+    assert not any(p.requires_grad for p in avg.model.parameters())
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    avg.update(net)  # warmed up: decay 0.9, one tenth of the step
+    assert torch.allclose(avg.model[0].weight, net[0].weight - 0.9, atol=1e-5)
+
+
+def test_distill_loss_is_the_tempered_kl_with_the_textbook_gradient():
+    s = torch.randn(5, 7, requires_grad=True)
+    t = torch.randn(5, 7)
+    temp = 3.0
+    loss = T.distill_loss(s, t, temp)
+    p, q = (s / temp).softmax(1), (t / temp).softmax(1)
+    assert torch.allclose(loss, temp**2 * (q * (q.log() - p.log())).sum(1).mean(), atol=1e-6)
+    loss.backward()  # d/ds of temp^2 KL(q || p) per sample is temp * (p - q); the batch mean divides by 5
+    assert torch.allclose(s.grad, temp * (p - q).detach() / 5, atol=1e-6)
+    assert float(T.distill_loss(t, t, temp)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ema_runs_keep_and_resume_the_average(synth, tmp_path):
+    cfg = dict(epochs=3, limit=140, ema=0.9, lr=0.01, **FAST)
+    full = train(TrainConfig(**cfg), synth, tmp_path / "a")
+    assert all("val_acc_raw" in h for h in full)
+    best_epoch = max(range(3), key=lambda i: full[i]["val_acc"]) + 1
+    train(TrainConfig(**dict(cfg, epochs=best_epoch)), synth, tmp_path / "at_best")
+    best = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
+    ema_then = torch.load(tmp_path / "at_best" / "last.pt", weights_only=True)["ema"]["model"]
+    raw_then = torch.load(tmp_path / "at_best" / "last.pt", weights_only=True)["model"]
+    key = "classifier.2.weight"
+    assert torch.equal(best[key], ema_then[key]) and not torch.equal(best[key], raw_then[key])  # best.pt holds the average
+    train(TrainConfig(**cfg), synth, tmp_path / "b", stop_after=1)
+    resumed = train(TrainConfig(**cfg), synth, tmp_path / "b", resume=True)
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert strip(resumed) == strip(full)
+
+
+def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
+    train(TrainConfig(epochs=1, limit=140, **FAST), synth, tmp_path / "a")
+    src = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
+    train(TrainConfig(epochs=1, limit=140, lr=0.0, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "b")
+    got = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
+    for k in ("features.0.0.weight", "classifier.2.bias"):  # parameters untouched at lr 0; BN statistics move
+        assert torch.equal(got[k], src[k]), k
+    fresh = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    train(TrainConfig(epochs=1, limit=140, lr=0.0, **FAST), synth, tmp_path / "c")
+    assert not torch.equal(torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]["classifier.2.bias"],
+                           fresh["classifier.2.bias"])
+    with pytest.raises(ConfigError, match="init: .* holds a 'report_cnn' model, not 'simple_cnn'"):
+        train(TrainConfig(model="simple_cnn", epochs=1, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "d")
+    with pytest.raises(ConfigError, match="teacher: 'nobody' is neither a checkpoint file nor a pretrained model"):
+        train(TrainConfig(epochs=1, teacher="nobody", distill=0.5, **FAST), synth, tmp_path / "e")
+    with pytest.raises(ConfigError, match="needs both a teacher and a distill weight"):
+        TrainConfig(teacher=str(tmp_path / "a" / "best.pt")).check()
+
+
+@pytest.fixture(scope="module")
+def synth_teacher(synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    hist = train(TrainConfig(epochs=6, **FAST), synth, out)
+    assert max(h["val_acc"] for h in hist) > 0.6
+    return out / "best.pt"
+
+
+@pytest.mark.parametrize("augmented", [False, True])  # False: the teacher's logits are cached; True: computed per batch
+def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path, augmented):
+    """With distill weight 1 the labels are ignored: a student trained on shuffled labels still learns the faces."""
+    from fer_lib.train import _take
+
+    noisy = _take(synth, np.arange(len(synth.labels)))
+    is_train = noisy.splits == "Training"
+    noisy.labels[is_train] = np.random.default_rng(0).permutation(noisy.labels[is_train])
+    assert (noisy.labels[is_train] == synth.labels[is_train]).mean() < 0.2  # the labels say next to nothing now
+    setting = dict(epochs=6, flip=augmented, shift=0, rotate=0, scale=0, **FAST)
+    student = train(TrainConfig(**setting, teacher=str(synth_teacher), distill=1.0), noisy, tmp_path / "student")
+    assert max(e["val_acc"] for e in student) > 0.4, student  # chance is 1/7
 
 
 @pytest.mark.realdata
