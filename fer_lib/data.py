@@ -338,6 +338,19 @@ def _explain_bad_pixels(fields: list, p: Path, first_row: int = 0) -> None:
             raise DataError(f"{where}: expected {N_PIXELS} pixels (48x48), found {len(tokens)}.")
 
 
+def hold_out(data: FerData, fraction: float = 0.1, seed: int = 0) -> FerData:
+    """The Training split alone, with a seeded, class-stratified ``fraction`` of it renamed PublicTest.
+
+    This is what the NTU course's ``train.csv`` (the Training split, without Usage) gives when it is
+    loaded with ``val_fraction=fraction`` and ``seed``: the same faces in the same order give the
+    same hold-out and the same fingerprint. It is the validation an original homework report could
+    measure, since the course kept the test labels back.
+    """
+    if "Training" not in data.split_names():
+        raise DataError(f"{data.source}: no Training split to hold faces out of.")
+    return _assign_validation(data.split("Training"), fraction, seed)
+
+
 def _assign_validation(data: FerData, val_fraction: float, seed: int) -> FerData:
     """Hold out a seeded, class-stratified fraction of an NTU train.csv as PublicTest."""
     if not 0.0 <= val_fraction < 1.0:

@@ -47,6 +47,18 @@ def test_ntu_layout_gets_a_seeded_stratified_validation_split(synth, tmp_path):
     assert set(val.counts()["PublicTest"].values()) <= {28, 27, 29}  # stratified: each class ~ equal
 
 
+def test_hold_out_matches_the_ntu_train_csv_of_the_training_split(synth, tmp_path):
+    p = write_csv(synth.split("Training"), tmp_path / "train.csv", "ntu")  # what the course handed out
+    held = D.hold_out(synth, 0.1, seed=0)
+    assert held.fingerprint() == load_fer2013(p, val_fraction=0.1, seed=0).fingerprint()
+    assert held.fingerprint() != D.hold_out(synth, 0.1, seed=1).fingerprint()
+    n_train = len(synth.split("Training"))
+    assert len(held) == n_train and len(held.split("PublicTest")) == pytest.approx(0.1 * n_train, abs=7)
+    assert not set(map(bytes, held.split("PublicTest").images)) & set(map(bytes, synth.split("PublicTest").images))
+    with pytest.raises(DataError, match="no Training split to hold faces out of"):
+        D.hold_out(synth.split("PublicTest"))
+
+
 def test_image_folder_labels_follow_fer_order_not_alphabetical(tiny, tmp_path):
     root = write_image_folder(tiny, tmp_path / "imgs")
     assert detect_layout(root) == "image_folder"

@@ -84,6 +84,19 @@ def test_shipped_private_test_accuracy_holds(name, real_data):
         assert abs(got[key] - info["metrics"]["PrivateTest"][key]) <= 1.5 / 3589, (key, got[key])  # at most one face
 
 
+@pytest.mark.realdata
+def test_shipped_holdout_study_matches_its_training_record(real_data):
+    from fer_lib import report
+
+    if not report.HOLDOUT_STUDY.exists():
+        pytest.skip("no hold-out study model ships")
+    table, meta = report.holdout_study(real_data)  # raises if its hold-out is not this data's
+    best = max(meta["history"], key=lambda e: e["val_acc"])
+    # the hold-out accuracy of the shipped fp16 weights is the one the run recorded for its best epoch
+    assert abs(table["accuracy"].iloc[0] - best["val_acc"]) <= 3 / table["n"].iloc[0], (table, best)
+    assert table["n"].iloc[1] == table["n"].iloc[2] == 3589
+
+
 def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
     from fer_lib import report
     from fer_lib.train import TrainConfig, train

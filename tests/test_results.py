@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from fer_lib import report
-from fer_lib.models import pretrained
+from fer_lib.errors import ConfigError
+from fer_lib.evaluate import predict_logits
+from fer_lib.models import load_checkpoint, pretrained
+from fer_lib.synthetic import synthetic_fer
 from fer_lib.train import TrainConfig, train
 
 from .conftest import run_cli
@@ -124,8 +127,6 @@ def test_resume_with_a_new_rate_starts_from_it(synth, tmp_path):
 
 
 def test_resume_refuses_a_one_cycle_taking_over(synth, tmp_path):
-    from fer_lib.errors import ConfigError
-
     train(TrainConfig(epochs=1, **FAST), synth, tmp_path)
     with pytest.raises(ConfigError, match="cannot take over in the middle of a run"):
         train(TrainConfig(epochs=1, schedule="onecycle", **FAST), synth, tmp_path, resume=True)
@@ -146,6 +147,31 @@ def test_describe_recipe_says_when_a_run_stopped_early():
     assert report.describe_recipe(cfg).endswith(
         "augmentation: none; started from the weights of `report_cnn`; distilled from `fer_vgg_s` (weight 0.7, temperature 4); "
         "a moving average of the weights (decay 0.999) validated and kept.")
+
+
+def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(synth, tmp_path):
+    from fer_lib.data import hold_out
+
+    held = hold_out(synth, 0.2, seed=1)
+    train(TrainConfig(epochs=2, batch_size=64, progress=False, flip=False), held, tmp_path / "run")
+    with pytest.raises(ConfigError, match="not on the 0.1 hold-out of Training with seed 0"):
+        report.export_holdout_study(tmp_path / "run", synth, dest=tmp_path / "x.pt")
+    path = report.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=tmp_path / "study.pt")
+    table, meta = report.holdout_study(synth, path)
+    assert list(table.index) == ["hold-out: 20% of Training", "PublicTest", "PrivateTest"]
+    assert list(table["n"]) == [len(held.split("PublicTest")), 140, 140]
+    assert meta["holdout"] == {"fraction": 0.2, "seed": 1} and meta["n_train"] == len(held.split("Training"))
+    net, _ = load_checkpoint(path)
+    pred = predict_logits(net, synth.split("PublicTest").images).argmax(1).numpy()
+    assert table.loc["PublicTest", "accuracy"] == pytest.approx((pred == synth.split("PublicTest").labels).mean())
+    text = report.describe_holdout(table, meta)
+    held_acc, pub = table["accuracy"].iloc[0], table["accuracy"].iloc[1]
+    assert f"**{held_acc:.4f}** on its hold-out, **{pub:.4f}** on PublicTest" in text and f"{held_acc - pub:+.4f}" in text
+    assert f"Trained on the other {meta['n_train']:,} Training faces" in text
+    with pytest.raises(ConfigError, match="its faces may overlap the training faces"):
+        report.holdout_study(synthetic_fer(700, 140, 140, seed=5), path)
+    with pytest.raises(ConfigError, match="not a hold-out study checkpoint"):
+        report.holdout_study(synth, tmp_path / "run" / "best.pt")
 
 
 def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
