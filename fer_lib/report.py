@@ -350,17 +350,26 @@ def holdout_study(data: FerData, path: str | Path | None = None, device: str = "
     if held.fingerprint() != meta["data_hash"]:
         raise ConfigError(f"the study model was trained on data {meta['data_hash']}; the hold-out of this data is "
                           f"{held.fingerprint()}, so its faces may overlap the training faces.")
+    seen = {face.tobytes() for face in held.split("Training").images}
     rows = []
     for faces, part in ((f"hold-out: {100 * h['fraction']:g}% of Training", held.split("PublicTest")),
                         ("PublicTest", data.split("PublicTest")), ("PrivateTest", data.split("PrivateTest"))):
         pred = predict_logits(model, part.images, device=device).argmax(1).numpy()
-        rows.append({"faces": faces, "n": len(part), "accuracy": float((pred == part.labels).mean())})
+        rows.append({"faces": faces, "n": len(part), "accuracy": float((pred == part.labels).mean()),
+                     "exact copy among the training faces": float(np.mean([face.tobytes() in seen for face in part.images]))})
     return pd.DataFrame(rows).set_index("faces"), meta
 
 
 def describe_holdout(table: "Any", meta: dict) -> str:
     """Markdown: how the hold-out accuracy compares with PublicTest, PrivateTest and the original's val_acc."""
     held, pub, priv = (float(table["accuracy"].iloc[i]) for i in range(3))
+    copies = [float(c) for c in table["exact copy among the training faces"]]
+    shares = f"hold-out {copies[0]:.1%}, PublicTest {copies[1]:.1%}, PrivateTest {copies[2]:.1%}"
+    if max(copies) - min(copies) < 0.02:
+        copy_note = (f"Exact pixel copies of training faces are about as common in each split ({shares}), "
+                     "so they do not by themselves favour one split.")
+    else:
+        copy_note = f"Exact pixel copies of training faces are not equally common: {shares}."
     best = max(meta["history"], key=lambda e: e["val_acc"])
     target = ORIGINAL_FINAL["val_acc"]
     return (f"Trained on the other {meta['n_train']:,} Training faces with "
@@ -370,7 +379,7 @@ def describe_holdout(table: "Any", meta: dict) -> str:
             f"reads {held - pub:+.4f} above PublicTest for the same weights. Against the original's val_acc of {target:.4f}, "
             f"the hold-out number is {held - target:+.4f} and the PublicTest number {pub - target:+.4f}. "
             "One seed and one hold-out draw: the hold-out has a few thousand faces, so its accuracy carries a sampling "
-            f"error of about ±{1.96 * (held * (1 - held) / table['n'].iloc[0]) ** 0.5:.3f} (95%).")
+            f"error of about ±{1.96 * (held * (1 - held) / table['n'].iloc[0]) ** 0.5:.3f} (95%). " + copy_note)
 
 
 # Published FER2013 numbers, each with the protocol its source states; None where a source gives none.

@@ -2,10 +2,12 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from fer_lib import report
+from fer_lib.data import FerData
 from fer_lib.errors import ConfigError
 from fer_lib.evaluate import predict_logits
 from fer_lib.models import load_checkpoint, pretrained
@@ -168,6 +170,15 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     held_acc, pub = table["accuracy"].iloc[0], table["accuracy"].iloc[1]
     assert f"**{held_acc:.4f}** on its hold-out, **{pub:.4f}** on PublicTest" in text and f"{held_acc - pub:+.4f}" in text
     assert f"Trained on the other {meta['n_train']:,} Training faces" in text
+    assert list(table["exact copy among the training faces"]) == [0.0, 0.0, 0.0]  # generated faces all differ
+    assert "about as common in each split (hold-out 0.0%, PublicTest 0.0%, PrivateTest 0.0%)" in text
+    images = synth.images.copy()  # copy three faces the model trained on into PublicTest
+    pub_rows = np.flatnonzero(synth.splits == "PublicTest")[:3]
+    images[pub_rows] = held.split("Training").images[:3]
+    copied = FerData(images, synth.labels, synth.splits, "copied", synth.layout)
+    table2, _ = report.holdout_study(copied, path)
+    assert table2.loc["PublicTest", "exact copy among the training faces"] == pytest.approx(3 / 140)
+    assert "not equally common: hold-out 0.0%, PublicTest 2.1%" in report.describe_holdout(table2, meta)
     with pytest.raises(ConfigError, match="its faces may overlap the training faces"):
         report.holdout_study(synthetic_fer(700, 140, 140, seed=5), path)
     with pytest.raises(ConfigError, match="not a hold-out study checkpoint"):
