@@ -330,6 +330,25 @@ def export_holdout_study(run_folder: str | Path, data: FerData, fraction: float 
     return out
 
 
+def holdout_study_check(data: FerData, path: str | Path | None = None) -> str:
+    """'' when the hold-out study can be measured on ``data``; otherwise the reason it cannot (in words)."""
+    import torch
+
+    from .data import hold_out
+
+    p = Path(path or HOLDOUT_STUDY)
+    if not p.is_file():
+        return f"no hold-out study model at {p}"
+    meta = json.loads(torch.load(p, map_location="cpu", weights_only=True)["meta"])
+    h = meta.get("holdout") or {}
+    if "Training" not in data.split_names() or not h:
+        return "the data has no Training split" if h else f"{p.name} is not a hold-out study checkpoint"
+    if hold_out(data, h["fraction"], h["seed"]).fingerprint() != meta["data_hash"]:
+        return (f"the study model was trained on other data ({meta.get('data_source', 'unrecorded')}, hash "
+                f"{meta['data_hash']}), so its hold-out cannot be rebuilt from this data")
+    return ""
+
+
 def holdout_study(data: FerData, path: str | Path | None = None, device: str = "cpu") -> tuple["Any", dict]:
     """The study model's accuracy on its own hold-out of Training, on PublicTest and on PrivateTest, and its metadata.
 

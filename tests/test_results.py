@@ -159,6 +159,10 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     with pytest.raises(ConfigError, match="not on the 0.1 hold-out of Training with seed 0"):
         report.export_holdout_study(tmp_path / "run", synth, dest=tmp_path / "x.pt")
     path = report.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=tmp_path / "study.pt")
+    assert report.holdout_study_check(synth, path) == ""
+    assert "no hold-out study model at" in report.holdout_study_check(synth, tmp_path / "none.pt")
+    assert "its hold-out cannot be rebuilt from this data" in report.holdout_study_check(synthetic_fer(700, 140, 140, seed=5), path)
+    assert "not a hold-out study checkpoint" in report.holdout_study_check(synth, tmp_path / "run" / "best.pt")
     table, meta = report.holdout_study(synth, path)
     assert list(table.index) == ["hold-out: 20% of Training", "PublicTest", "PrivateTest"]
     assert list(table["n"]) == [len(held.split("PublicTest")), 140, 140]
