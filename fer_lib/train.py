@@ -229,13 +229,20 @@ class WeightAverage:
         self.updates = int(state["updates"])
 
 
-def _load_weights(source: str, what: str, device: torch.device) -> tuple[nn.Module, dict]:
+def _load_weights(source: str, what: str, device: torch.device, data_hash: str) -> tuple[nn.Module, dict]:
+    """A model to start from or to distil from; warns when it was trained on other data than this run's."""
+    import warnings
+
     from .pretrained import load_model
 
     try:
-        return load_model(source, device=device)
+        net, meta = load_model(source, device=device)
     except ConfigError as e:
         raise ConfigError(f"{what}: {e}") from None
+    if meta.get("data_hash") != data_hash:
+        warnings.warn(f"the {what} {source} was trained on other data (hash {meta.get('data_hash')}, this run's is {data_hash}); "
+                      "if it saw this run's validation faces, the validation accuracy will read too high.", stacklevel=3)
+    return net, meta
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -311,13 +318,13 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs).to(device)
     if cfg.init and not (resume and (out / "last.pt").exists()):
-        start, start_meta = _load_weights(cfg.init, "init", device)
+        start, start_meta = _load_weights(cfg.init, "init", device, data_hash)
         if start_meta["model"] != cfg.model or start_meta.get("model_kwargs", {}) != cfg.model_kwargs:
             raise ConfigError(f"init: {cfg.init} holds a '{start_meta['model']}' model, not '{cfg.model}'.")
         model.load_state_dict(start.state_dict())
     teacher = None
     if cfg.teacher:
-        teacher = _load_weights(cfg.teacher, "teacher", device)[0].eval()
+        teacher = _load_weights(cfg.teacher, "teacher", device, data_hash)[0].eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
