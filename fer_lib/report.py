@@ -467,11 +467,13 @@ def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
         epochs = f"stopped after {epochs_run} of {c['epochs']} planned epochs"
     else:
         epochs = f"{c['epochs'] if epochs_run is None else epochs_run} epochs"
-    extra = [t for on, t in ((c.get("init"), f"started from the weights of `{c.get('init')}`"),
-                             (c.get("teacher"), f"distilled from `{c.get('teacher')}` (weight {c.get('distill'):g}, "
-                                                f"temperature {c.get('distill_temp'):g})"),
-                             (c.get("ema"), f"a moving average of the weights (decay {c.get('ema'):g}) validated and kept"))
-             if on]
+    extra = []  # settings that older runs' configs lack
+    if c.get("init"):
+        extra.append(f"started from the weights of `{c['init']}`")
+    if c.get("teacher"):
+        extra.append(f"distilled from `{c['teacher']}` (weight {c['distill']:g}, temperature {c['distill_temp']:g})")
+    if c.get("ema"):
+        extra.append(f"a moving average of the weights (decay {c['ema']:g}) validated and kept")
     return (f"{opt} with {sched}, batch {c['batch_size']}, {epochs}"
             + (", " + ", ".join(reg) if reg else "") + "; augmentation: " + (", ".join(aug) or "none")
             + ("; " + "; ".join(extra) if extra else "") + ".")

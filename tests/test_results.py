@@ -145,6 +145,8 @@ def test_describe_recipe_says_when_a_run_stopped_early():
     assert "30 epochs" in report.describe_recipe(cfg, epochs_run=30) and "stopped" not in report.describe_recipe(cfg)
     cfg.update(optimizer="adam", schedule="constant", flip=False, rotate=0, scale=0, erase=0, weight_decay=0, label_smoothing=0)
     assert report.describe_recipe(cfg).endswith("augmentation: none.")
+    older = {k: v for k, v in cfg.items() if k not in ("init", "teacher", "distill", "distill_temp", "ema")}
+    assert report.describe_recipe(older).endswith("augmentation: none.")  # configs written before these settings existed
     cfg.update(init="report_cnn", teacher="fer_vgg_s", distill=0.7, distill_temp=4.0, ema=0.999)
     assert report.describe_recipe(cfg).endswith(
         "augmentation: none; started from the weights of `report_cnn`; distilled from `fer_vgg_s` (weight 0.7, temperature 4); "
