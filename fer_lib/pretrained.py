@@ -92,6 +92,12 @@ def seed_summary(rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "Priva
     return out
 
 
+def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
+    """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
+    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save({"model": half, "meta": json.dumps(meta)}, path)
+
+
 def export_pretrained(run_folder: str | Path, data, name: str | None = None, dest: str | Path | None = None,
                       seed_runs: tuple[str | Path, ...] = ()) -> dict:
     """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash).
@@ -127,8 +133,7 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
             raise ConfigError(f"seed runs must differ in seed; got seeds {seeds}.")
     dest = Path(dest or PRETRAINED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
-    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    torch.save({"model": half, "meta": json.dumps(meta)}, dest / f"{name}.pt")
+    save_fp16(model, meta, dest / f"{name}.pt")
     shipped, _ = load_checkpoint(dest / f"{name}.pt")  # measure what users will load
     best_epoch = max(meta["history"], key=lambda h: h.get("val_acc", -1))["epoch"]
     card = {

@@ -307,11 +307,9 @@ def export_holdout_study(run_folder: str | Path, data: FerData, fraction: float 
     The run must have been trained on exactly that data (checked by fingerprint), e.g. with
     ``fer-lib train --data train.csv --val-fraction 0.1 --seed 0`` on the NTU-style Training split.
     """
-    import torch
-
     from .data import hold_out
     from .models import load_checkpoint
-    from .pretrained import full_run_meta
+    from .pretrained import full_run_meta, save_fp16
 
     run = Path(run_folder)
     if not (run / "best.pt").exists():
@@ -325,8 +323,7 @@ def export_holdout_study(run_folder: str | Path, data: FerData, fraction: float 
     meta["holdout"] = {"fraction": fraction, "seed": seed}
     out = Path(dest) if dest else HOLDOUT_STUDY
     out.parent.mkdir(parents=True, exist_ok=True)
-    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    torch.save({"model": half, "meta": json.dumps(meta)}, out)
+    save_fp16(model, meta, out)
     return out
 
 

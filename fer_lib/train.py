@@ -424,7 +424,8 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
                 if cfg.mixup > 0:
                     lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
                     j = torch.randperm(len(idx), generator=g, device=device)
-                    logits = net(lam * xb + (1 - lam) * xb[j]).float()
+                    xb = lam * xb + (1 - lam) * xb[j]  # the mixed batch, which the teacher sees too
+                    logits = net(xb).float()
                     loss = lam * F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing) + (1 - lam) * F.cross_entropy(
                         logits, yb[j], label_smoothing=cfg.label_smoothing)
                 else:
@@ -435,8 +436,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
                         t_logits = teacher_cache[idx]
                     else:  # the teacher sees the student's (augmented, mixed) batch
                         with torch.no_grad():
-                            seen_x = lam * xb + (1 - lam) * xb[j] if cfg.mixup > 0 else xb
-                            t_logits = teacher(seen_x).float()
+                            t_logits = teacher(xb).float()
                     loss = (1 - cfg.distill) * loss + cfg.distill * distill_loss(logits, t_logits, cfg.distill_temp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
