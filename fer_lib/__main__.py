@@ -80,7 +80,7 @@ def _models(a: argparse.Namespace) -> int:
 # train options that set the recipe; --like takes all of them from the recipe it replays
 RECIPE_OPTIONS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "label_smoothing", "weight_decay",
                   "momentum", "no_nesterov", "mixup", "erase", "no_flip", "shift", "rotate", "scale", "limit", "no_bf16",
-                  "ema", "init", "teacher", "distill", "distill_temp")
+                  "ema", "init", "teacher", "distill", "distill_temp", "bn_recompute")
 
 
 def _recipe_of(like: str) -> dict:
@@ -133,7 +133,8 @@ def _train(a: argparse.Namespace) -> int:
                       label_smoothing=a.label_smoothing, weight_decay=a.weight_decay, momentum=a.momentum,
                       nesterov=not a.no_nesterov, mixup=a.mixup, erase=a.erase, flip=not a.no_flip,
                       shift=a.shift, rotate=a.rotate, scale=a.scale, ema=a.ema, init=a.init, teacher=a.teacher,
-                      distill=a.distill, distill_temp=a.distill_temp, progress=not a.quiet)
+                      distill=a.distill, distill_temp=a.distill_temp, bn_recompute=a.bn_recompute,
+                      progress=not a.quiet)
     if a.compile:
         cfg.compile = True
     if a.no_bf16:
@@ -307,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--teacher", default=None, metavar="NAME_OR_CKPT", help="distil from this model's softened outputs")
     t.add_argument("--distill", type=float, default=0.0, metavar="W", help="weight of the distillation term (0-1)")
     t.add_argument("--distill-temp", type=float, default=4.0, metavar="T", help="temperature of the distillation term")
+    t.add_argument("--bn-recompute", type=int, default=0, metavar="N",
+                   help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); 0 is off")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--stop-after", type=int, default=None, metavar="N", help="end this call after N epochs (resume later)")

@@ -291,8 +291,14 @@ def describe_shipped(card: dict) -> str:
     if not m:
         return ""
     during = "under bf16 autocast" if card.get("bf16") else "in float32"
-    return (f"Measured again from the shipped fp16 weights in float32, PublicTest accuracy is {m['accuracy']:.4f} "
+    text = (f"Measured again from the shipped fp16 weights in float32, PublicTest accuracy is {m['accuracy']:.4f} "
             f"(the number the results chapter uses); the history's numbers were taken during training, {during}.")
+    bn = card.get("batchnorm") or {}
+    if bn.get("kept"):
+        text += (f" After the epoch was chosen, the BatchNorm statistics were {bn['statistics']} (the trainer's running "
+                 f"averages were noisy and gathered with dropout on): PublicTest {bn['PublicTest before']['accuracy']:.4f} "
+                 f"→ {bn['PublicTest after']['accuracy']:.4f}, and the seed runs' numbers are the weights' as trained.")
+    return text
 
 
 # --------------------------------------------------------------------------- the hold-out study
@@ -471,6 +477,8 @@ def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
         extra.append(f"distilled from `{c['teacher']}` (weight {c['distill']:g}, temperature {c['distill_temp']:g})")
     if c.get("ema"):
         extra.append(f"a moving average of the weights (decay {c['ema']:g}) validated and kept")
+    if c.get("bn_recompute"):
+        extra.append(f"BatchNorm statistics recomputed from {c['bn_recompute']:,} Training images (dropout off) before each validation")
     return (f"{opt} with {sched}, batch {c['batch_size']}, {epochs}"
             + (", " + ", ".join(reg) if reg else "") + "; augmentation: " + (", ".join(aug) or "none")
             + ("; " + "; ".join(extra) if extra else "") + ".")

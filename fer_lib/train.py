@@ -57,6 +57,7 @@ class TrainConfig:
     teacher: str | None = None  # distil from this model (a pretrained name or a checkpoint path)
     distill: float = 0.0  # weight of the distillation term in the loss (0 to 1)
     distill_temp: float = 4.0  # softmax temperature of the distillation term
+    bn_recompute: int = 0  # before each validation, recompute BatchNorm statistics from this many Training images; 0 is off
     seed: int = 0
     limit: int | None = None  # train on a stratified sample of this many Training images
     device: str = "auto"
@@ -79,6 +80,8 @@ class TrainConfig:
             raise ConfigError(f"distill must be in [0, 1] and distill_temp > 0 (got {self.distill}, {self.distill_temp}).")
         if (self.teacher is None) != (self.distill == 0.0):
             raise ConfigError("distillation needs both a teacher and a distill weight above 0.")
+        if self.bn_recompute < 0 or 0 < self.bn_recompute < len(CLASSES):
+            raise ConfigError(f"bn_recompute must be 0 (off) or at least {len(CLASSES)} images, got {self.bn_recompute}.")
         if self.limit is not None and self.limit < len(CLASSES):
             raise ConfigError(f"limit must be at least {len(CLASSES)} (one image per class), got {self.limit}.")
 
@@ -229,6 +232,64 @@ class WeightAverage:
         self.updates = int(state["updates"])
 
 
+@torch.no_grad()
+def recompute_batchnorm(model: nn.Module, images: np.ndarray | torch.Tensor, *, batch_size: int = 512,
+                        device: torch.device | str = "cpu") -> int:
+    """Replace every BatchNorm layer's running mean and variance by its inputs' statistics over ``images``.
+
+    The statistics are what the layer sees at test time: no augmentation, dropout off. The
+    trainer's running averages (momentum 0.1, the last few dozen batches) are noisy, and they
+    were gathered with dropout on, which widens the variance of every layer that follows a
+    dropout (Li et al. 2019, "the variance shift"). One pass in float32; each layer normalises
+    with its batch statistics during the pass and keeps the exact per-channel mean and
+    (population) variance of its inputs over all images. Returns the number of layers updated;
+    the model is left in eval mode.
+    """
+    from .evaluate import to_float_images
+
+    device = torch.device(device)
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers:
+        return 0
+    if len(images) < 2:
+        raise ConfigError(f"recomputing BatchNorm statistics needs at least 2 images, got {len(images)}.")
+    sums: dict[nn.Module, list[torch.Tensor]] = {}
+
+    def collect(layer: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0].detach().double()
+        dims = [d for d in range(x.dim()) if d != 1]
+        s = sums.setdefault(layer, [torch.zeros((), dtype=torch.float64), 0, 0])
+        s[0] = s[0] + x.sum(dims).cpu()
+        s[1] = s[1] + (x * x).sum(dims).cpu()
+        s[2] += x.numel() // x.shape[1]
+
+    model.eval()
+    hooks = [m.register_forward_pre_hook(collect) for m in layers]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in layers]
+    try:
+        for m in layers:
+            m.train()  # normalise with batch statistics during the pass; dropout stays off
+        starts = list(range(0, len(images), batch_size))
+        if len(images) - starts[-1] == 1 and len(starts) > 1:  # a batch of one has no variance: join it to the one before
+            starts.pop()
+        for i, j in zip(starts, [*starts[1:], len(images)]):
+            model(to_float_images(images[i:j], device).contiguous(memory_format=torch.channels_last))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.eval()
+        for m, (mean, var, n) in zip(layers, saved):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(n)
+    for m in layers:
+        total, total_sq, count = sums[m]
+        mean = total / count
+        m.running_mean.copy_(mean.to(m.running_mean))
+        m.running_var.copy_((total_sq / count - mean * mean).clamp_min(0).to(m.running_var))
+    return len(layers)
+
+
 def _load_weights(source: str, what: str, device: torch.device, data_hash: str) -> tuple[nn.Module, dict]:
     """A model to start from or to distil from; warns when it was trained on other data than this run's."""
     import warnings
@@ -337,6 +398,11 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
     teacher_cache = None
     if teacher is not None and not augments(cfg):  # the images never change: the teacher's logits need one pass
         teacher_cache = predict_logits(teacher, train_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16).to(device)
+
+    bn_images = None
+    if cfg.bn_recompute:  # a fixed, stratified sample: the same images before every validation
+        n = min(cfg.bn_recompute, len(train_part))
+        bn_images = train_part.images if n == len(train_part) else train_part.images[stratified_sample(train_part.labels, n, cfg.seed)]
 
     history: list[dict] = []
     config_changes: list[dict] = []
@@ -471,6 +537,8 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             "lr": opt.param_groups[0]["lr"],
         }
         kept = model if ema is None else ema.model  # the weights that are validated and saved as best.pt
+        if bn_images is not None:  # test-time statistics (dropout off, no augmentation) replace the running averages
+            recompute_batchnorm(kept, bn_images, batch_size=cfg.eval_batch, device=device)
         if val_part is not None:
             labels = torch.as_tensor(val_part.labels)
             logits = predict_logits(kept, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
@@ -523,8 +591,12 @@ def _diverged(epoch: int, step: int, value: float, last_path: Path, rank: int) -
 # --------------------------------------------------------------------------- replaying a recipe
 
 def recipe_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """A config without its seed and runtime keys: what runs of one recipe share."""
-    return {k: v for k, v in config.items() if k not in (*RUNTIME_KEYS, "seed")}
+    """A config without its seed and runtime keys: what runs of one recipe share.
+
+    Settings added after a config was written take their defaults, so an older card's recipe equals
+    the same recipe written by this version."""
+    full = TrainConfig.from_json(config).to_json()
+    return {k: v for k, v in full.items() if k not in (*RUNTIME_KEYS, "seed")}
 
 
 def recipe_phases(config: dict[str, Any], changes: list[dict], epochs_trained: int) -> list[tuple[dict[str, Any], int]]:

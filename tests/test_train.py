@@ -323,3 +323,61 @@ def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
     assert card["seeds"] == 2
     with pytest.raises(ConfigError, match="not a replay of this recipe with seed 2"):
         T.replay(recipe, synth, other, seed=2)
+
+
+def _bn_net() -> torch.nn.Module:
+    from fer_lib.models import Dropout
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), Dropout(0.9), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                               torch.nn.Flatten(), torch.nn.Linear(4 * 46 * 46, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 7))
+
+
+def test_recompute_batchnorm_gives_the_test_time_statistics():
+    net = _bn_net()
+    images = (torch.rand(50, 48, 48) * 255).to(torch.uint8).numpy()
+    with torch.no_grad():
+        net[2].running_mean.fill_(5.0)
+        net[2].running_var.fill_(40.0)
+        net[2].num_batches_tracked.fill_(3)
+        x = torch.as_tensor(images).float().div(255).unsqueeze(1)
+        conv = net[0](x)  # what the first BatchNorm sees at test time: no dropout
+    rng = torch.get_rng_state()
+    assert T.recompute_batchnorm(net, images, batch_size=7) == 2  # 7 does not divide 50: a short last batch
+    assert torch.equal(torch.get_rng_state(), rng)  # no random draws: a resumed run stays exact
+    assert torch.allclose(net[2].running_mean, conv.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(net[2].running_var, conv.var((0, 2, 3), unbiased=False), rtol=1e-4)
+    assert int(net[2].num_batches_tracked) == 3 and net[2].momentum == 0.1 and not net.training
+    assert all(n.running_var.min() > 0 for n in (net[2], net[6]))
+    assert T.recompute_batchnorm(torch.nn.Linear(3, 2), images) == 0
+    with pytest.raises(ConfigError, match="at least 2 images"):
+        T.recompute_batchnorm(net, images[:1])
+
+
+def test_bn_recompute_runs_validate_test_time_statistics_and_resume(synth, tmp_path):
+    cfg = dict(epochs=2, limit=140, bn_recompute=70, lr=0.01, **FAST)
+    full = train(TrainConfig(**cfg), synth, tmp_path / "a")
+    saved, _ = load_checkpoint(tmp_path / "a" / "last.pt")
+    part = T._take(synth.split("Training"), stratified_sample(synth.split("Training").labels, 140, 0))
+    again, _ = load_checkpoint(tmp_path / "a" / "last.pt")
+    with torch.no_grad():
+        for m in again.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+    T.recompute_batchnorm(again, part.images[stratified_sample(part.labels, 70, 0)])
+    state, redo = saved.state_dict(), again.state_dict()
+    assert all(torch.allclose(state[k], redo[k], rtol=1e-4, atol=1e-4) for k in state if "running" in k)  # last.pt holds them
+    train(TrainConfig(**cfg), synth, tmp_path / "b", stop_after=1)
+    resumed = train(TrainConfig(**cfg), synth, tmp_path / "b", resume=True)
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert strip(resumed) == strip(full)
+    with pytest.raises(ConfigError, match="bn_recompute must be 0"):
+        TrainConfig(bn_recompute=3).check()
+
+
+def test_an_older_config_is_the_same_recipe():
+    now = TrainConfig(lr=0.01).to_json()
+    old = {k: v for k, v in now.items() if k not in ("ema", "init", "teacher", "distill", "distill_temp", "bn_recompute")}
+    assert T.recipe_settings(old) == T.recipe_settings(now)
+    assert T.recipe_settings(dict(old, lr=0.02)) != T.recipe_settings(now)
