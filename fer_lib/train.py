@@ -545,6 +545,8 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             entry["val_loss"] = float(F.cross_entropy(logits, labels))
             entry["val_acc"] = float((logits.argmax(1).numpy() == val_part.labels).mean())
             if ema is not None:  # the raw weights, for comparison
+                if bn_images is not None:
+                    recompute_batchnorm(model, bn_images, batch_size=cfg.eval_batch, device=device)
                 raw = predict_logits(model, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
                 entry["val_acc_raw"] = float((raw.argmax(1).numpy() == val_part.labels).mean())
             if sched is not None and cfg.schedule == "plateau":
