@@ -60,7 +60,8 @@ def _models(a: argparse.Namespace) -> int:
         info = pretrained_info(name)
         rows.append({"name": name, "description": spec.description, "pretrained": info is not None,
                      "metrics": (info or {}).get("metrics"), "seeds": (info or {}).get("seeds"),
-                     "seed_summary": (info or {}).get("seed_summary")})
+                     "seed_summary": (info or {}).get("seed_summary"),
+                     "batchnorm_recomputed": bool(((info or {}).get("batchnorm") or {}).get("kept")) if info else None})
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -71,7 +72,10 @@ def _models(a: argparse.Namespace) -> int:
             print(f"{'':<14}   {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
         if r["seed_summary"]:
             print(f"{'':<14}   over {r['seeds']} seeds (mean ± sd): "
-                  + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in r["seed_summary"].items() if v["sd"] is not None))
+                  + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in r["seed_summary"].items() if v["sd"] is not None)
+                  + (" (the weights as trained)" if r["batchnorm_recomputed"] else ""))
+        if r["batchnorm_recomputed"]:
+            print(f"{'':<14}   BatchNorm statistics recomputed on Training after the epoch was chosen")
         elif r["pretrained"]:
             print(f"{'':<14}   one seed: no spread measured")
     return 0

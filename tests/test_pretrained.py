@@ -46,12 +46,15 @@ def test_models_json_lists_shipped_metrics():
         assert rows[name]["pretrained"] and "accuracy_tencrop" in rows[name]["metrics"]["PrivateTest"]
         assert rows[name]["seeds"] == pretrained_info(name)["seeds"] >= 1
         assert (rows[name]["seed_summary"] is None) == (rows[name]["seeds"] == 1)
+        assert rows[name]["batchnorm_recomputed"] == bool(pretrained_info(name).get("batchnorm", {}).get("kept"))
     assert rows["fer_vgg"]["pretrained"] is False and rows["fer_vgg"]["seeds"] is None
     text = run_cli("models").stdout
     for name in SHIPPED:
         block = text.split(name, 1)[1].split("\n")[:5]
         want = f"over {rows[name]['seeds']} seeds (mean ± sd): PublicTest" if rows[name]["seeds"] > 1 else "one seed: no spread"
         assert any(want in line for line in block), (name, block)
+        if rows[name]["batchnorm_recomputed"]:
+            assert any("BatchNorm statistics recomputed on Training" in line for line in block), (name, block)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
