@@ -69,6 +69,12 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
     seeded.loc["report_cnn", "seeds"] = 3
     assert report.comparison_table(seeded).loc["this report: report_cnn", "protocol"].endswith(
         "the shipped one of 3 seeds, the best on PublicTest")
+    assert "BatchNorm" not in ours["protocol"]
+    seeded.attrs["batchnorm"] = {"report_cnn": {"PublicTest before": {"accuracy": 0.61}, "PublicTest after": {"accuracy": 0.625}}}
+    protocols = report.comparison_table(seeded)["protocol"]
+    assert "BatchNorm statistics recomputed on Training afterwards, kept because PublicTest rose (0.6100 → 0.6250); PrivateTest" \
+        in protocols["this report: report_cnn"]
+    assert "BatchNorm" not in protocols["this report: my_strong"]
     text = report.describe_targets(table)
     acc = row["PublicTest"]
     assert f"PublicTest accuracy {acc:.4f}" in text
