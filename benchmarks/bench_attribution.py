@@ -8,8 +8,10 @@ pretrained if shipped, else freshly initialised (the cost does not depend on the
 
 Second part: deletion/insertion curves (question 4's slowest cell) for report_cnn and
 simple_cnn. Baseline: the plain loop (fp32, NCHW, no_grad, batch 1024); ours:
-deletion_insertion(bf16=True). It prints the speed ratio and how far the bf16 curves and AUCs
-are from the baseline's.
+deletion_insertion with its default bf16=None (bf16 autocast only where it pays: CUDA, or a CPU
+with AMX or AVX512-BF16; float32 channels_last elsewhere), and bf16 forced on (BENCH_BF16=1), so
+that a CPU without native bf16 shows what the forced setting costs. It prints the speed ratios
+and how far the curves and AUCs are from the baseline's.
 
 Third part: activation maximisation (question 5) of 64 simple_cnn filters, 32 steps, with the
 model in NCHW (baseline) and channels_last (ours, the default), and the largest pixel difference.
@@ -33,6 +35,7 @@ from fer_lib.evaluate import to_float_images
 from fer_lib.models import build_model
 from fer_lib.pretrained import pretrained_info, pretrained
 from fer_lib.synthetic import synthetic_fer
+from fer_lib.train import bf16_pays
 
 
 def baseline(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> dict[str, float]:
@@ -89,13 +92,17 @@ def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
         t0 = time.perf_counter()
         b = baseline_curves(make(), x, t, maps)
         tb = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        o = deletion_insertion(make(), x, t, maps, bf16=True)
-        to = time.perf_counter() - t0
-        diff = max(float(np.abs(o[k] - b[k]).max()) for k in ("deletion", "insertion"))
-        dauc = max(abs(float(o[f"{k}_auc"].mean() - b[f"{k}_auc"].mean())) for k in ("deletion", "insertion"))
-        print(f"deletion/insertion {name:<11} baseline {tb:6.1f} s   fer_lib bf16 {to:6.1f} s   ({tb / to:.2f}x)   "
-              f"max |p diff| {diff:.4f}, mean AUC diff {dauc:.4f}")
+        settings = [("auto (" + ("bf16" if bf16_pays(x.device) else "fp32") + ")", None)]
+        if os.environ.get("BENCH_BF16") == "1":
+            settings.append(("bf16 forced", True))
+        for label, bf16 in settings:
+            t0 = time.perf_counter()
+            o = deletion_insertion(make(), x, t, maps, bf16=bf16)
+            to = time.perf_counter() - t0
+            diff = max(float(np.abs(o[k] - b[k]).max()) for k in ("deletion", "insertion"))
+            dauc = max(abs(float(o[f"{k}_auc"].mean() - b[f"{k}_auc"].mean())) for k in ("deletion", "insertion"))
+            print(f"deletion/insertion {name:<11} baseline {tb:6.1f} s   fer_lib {label} {to:6.1f} s   ({tb / to:.2f}x)   "
+                  f"max |p diff| {diff:.4f}, mean AUC diff {dauc:.4f}")
 
 
 def filters_part() -> None:

@@ -253,7 +253,7 @@ def deletion_insertion(
     *,
     steps: int = 24,
     seed: int = 0,
-    bf16: bool = False,
+    bf16: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Deletion and insertion curves of the true-class probability, and their areas (AUC).
 
@@ -265,8 +265,14 @@ def deletion_insertion(
     The curves cost 2 x (steps + 1) forward passes per face; the model runs channels_last
     (the same numbers) and, with ``bf16``, under bfloat16 autocast: 2.6-3.0x faster than a plain
     fp32 NCHW loop on a CPU with AMX, probabilities within about 0.016 of it and mean AUCs within
-    0.0004 on 200 PrivateTest faces (benchmarks/bench_attribution.py).
+    0.0004 on 200 PrivateTest faces (benchmarks/bench_attribution.py). ``bf16=None`` (the
+    default) turns it on only where it pays (``fer_lib.train.bf16_pays``): on a CPU without
+    native bf16 the autocast is emulated and an order of magnitude slower than float32.
     """
+    if bf16 is None:
+        from .train import bf16_pays
+
+        bf16 = bf16_pays(x.device)
     n, _, h, w = x.shape
     d = h * w
     if maps is None:

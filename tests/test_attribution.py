@@ -63,8 +63,8 @@ def test_randomisation_drops_saliency_on_a_trained_model(toy_model, faces):
 def test_deletion_auc_beats_random_on_a_trained_model(toy_model, faces):
     x, t = faces[0][:70], faces[1][:70]
     maps = A.attribute(toy_model, x, t, "integrated_gradients", ig_steps=16)
-    real = A.deletion_insertion(toy_model, x, t, maps)
-    rnd = A.deletion_insertion(toy_model, x, t, None)
+    real = A.deletion_insertion(toy_model, x, t, maps, bf16=False)
+    rnd = A.deletion_insertion(toy_model, x, t, None, bf16=False)
     assert real["deletion"].shape == (70, 25)
     assert real["deletion_auc"].mean() < rnd["deletion_auc"].mean()
     assert real["insertion_auc"].mean() > rnd["insertion_auc"].mean()
@@ -72,6 +72,20 @@ def test_deletion_auc_beats_random_on_a_trained_model(toy_model, faces):
     for key in ("deletion", "insertion"):  # bfloat16 forward passes: the same curves within bf16's precision
         np.testing.assert_allclose(fast[key], real[key], atol=0.03)
         assert abs(fast[f"{key}_auc"].mean() - real[f"{key}_auc"].mean()) < 0.005
+
+
+def test_deletion_insertion_uses_bf16_only_where_it_pays(toy_model, faces, monkeypatch):
+    from fer_lib import train
+
+    x, t = faces[0][:16], faces[1][:16]
+    maps = A.attribute(toy_model, x, t, "saliency")
+    exact, fast = (A.deletion_insertion(toy_model, x, t, maps, bf16=b)["deletion"] for b in (False, True))
+    assert not np.array_equal(exact, fast)  # the two settings are told apart
+    for native, expected in ((False, exact), (True, fast)):
+        monkeypatch.setattr(train, "cpu_has_fast_bf16", lambda: native)
+        assert train.bf16_pays("cpu") is native and train.bf16_pays(torch.device("cpu")) is native
+        np.testing.assert_array_equal(A.deletion_insertion(toy_model, x, t, maps)["deletion"], expected)
+    assert train.use_bf16(train.TrainConfig(model="report_cnn", bf16=False), torch.device("cpu")) is False
 
 
 def test_filter_tools(toy_model, faces):
