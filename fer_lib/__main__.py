@@ -21,9 +21,13 @@ def _data_info(a: argparse.Namespace) -> int:
     data = load_fer2013(a.path, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     counts = data.counts()
     if a.json:
-        print(json.dumps({"format": data.layout, "total": len(data), "counts": counts, "hash": data.fingerprint()}))
+        row = {"format": data.layout, "total": len(data), "counts": counts, "hash": data.data_hash()}
+        if data.origin:
+            row["copy_hash"] = data.fingerprint()
+        print(json.dumps(row))
         return 0
-    print(f"{a.path}: layout {data.layout}, {len(data):,} images, data hash {data.fingerprint()}")
+    part = f" (a copy of some of its splits, whose own hash is {data.fingerprint()})" if data.origin else ""
+    print(f"{a.path}: layout {data.layout}, {len(data):,} images, data hash {data.data_hash()}{part}")
     classes = list(next(iter(counts.values())).keys())
     print(f"{'split':<12}" + "".join(f"{c:>9}" for c in classes) + f"{'total':>9}")
     for s, row in counts.items():
@@ -39,8 +43,10 @@ def _data_pack(a: argparse.Namespace) -> int:
     data = load_fer2013(a.path, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     header = write_packed(data, a.out, splits=tuple(a.splits) if a.splits else None)
     size = os.path.getsize(a.out)
+    part = f" (a copy of some of its splits, whose own hash is {header['fingerprint']})" \
+        if header["origin"] != header["fingerprint"] else ""
     print(f"{a.out}: {header['n']:,} images ({', '.join(header['splits'])}), {size / 2**20:.1f} MiB, "
-          f"data hash {header['fingerprint']}")
+          f"data hash {header['origin']}{part}")
     return 0
 
 
@@ -113,8 +119,8 @@ def _replay(a: argparse.Namespace) -> int:
                           + ", ".join("--" + k.replace("_", "-") for k in given) + ".")
     recipe = _recipe_of(a.like)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
-    if recipe.get("data_hash") not in (None, data.fingerprint()):
-        print(f"fer-lib: note: {a.like} was trained on data {recipe['data_hash']}, this is {data.fingerprint()}; "
+    if recipe.get("data_hash") not in (None, data.data_hash()):
+        print(f"fer-lib: note: {a.like} was trained on data {recipe['data_hash']}, this is {data.data_hash()}; "
               "the replay is not a seed run of it.", file=sys.stderr)
     runtime = {"device": a.device, "progress": not a.quiet, "compile": a.compile}
     history = replay(recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime)

@@ -81,6 +81,7 @@ class FerData:
     splits: np.ndarray
     source: str = ""
     layout: str = ""
+    origin: str = ""  # a packed copy of some splits: the fingerprint of the whole data set it was cut from
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -121,6 +122,11 @@ class FerData:
         h.update(self.labels.astype(np.int64).tobytes())
         h.update("\n".join(self.splits.tolist()).encode())
         return h.hexdigest()[:16]
+
+    def data_hash(self) -> str:
+        """The hash a model trained on this data records: the whole data set's fingerprint, also for
+        a packed copy of some of its splits, so that the copy's models match the source's."""
+        return self.origin or self.fingerprint()
 
 
 def detect_layout(path: str | os.PathLike) -> str:
@@ -436,12 +442,15 @@ _PACK_FILTERS = [{"id": lzma.FILTER_DELTA, "dist": IMAGE_SIZE}, {"id": lzma.FILT
 def write_packed(data: FerData, path: str | os.PathLike, splits: tuple[str, ...] | None = None) -> dict:
     """Write ``data`` (or only ``splits`` of it) losslessly as ``*.fer.xz``; return its header.
 
-    The header records the fingerprint of what was written, so that ``read_packed`` checks the
-    copy and a model trained on it carries the same data hash as one trained on the source.
+    The header records the fingerprint of what was written, which ``read_packed`` checks, and the
+    data hash of the whole data set, so that a model trained on a copy of some of its splits (say
+    Training and PublicTest, to train where the full file cannot go) carries the same data hash as
+    one trained on the source, and exports and resumes against it.
     """
     p = Path(path)
     if not p.name.endswith(PACK_SUFFIX):
         raise DataError(f"{p}: a packed copy must be named *{PACK_SUFFIX}.")
+    origin = data.data_hash()
     if splits:
         for s in splits:
             data.split(s)  # unknown or absent splits fail here, with the splits present
@@ -449,7 +458,7 @@ def write_packed(data: FerData, path: str | os.PathLike, splits: tuple[str, ...]
         data = FerData(data.images[keep], data.labels[keep], data.splits[keep], data.source, data.layout)
     names = data.split_names()
     header = {"n": len(data), "splits": names, "source": Path(data.source).name if data.source else "",
-              "layout": data.layout, "fingerprint": data.fingerprint()}
+              "layout": data.layout, "fingerprint": data.fingerprint(), "origin": origin}
     codes = np.zeros(len(data), np.uint8)
     for i, name in enumerate(names):
         codes[data.splits == name] = i
@@ -482,8 +491,10 @@ def read_packed(path: str | os.PathLike) -> FerData:
     labels = np.frombuffer(body[:n], np.uint8).astype(np.int64)
     splits = np.array(header["splits"], dtype=object)[np.frombuffer(body[n:2 * n], np.uint8)].astype(str)
     images = np.frombuffer(body[2 * n:], np.uint8).reshape(n, IMAGE_SIZE, IMAGE_SIZE).copy()
-    data = FerData(images, labels, splits, str(p), "packed")
-    if data.fingerprint() != header["fingerprint"]:
+    fingerprint = header["fingerprint"]
+    origin = header.get("origin", fingerprint)  # copies packed before 'origin' existed
+    data = FerData(images, labels, splits, str(p), "packed", "" if origin == fingerprint else origin)
+    if data.fingerprint() != fingerprint:
         raise DataError(f"{p}: the arrays do not match the fingerprint recorded when packing; pack the data again.")
     return data
 

@@ -114,8 +114,8 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     model, meta = load_checkpoint(run / "best.pt")
     meta = full_run_meta(run, meta)
     name = name or meta["model"]
-    if meta["data_hash"] != data.fingerprint():
-        raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.fingerprint()}.")
+    if meta["data_hash"] != data.data_hash():
+        raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
     seed_rows = []
     if seed_runs:
         for r in runs:
@@ -180,8 +180,8 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
     card = json.loads(card_path.read_text())
     if card.get("batchnorm", {}).get("kept"):
         raise ConfigError(f"{name}'s BatchNorm statistics were already recomputed ({card['batchnorm']['statistics']}).")
-    if card["data_hash"] != data.fingerprint():
-        raise ConfigError(f"{name} was trained on data {card['data_hash']}, but the data given is {data.fingerprint()}.")
+    if card["data_hash"] != data.data_hash():
+        raise ConfigError(f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}.")
     model, meta = load_checkpoint(src, device=device)
     public = data.split("PublicTest")
     before = measure(model, data, splits=("PublicTest",), device=device)["PublicTest"]

@@ -378,7 +378,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
     if cfg.limit:
         train_part = _take(train_part, stratified_sample(train_part.labels, cfg.limit, cfg.seed))
     val_part = data.split("PublicTest") if "PublicTest" in data.split_names() else None
-    data_hash = data.fingerprint()
+    data_hash = data.data_hash()
 
     # the whole training set lives on the device as uint8: 28,709 x 48 x 48 is 66 MB
     x_all = torch.as_tensor(train_part.images, device=device).unsqueeze(1)
@@ -422,6 +422,8 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         meta = json.loads(ckpt["meta"])
         if meta["model"] != cfg.model:
             raise ConfigError(f"{last_path} holds a '{meta['model']}' run; cannot resume it as '{cfg.model}'.")
+        if "optimizer" not in ckpt:
+            raise ConfigError(f"{last_path} holds weights only (a compact copy of a run); it cannot be resumed.")
         if meta["data_hash"] != data_hash:
             raise ConfigError(f"{last_path} was trained on other data (hash {meta['data_hash']}, now {data_hash}); use a new --out folder.")
         old_epochs, old_lr, old_schedule = meta["config"]["epochs"], meta["config"]["lr"], meta["config"]["schedule"]
@@ -576,6 +578,28 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
                 atomic_save({"model": best_state, "meta": json.dumps(meta)}, out / "best.pt")
             atomic_write_text(json.dumps(history, indent=1), out / "history.json")
     return history
+
+
+def compact_run(run_dir: str | Path, dest: str | Path) -> list[Path]:
+    """Float16, weights-only copies of a run's best.pt and last.pt in ``dest``: a quarter of the size.
+
+    What ``export_pretrained`` and ``evaluate`` read (the weights, and last.pt's metadata with the
+    whole history and recipe) for bringing a run back from a machine with tight transfer limits;
+    the optimizer's state is dropped, so a compact last.pt cannot be resumed.
+    """
+    src, out = Path(run_dir), Path(dest)
+    if not (src / "best.pt").exists():
+        raise ConfigError(f"{src}: no best.pt; not a training run folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("best.pt", "last.pt"):
+        if not (src / name).exists():
+            continue
+        ckpt = torch.load(src / name, map_location="cpu", weights_only=True)
+        half = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+        atomic_save({"model": half, "meta": ckpt["meta"]}, out / name)
+        written.append(out / name)
+    return written
 
 
 def _take(d: FerData, idx: np.ndarray) -> FerData:

@@ -216,6 +216,11 @@ def test_packed_copy_round_trips_with_the_same_fingerprint(synth, tmp_path):
     same(small.split("PublicTest"), synth.split("PublicTest"))
     with pytest.raises(DataError, match="no 'PrivateTest' rows"):
         small.split("PrivateTest")
+    # the copy checks its own arrays but names the whole data set, also when packed again
+    assert small.data_hash() == synth.fingerprint() != small.fingerprint()
+    assert back.data_hash() == synth.fingerprint() and not back.origin
+    write_packed(small, tmp_path / "again.fer.xz", splits=("Training",))
+    assert read_packed(tmp_path / "again.fer.xz").data_hash() == synth.fingerprint()
 
 
 def test_packed_copy_errors(tiny, tmp_path):
@@ -251,10 +256,12 @@ def test_cli_data_pack_then_info(tiny, tmp_path):
     r = run_cli("data", "pack", str(src), str(tmp_path / "tiny.fer.xz"), "--splits", "Training", "PublicTest")
     assert r.returncode == 0, r.stderr
     keep = np.isin(tiny.splits, ["Training", "PublicTest"])
-    want = FerData(tiny.images[keep], tiny.labels[keep], tiny.splits[keep]).fingerprint()
-    assert f"data hash {want}" in r.stdout
+    own = FerData(tiny.images[keep], tiny.labels[keep], tiny.splits[keep]).fingerprint()
+    assert own != tiny.fingerprint()
+    assert f"data hash {tiny.fingerprint()} (a copy of some of its splits, whose own hash is {own})" in r.stdout
     info = json.loads(run_cli("data", "info", str(tmp_path / "tiny.fer.xz"), "--json").stdout)
-    assert info["format"] == "packed" and info["hash"] == want and list(info["counts"]) == ["Training", "PublicTest"]
+    assert info["format"] == "packed" and list(info["counts"]) == ["Training", "PublicTest"]
+    assert info["hash"] == tiny.fingerprint() and info["copy_hash"] == own
     r = run_cli("data", "pack", str(src), str(tmp_path / "tiny.xz"))
     assert r.returncode == 2 and "must be named *.fer.xz" in r.stderr
 

@@ -6,6 +6,7 @@ import pytest
 from fer_lib.errors import ConfigError
 from fer_lib.models import REGISTRY
 from fer_lib.pretrained import PRETRAINED_DIR, export_pretrained, load_model, measure, pretrained, pretrained_info
+from fer_lib.synthetic import synthetic_fer
 
 from .conftest import run_cli
 
@@ -21,6 +22,38 @@ def test_export_round_trip(toy_run, synth, tmp_path):
     model, _ = load_model(tmp_path / "toy.pt")
     again = measure(model, synth)
     assert again == card["metrics"]
+
+
+def test_a_run_on_a_packed_copy_of_some_splits_exports_against_the_whole_data(synth, tmp_path):
+    """The GPU route: train on Training + PublicTest packed, measure PrivateTest where the whole file is."""
+    from fer_lib.data import read_packed, write_packed
+    from fer_lib.train import TrainConfig, train
+
+    write_packed(synth, tmp_path / "train.fer.xz", splits=("Training", "PublicTest"))
+    copy = read_packed(tmp_path / "train.fer.xz")
+    cfg = TrainConfig(epochs=2, batch_size=64, progress=False, limit=140)
+    train(cfg, copy, tmp_path / "run", stop_after=1)
+    train(cfg, synth, tmp_path / "run", resume=True)  # resumed on the whole file: the same data
+    card = export_pretrained(tmp_path / "run", synth, name="toy", dest=tmp_path / "ship")
+    assert card["data_hash"] == synth.fingerprint() and len(card["history"]) == 2
+    with pytest.raises(ConfigError, match="was trained on data"):
+        export_pretrained(tmp_path / "run", synthetic_fer(70, 14, 14, seed=5), name="toy", dest=tmp_path / "ship")
+
+
+def test_a_compact_copy_of_a_run_exports_the_same_card(toy_run, synth, tmp_path):
+    from fer_lib.train import TrainConfig, compact_run, train
+
+    files = compact_run(toy_run, tmp_path / "compact")
+    assert [f.name for f in files] == ["best.pt", "last.pt"]
+    assert sum(f.stat().st_size for f in files) < 0.4 * sum((toy_run / f.name).stat().st_size for f in files)
+    whole = export_pretrained(toy_run, synth, name="toy", dest=tmp_path / "a")
+    small = export_pretrained(tmp_path / "compact", synth, name="toy", dest=tmp_path / "b")
+    assert small["metrics"] == whole["metrics"] and small["history"] == whole["history"]
+    assert (tmp_path / "a" / "toy.pt").read_bytes() == (tmp_path / "b" / "toy.pt").read_bytes()
+    with pytest.raises(ConfigError, match="holds weights only .* cannot be resumed"):
+        train(TrainConfig(epochs=6, batch_size=64, progress=False), synth, tmp_path / "compact", resume=True)
+    with pytest.raises(ConfigError, match="no best.pt"):
+        compact_run(tmp_path / "a", tmp_path / "c")
 
 
 def test_unknown_or_missing_pretrained_names():

@@ -381,3 +381,29 @@ def test_an_older_config_is_the_same_recipe():
     old = {k: v for k, v in now.items() if k not in ("ema", "init", "teacher", "distill", "distill_temp", "bn_recompute")}
     assert T.recipe_settings(old) == T.recipe_settings(now)
     assert T.recipe_settings(dict(old, lr=0.02)) != T.recipe_settings(now)
+
+
+def test_gpu_seeds_script_sizes_the_runs_to_its_budget_and_compacts_them(synth, tmp_path):
+    """scripts/gpu_seeds.sh on a CPU with generated faces: probe, sized runs, float16 copies to export."""
+    from fer_lib.data import write_packed
+    from fer_lib.pretrained import export_pretrained
+
+    write_packed(synth, tmp_path / "train.fer.xz", splits=("Training", "PublicTest"))
+    env = {**os.environ, "BUDGET": "240", "SEEDS": "3", "MAX_EPOCHS": "2", "MODEL": "report_cnn", "PY": sys.executable,
+           "RECIPE": "--batch-size 64 --lr 1e-3 --schedule onecycle --limit 140"}
+    r = subprocess.run(["bash", "scripts/gpu_seeds.sh", str(tmp_path / "train.fer.xz"), str(tmp_path / "runs"),
+                        str(tmp_path / "out")], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    log = (tmp_path / "out" / "gpu_seeds.log").read_text()
+    assert r.returncode == 0, log + r.stderr
+    assert "probe: " in log and ": 2 epochs" in log and "best PublicTest" in log, log
+    meta = json.loads((tmp_path / "runs" / "report_cnn_s3" / "history.json").read_text())
+    assert len(meta) == 2
+    out = tmp_path / "out" / "report_cnn_s3"
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt"]
+    card = export_pretrained(out, synth, name="toy", dest=tmp_path / "ship")
+    assert card["config"]["seed"] == 3 and card["config"]["epochs"] == 2 and len(card["history"]) == 2
+    # a budget that leaves no room for an epoch after the probe is refused, not overrun
+    env["BUDGET"] = "1"
+    r = subprocess.run(["bash", "scripts/gpu_seeds.sh", str(tmp_path / "train.fer.xz"), str(tmp_path / "runs2"),
+                        str(tmp_path / "out2")], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "give a larger BUDGET" in (tmp_path / "out2" / "gpu_seeds.log").read_text()
