@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=12
 
 # Execute every chapter with papermill (in _toc.yml order) into $(REPORT_DIR); only a complete
 # run is copied over book/. Training resumes from runs/ when repeated.
