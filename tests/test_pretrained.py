@@ -117,8 +117,12 @@ def test_shipped_seed_runs_are_consistent_with_the_card(name):
 def test_shipped_private_test_accuracy_holds(name, real_data):
     info = pretrained_info(name)
     assert info["data_hash"] == real_data.fingerprint()
-    got = measure(pretrained(name), real_data, splits=("PrivateTest",), ttas=("none", "tencrop"))["PrivateTest"]
-    for key in ("accuracy", "accuracy_tencrop"):
+    # each model's headline number: ten-crop for the strong model (target 2), plain accuracy for all.
+    # The TTA paths themselves are checked against a card on generated data (test_export_round_trip);
+    # ten-crop on every model would cost CI three minutes more.
+    ttas = ("none", "tencrop") if name.startswith("fer_vgg") else ("none",)
+    got = measure(pretrained(name), real_data, splits=("PrivateTest",), ttas=ttas)["PrivateTest"]
+    for key in ("accuracy", "accuracy_tencrop")[:len(ttas)]:
         assert abs(got[key] - info["metrics"]["PrivateTest"][key]) <= 1.5 / 3589, (key, got[key])  # at most one face
 
 
