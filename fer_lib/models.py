@@ -204,6 +204,11 @@ def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
 
 # --------------------------------------------------------------------------- checkpoints
 
+def half_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with float16 copies of its floating tensors (integer buffers kept): how weights ship."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """A model and its metadata from a checkpoint written by the trainer (weights only)."""
     p = Path(path)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .models import REGISTRY, load_checkpoint
+from .models import REGISTRY, half_state_dict, load_checkpoint
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -94,8 +94,7 @@ def seed_summary(rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "Priva
 
 def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
     """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
-    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    torch.save({"model": half, "meta": json.dumps(meta)}, path)
+    torch.save({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
 
 
 def export_pretrained(run_folder: str | Path, data, name: str | None = None, dest: str | Path | None = None,

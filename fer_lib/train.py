@@ -22,7 +22,7 @@ from torch import nn
 from .data import CLASSES, FerData
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import predict_logits, resolve_device
-from .models import build_model
+from .models import build_model, half_state_dict
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
@@ -596,8 +596,7 @@ def compact_run(run_dir: str | Path, dest: str | Path) -> list[Path]:
         if not (src / name).exists():
             continue
         ckpt = torch.load(src / name, map_location="cpu", weights_only=True)
-        half = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-        atomic_save({"model": half, "meta": ckpt["meta"]}, out / name)
+        atomic_save({"model": half_state_dict(ckpt["model"]), "meta": ckpt["meta"]}, out / name)
         written.append(out / name)
     return written
 
