@@ -88,7 +88,7 @@ def _models(a: argparse.Namespace) -> int:
 
 
 # train options that set the recipe; --like takes all of them from the recipe it replays
-RECIPE_OPTIONS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "label_smoothing", "weight_decay",
+RECIPE_OPTIONS = ("model", "model_arg", "epochs", "batch_size", "lr", "optimizer", "schedule", "label_smoothing", "weight_decay",
                   "momentum", "no_nesterov", "mixup", "erase", "no_flip", "shift", "rotate", "scale", "limit", "no_bf16",
                   "ema", "init", "teacher", "distill", "distill_temp", "bn_recompute")
 
@@ -129,6 +129,20 @@ def _replay(a: argparse.Namespace) -> int:
     return 0
 
 
+def _model_args(pairs: list[str] | None) -> dict:
+    """--model-arg KEY=VALUE pairs as keyword arguments: VALUE read as JSON where it parses, else as text."""
+    kwargs: dict = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--model-arg takes KEY=VALUE (for example head=dense), not '{pair}'.")
+        try:
+            kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key] = value
+    return kwargs
+
+
 def _train(a: argparse.Namespace) -> int:
     from .data import load_fer2013
     from .train import TrainConfig, train
@@ -138,7 +152,7 @@ def _train(a: argparse.Namespace) -> int:
     missing = [f"--{k}" for k in ("model", "epochs") if getattr(a, k) is None]
     if missing:
         raise ConfigError(f"train needs {' and '.join(missing)} (or --like NAME_OR_RUN to replay a recipe).")
-    cfg = TrainConfig(model=a.model, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
+    cfg = TrainConfig(model=a.model, model_kwargs=_model_args(a.model_arg), epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
                       schedule=a.schedule, seed=a.seed, limit=a.limit, device=a.device,
                       label_smoothing=a.label_smoothing, weight_decay=a.weight_decay, momentum=a.momentum,
                       nesterov=not a.no_nesterov, mixup=a.mixup, erase=a.erase, flip=not a.no_flip,
@@ -294,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True, help="run folder: last.pt, best.pt, history.json")
     t.add_argument("--epochs", type=int, help="planned epochs (not with --like)")
+    t.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="a keyword for the model's constructor, e.g. head=dense for simple_cnn (repeatable)")
     t.add_argument("--like", metavar="NAME_OR_RUN",
                    help="replay the recipe of a pretrained model or a run folder, every phase as it ran, with --seed; "
                         "the recipe options below are then taken from it")

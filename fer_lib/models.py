@@ -93,16 +93,33 @@ class ReportCNN(nn.Module):
 
 
 class SimpleCNN(nn.Module):
-    """A simple 3-layer CNN with [64, 128, 512] filters, global average pooling and Dense 7."""
+    """A simple 3-layer CNN with [64, 128, 512] filters, then a head.
 
-    def __init__(self, widths: tuple[int, ...] = (64, 128, 512), dropout: float = 0.25, n_classes: int = 7) -> None:
+    ``head="gap"`` (the default): global average pooling and Dense 7; it sees *which* features
+    fired, not *where*. ``head="dense"``: the 6x6 maps flattened into Dense ``hidden``-BN-ReLU-
+    Dropout and Dense 7, like the report's CNN, so a feature's place on the face counts too.
+    """
+
+    HEADS = ("gap", "dense")
+
+    def __init__(self, widths: tuple[int, ...] = (64, 128, 512), dropout: float = 0.25, n_classes: int = 7,
+                 head: str = "gap", hidden: int = 256, size: int = 48) -> None:
         super().__init__()
+        if head not in self.HEADS:
+            raise ConfigError(f"simple_cnn: unknown head '{head}'; choose one of {', '.join(self.HEADS)}.")
         self.normalize = Normalize()
         chans = (1, *widths)
         self.features = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 3, dropout) for i in range(len(widths))])
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
-        self.classifier = nn.Linear(widths[-1], n_classes)
+        if head == "gap":
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.flatten = nn.Flatten()
+            self.classifier = nn.Linear(widths[-1], n_classes)
+        else:
+            side = size // 2 ** len(widths)
+            self.pool = nn.Identity()
+            self.flatten = nn.Flatten()
+            self.classifier = nn.Sequential(dense_block(widths[-1] * side * side, hidden, dropout),
+                                            nn.Linear(hidden, n_classes))
 
     @property
     def last_conv(self) -> nn.Conv2d:

@@ -33,6 +33,23 @@ def test_simple_cnn_has_64_128_512_filters():
     assert m.last_conv is convs[-1]
 
 
+def test_simple_cnn_dense_head_sees_where_features_are():
+    gap, dense = build_model("simple_cnn"), build_model("simple_cnn", head="dense", hidden=256).eval()
+    n_conv = sum(p.numel() for p in gap.features.parameters())
+    # 6x6x512 flattened into Dense 256 (+ its BatchNorm's gamma and beta), then Dense 7
+    assert sum(p.numel() for p in dense.parameters()) == n_conv + (6 * 6 * 512 + 1) * 256 + 2 * 256 + 257 * 7
+    assert dense(torch.rand(3, 1, 48, 48)).shape == (3, 7)
+    # moving a feature map's activations to another place changes the dense head's output, not the GAP head's
+    feats = torch.rand(1, 512, 6, 6)
+    moved = torch.roll(feats, shifts=3, dims=-1)
+    gap.eval()
+    head = lambda m, f: m.classifier(m.flatten(m.pool(f)))
+    assert torch.allclose(head(gap, feats), head(gap, moved), atol=1e-5)
+    assert not torch.allclose(head(dense, feats), head(dense, moved), atol=1e-3)
+    with pytest.raises(ConfigError, match="unknown head 'max'"):
+        build_model("simple_cnn", head="max")
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_models_take_unit_range_images_and_use_each_module_once(name):
     m = build_model(name).eval()

@@ -161,6 +161,23 @@ def test_cli_train_then_evaluate(synth_csv, tmp_path):
     assert r.returncode == 2 and "unknown TTA mode 'sideways'" in r.stderr
 
 
+def test_cli_model_arg_builds_and_records_the_variant(synth_csv, tmp_path):
+    r = run_cli("train", "--model", "simple_cnn", "--model-arg", "head=dense", "--model-arg", "hidden=32",
+                "--data", str(synth_csv), "--out", str(tmp_path), "--epochs", "1", "--quiet", "--batch-size", "64")
+    assert r.returncode == 0, r.stderr
+    model, meta = load_checkpoint(tmp_path / "best.pt")
+    assert meta["model_kwargs"] == {"head": "dense", "hidden": 32}
+    assert model.classifier[1].in_features == 32
+    r = run_cli("evaluate", str(tmp_path / "best.pt"), "--data", str(synth_csv), "--json")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--model", "simple_cnn", "--model-arg", "head", "--data", str(synth_csv), "--out",
+                str(tmp_path / "b"), "--epochs", "1")
+    assert r.returncode == 2 and "--model-arg takes KEY=VALUE" in r.stderr
+    r = run_cli("train", "--like", str(tmp_path), "--model-arg", "head=gap", "--data", str(synth_csv), "--out",
+                str(tmp_path / "c"))
+    assert r.returncode == 2 and "drop --model-arg" in r.stderr
+
+
 def test_cli_train_like_replays_a_run_or_a_pretrained_recipe(synth_csv, tmp_path):
     common = ["--data", str(synth_csv), "--quiet", "--batch-size", "64"]
     r = run_cli("train", "--model", "report_cnn", "--out", str(tmp_path / "a"), "--epochs", "2", "--limit", "70", "--lr", "0.01", *common)
