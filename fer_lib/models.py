@@ -291,7 +291,7 @@ def summary_rows(model: nn.Module, input_shape: tuple[int, int, int] = (1, 48, 4
         rows.append(LayerRow(label, keras_shape, trainable + frozen + stats, trainable))
 
     for m in model.modules():
-        if len(list(m.children())) == 0 and not isinstance(m, Normalize):
+        if len(list(m.children())) == 0 and not isinstance(m, (Normalize, nn.Identity)):
             hooks.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()

@@ -498,6 +498,8 @@ def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
     else:
         epochs = f"{c['epochs'] if epochs_run is None else epochs_run} epochs"
     extra = []  # settings that older runs' configs lack
+    if c.get("model_kwargs"):
+        extra.append("the model built with " + ", ".join(f"{k}={v}" for k, v in c["model_kwargs"].items()))
     if c.get("init"):
         extra.append(f"started from the weights of `{c['init']}`")
     if c.get("teacher"):

@@ -46,6 +46,8 @@ def test_simple_cnn_dense_head_sees_where_features_are():
     head = lambda m, f: m.classifier(m.flatten(m.pool(f)))
     assert torch.allclose(head(gap, feats), head(gap, moved), atol=1e-5)
     assert not torch.allclose(head(dense, feats), head(dense, moved), atol=1e-3)
+    assert summary_totals(summary_rows(dense))["total"] == sum(p.numel() for p in dense.parameters()) + 2 * (64 + 128 + 512 + 256)
+    assert "Identity" not in summary(dense) and "Dense (256)" in summary(dense)
     with pytest.raises(ConfigError, match="unknown head 'max'"):
         build_model("simple_cnn", head="max")
 

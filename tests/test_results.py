@@ -166,6 +166,8 @@ def test_describe_recipe_says_when_a_run_stopped_early():
     assert report.describe_recipe(cfg).endswith(
         "augmentation: none; started from the weights of `report_cnn`; distilled from `fer_vgg_s` (weight 0.7, temperature 4); "
         "a moving average of the weights (decay 0.999) validated and kept.")
+    cfg.update(init=None, teacher=None, distill=0.0, ema=0.0, model_kwargs={"head": "dense"})
+    assert report.describe_recipe(cfg).endswith("augmentation: none; the model built with head=dense.")
 
 
 def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(synth, tmp_path):
