@@ -24,6 +24,22 @@ def test_export_round_trip(toy_run, synth, tmp_path):
     assert again == card["metrics"]
 
 
+def test_a_model_built_with_kwargs_ships_and_loads_as_built(synth, tmp_path):
+    """simple_cnn with head=dense ships under its plain name; the card's model_kwargs rebuild that head."""
+    from fer_lib.report import describe_recipe
+    from fer_lib.train import TrainConfig, train
+
+    cfg = TrainConfig(model="simple_cnn", model_kwargs={"head": "dense", "hidden": 16}, epochs=1, batch_size=64,
+                      progress=False, limit=140)
+    train(cfg, synth, tmp_path / "run")
+    card = export_pretrained(tmp_path / "run", synth, name="simple_cnn", dest=tmp_path / "ship")
+    assert card["config"]["model_kwargs"] == {"head": "dense", "hidden": 16}
+    assert "the model built with head=dense, hidden=16" in describe_recipe(card["config"])
+    model, meta = load_model(tmp_path / "ship" / "simple_cnn.pt")
+    assert model.classifier[1].in_features == 16 and meta["model_kwargs"] == card["config"]["model_kwargs"]
+    assert measure(model, synth) == card["metrics"]
+
+
 def test_a_run_on_a_packed_copy_of_some_splits_exports_against_the_whole_data(synth, tmp_path):
     """The GPU route: train on Training + PublicTest packed, measure PrivateTest where the whole file is."""
     from fer_lib.data import read_packed, write_packed
