@@ -110,16 +110,11 @@ class SimpleCNN(nn.Module):
         self.normalize = Normalize()
         chans = (1, *widths)
         self.features = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 3, dropout) for i in range(len(widths))])
-        if head == "gap":
-            self.pool = nn.AdaptiveAvgPool2d(1)
-            self.flatten = nn.Flatten()
-            self.classifier = nn.Linear(widths[-1], n_classes)
-        else:
-            side = size // 2 ** len(widths)
-            self.pool = nn.Identity()
-            self.flatten = nn.Flatten()
-            self.classifier = nn.Sequential(dense_block(widths[-1] * side * side, hidden, dropout),
-                                            nn.Linear(hidden, n_classes))
+        side = size // 2 ** len(widths)
+        self.pool = nn.AdaptiveAvgPool2d(1) if head == "gap" else nn.Identity()
+        self.flatten = nn.Flatten()
+        self.classifier = (nn.Linear(widths[-1], n_classes) if head == "gap" else
+                           nn.Sequential(dense_block(widths[-1] * side * side, hidden, dropout), nn.Linear(hidden, n_classes)))
 
     @property
     def last_conv(self) -> nn.Conv2d:
