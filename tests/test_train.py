@@ -115,6 +115,12 @@ def test_resume_refuses_other_data_or_model(synth, tiny, tmp_path):
         train(TrainConfig(model="simple_cnn", epochs=2, **FAST), synth, tmp_path, resume=True)
 
 
+def test_resume_refuses_a_model_built_otherwise(synth, tmp_path):
+    train(TrainConfig(model="simple_cnn", model_kwargs={"head": "dense", "hidden": 16}, epochs=1, limit=70, **FAST), synth, tmp_path)
+    with pytest.raises(ConfigError, match=r"built with \{'head': 'dense', 'hidden': 16\}; cannot resume it as one built with \{\}"):
+        train(TrainConfig(model="simple_cnn", epochs=2, limit=70, **FAST), synth, tmp_path, resume=True)
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monkeypatch):
     train(TrainConfig(epochs=1, limit=140, **FAST), synth, tmp_path)
     good = torch.load(tmp_path / "last.pt", weights_only=True)
