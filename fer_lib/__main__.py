@@ -67,6 +67,7 @@ def _models(a: argparse.Namespace) -> int:
         rows.append({"name": name, "description": spec.description, "pretrained": info is not None,
                      "metrics": (info or {}).get("metrics"), "seeds": (info or {}).get("seeds"),
                      "seed_summary": (info or {}).get("seed_summary"),
+                     "model_kwargs": (info or {}).get("config", {}).get("model_kwargs", {}) if info else None,
                      "batchnorm_recomputed": bool(((info or {}).get("batchnorm") or {}).get("kept")) if info else None})
     if a.json:
         print(json.dumps(rows, indent=1))
@@ -74,16 +75,19 @@ def _models(a: argparse.Namespace) -> int:
     for r in rows:
         shipped = "pretrained weights ship" if r["pretrained"] else "no pretrained weights"
         print(f"{r['name']:<14} {r['description']} [{shipped}]")
+        if r["model_kwargs"]:
+            print(f"{'':<14}   the weights are of the model built with "
+                  + ", ".join(f"{k}={v!r}" for k, v in r["model_kwargs"].items()))
         for split, m in (r["metrics"] or {}).items():
             print(f"{'':<14}   {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
         if r["seed_summary"]:
             print(f"{'':<14}   over {r['seeds']} seeds (mean ± sd): "
                   + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in r["seed_summary"].items() if v["sd"] is not None)
                   + (" (the weights as trained)" if r["batchnorm_recomputed"] else ""))
-        if r["batchnorm_recomputed"]:
-            print(f"{'':<14}   BatchNorm statistics recomputed on Training after the epoch was chosen")
         elif r["pretrained"]:
             print(f"{'':<14}   one seed: no spread measured")
+        if r["batchnorm_recomputed"]:
+            print(f"{'':<14}   BatchNorm statistics recomputed on Training after the epoch was chosen")
     return 0
 
 

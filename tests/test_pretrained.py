@@ -1,4 +1,5 @@
 """Shipped weights: loadable by name, and their recorded PrivateTest accuracy holds on FER2013."""
+import itertools
 import json
 
 import pytest
@@ -96,14 +97,18 @@ def test_models_json_lists_shipped_metrics():
         assert rows[name]["seeds"] == pretrained_info(name)["seeds"] >= 1
         assert (rows[name]["seed_summary"] is None) == (rows[name]["seeds"] == 1)
         assert rows[name]["batchnorm_recomputed"] == bool(pretrained_info(name).get("batchnorm", {}).get("kept"))
-    assert rows["fer_vgg"]["pretrained"] is False and rows["fer_vgg"]["seeds"] is None
+        assert rows[name]["model_kwargs"] == pretrained_info(name)["config"].get("model_kwargs", {})
+    assert rows["fer_vgg"]["pretrained"] is False and rows["fer_vgg"]["seeds"] is None and rows["fer_vgg"]["model_kwargs"] is None
     text = run_cli("models").stdout
     for name in SHIPPED:
-        block = text.split(name, 1)[1].split("\n")[:5]
+        first, *rest = text.split(name, 1)[1].split("\n")
+        block = [first, *itertools.takewhile(lambda line: line.startswith(" "), rest)]  # this model's lines only
         want = f"over {rows[name]['seeds']} seeds (mean ± sd): PublicTest" if rows[name]["seeds"] > 1 else "one seed: no spread"
         assert any(want in line for line in block), (name, block)
         if rows[name]["batchnorm_recomputed"]:
             assert any("BatchNorm statistics recomputed on Training" in line for line in block), (name, block)
+        for key, value in rows[name]["model_kwargs"].items():
+            assert any(f"built with" in line and f"{key}={value!r}" in line for line in block), (name, block)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
