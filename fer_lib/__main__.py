@@ -67,7 +67,7 @@ def _models(a: argparse.Namespace) -> int:
         rows.append({"name": name, "description": spec.description, "pretrained": info is not None,
                      "metrics": (info or {}).get("metrics"), "seeds": (info or {}).get("seeds"),
                      "seed_summary": (info or {}).get("seed_summary"),
-                     "model_kwargs": (info or {}).get("config", {}).get("model_kwargs", {}) if info else None,
+                     "model_kwargs": info["config"].get("model_kwargs", {}) if info else None,
                      "batchnorm_recomputed": bool(((info or {}).get("batchnorm") or {}).get("kept")) if info else None})
     if a.json:
         print(json.dumps(rows, indent=1))

@@ -422,8 +422,9 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         meta = json.loads(ckpt["meta"])
         if meta["model"] != cfg.model:
             raise ConfigError(f"{last_path} holds a '{meta['model']}' run; cannot resume it as '{cfg.model}'.")
-        if meta["config"].get("model_kwargs", {}) != cfg.model_kwargs:
-            raise ConfigError(f"{last_path} holds a '{meta['model']}' built with {meta['config'].get('model_kwargs', {})}; "
+        built_with = meta["config"].get("model_kwargs", {})
+        if built_with != cfg.model_kwargs:
+            raise ConfigError(f"{last_path} holds a '{meta['model']}' built with {built_with}; "
                               f"cannot resume it as one built with {cfg.model_kwargs}.")
         if "optimizer" not in ckpt:
             raise ConfigError(f"{last_path} holds weights only (a compact copy of a run); it cannot be resumed.")

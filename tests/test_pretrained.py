@@ -108,7 +108,7 @@ def test_models_json_lists_shipped_metrics():
         if rows[name]["batchnorm_recomputed"]:
             assert any("BatchNorm statistics recomputed on Training" in line for line in block), (name, block)
         for key, value in rows[name]["model_kwargs"].items():
-            assert any(f"built with" in line and f"{key}={value!r}" in line for line in block), (name, block)
+            assert any("built with" in line and f"{key}={value!r}" in line for line in block), (name, block)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
