@@ -278,7 +278,8 @@ def describe_targets(table: "Any") -> str:
     if len(single) == len(trained) and len(single):
         lines.append("\nEvery number above rests on a single seed (one training run per model), so no spread can be given.")
     elif single:
-        lines.append(f"\n{', '.join(single)}: a single seed each, so no spread can be given for {'it' if len(single) == 1 else 'them'}.")
+        lines.append(f"\n{single[0]} rests on a single seed (one training run), so no spread can be given for it." if len(single) == 1
+                     else f"\n{', '.join(single)}: a single seed each, so no spread can be given for them.")
     return "\n".join(lines)
 
 
@@ -321,7 +322,8 @@ def describe_batchnorm(card: dict) -> str:
     return (f"After its epoch was chosen, the BatchNorm statistics of the shipped weights were {bn['statistics']}, in place "
             "of the trainer's running averages (the last few dozen batches, gathered with dropout on): PublicTest "
             f"{b['accuracy']:.4f} → {a['accuracy']:.4f} ({b['accuracy_tencrop']:.4f} → {a['accuracy_tencrop']:.4f} with "
-            "ten-crop), kept because PublicTest rose. Seed-run numbers are those of the weights as trained.")
+            "ten-crop), kept because PublicTest rose."
+            + (" Seed-run numbers are those of the weights as trained." if card.get("seed_runs") else ""))
 
 
 # --------------------------------------------------------------------------- the hold-out study

@@ -111,7 +111,7 @@ def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
     assert "Over 3 seeds (mean ± sample sd): PublicTest 0.6300 ± 0.0100 (mean -0.0210 from the target)" in line
     assert "PrivateTest 0.6450 ± 0.0050" in line
     assert "Over" not in next(l for l in text.splitlines() if l.startswith("- **simple_cnn**"))
-    assert "simple_cnn: a single seed each" in text
+    assert "simple_cnn rests on a single seed (one training run), so no spread can be given for it." in text
     assert "recomputed" not in text
     bn = {"PublicTest before": {"accuracy": 0.63, "accuracy_tencrop": 0.62}, "PublicTest after": {"accuracy": 0.64, "accuracy_tencrop": 0.63}}
     table.attrs["batchnorm"] = {"report_cnn": bn, "simple_cnn": bn}
@@ -119,7 +119,9 @@ def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
     assert "recomputed on Training after the epoch was chosen (PublicTest 0.6300 → 0.6400); the seed runs are the weights as trained." in lines[0]
     assert lines[1].endswith("(PublicTest 0.6300 → 0.6400).")  # one seed: nothing to say about seed runs
     card = {"batchnorm": dict(bn, kept=True, statistics="recomputed on all 7 Training images")}
-    assert "0.6300 → 0.6400 (0.6200 → 0.6300 with ten-crop), kept because PublicTest rose" in report.describe_batchnorm(card)
+    assert report.describe_batchnorm(card).endswith("0.6300 → 0.6400 (0.6200 → 0.6300 with ten-crop), kept because PublicTest rose.")
+    # only a card with seed runs has seed-run numbers to speak of
+    assert report.describe_batchnorm(dict(card, seed_runs=[{"seed": 0}])).endswith(" Seed-run numbers are those of the weights as trained.")
     assert report.describe_batchnorm({"batchnorm": dict(card["batchnorm"], kept=False)}) == ""
 
 
