@@ -92,6 +92,25 @@ def seed_summary(rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "Priva
     return out
 
 
+def _seed_row(run: Path, data, recipe_meta: dict, recipe_of: str, shipped: bool) -> dict:
+    """One seed run's row: its best.pt measured plain and ten-crop, after checking it shares ``recipe_meta``'s recipe."""
+    net, m = load_checkpoint(run / "best.pt")
+    m = full_run_meta(run, m)
+    if m["model"] != recipe_meta["model"] or m["data_hash"] != recipe_meta["data_hash"] or _recipe(m) != _recipe(recipe_meta):
+        raise ConfigError(f"{run} is not a seed run of {recipe_of}: the model, data or recipe (seed aside) differ.")
+    acc = measure(net, data, ttas=("none", "tencrop"))
+    return {"run": run.name, "seed": m["config"]["seed"], "best_epoch": m.get("best_epoch", m["epoch"]),
+            "epochs": len(m["history"]), "PublicTest": acc["PublicTest"]["accuracy"],
+            "PrivateTest": acc["PrivateTest"]["accuracy"],
+            "PrivateTest ten-crop": acc["PrivateTest"]["accuracy_tencrop"], "shipped": shipped, "bf16": m.get("bf16")}
+
+
+def _check_seeds(rows: list[dict]) -> None:
+    seeds = [row["seed"] for row in rows]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seed runs must differ in seed; got seeds {seeds}.")
+
+
 def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
     """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
     torch.save({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
@@ -115,21 +134,8 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     name = name or meta["model"]
     if meta["data_hash"] != data.data_hash():
         raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
-    seed_rows = []
-    if seed_runs:
-        for r in runs:
-            net, m = load_checkpoint(r / "best.pt")
-            m = full_run_meta(r, m)
-            if m["model"] != meta["model"] or m["data_hash"] != meta["data_hash"] or _recipe(m) != _recipe(meta):
-                raise ConfigError(f"{r} is not a seed run of {run}: the model, data or recipe (seed aside) differ.")
-            acc = measure(net, data, ttas=("none", "tencrop"))
-            seed_rows.append({"run": r.name, "seed": m["config"]["seed"], "best_epoch": m.get("best_epoch", m["epoch"]),
-                              "epochs": len(m["history"]), "PublicTest": acc["PublicTest"]["accuracy"],
-                              "PrivateTest": acc["PrivateTest"]["accuracy"],
-                              "PrivateTest ten-crop": acc["PrivateTest"]["accuracy_tencrop"], "shipped": r == run})
-        seeds = [row["seed"] for row in seed_rows]
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"seed runs must differ in seed; got seeds {seeds}.")
+    seed_rows = [_seed_row(r, data, meta, str(run), shipped=r == run) for r in runs] if seed_runs else []
+    _check_seeds(seed_rows)
     dest = Path(dest or PRETRAINED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
     save_fp16(model, meta, dest / f"{name}.pt")
@@ -205,3 +211,49 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
     finally:
         trial.unlink(missing_ok=True)
     return entry
+
+
+def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str | Path | None = None) -> dict:
+    """Add runs of a shipped model's recipe with other seeds to its card, where the run it shipped from is gone.
+
+    ``export_pretrained(run, data, seed_runs=...)`` needs every run folder; a shipped model whose own
+    folder was not kept (run folders are local state) gets its seed runs here instead, for example
+    from ``fer-lib train --like NAME --seed N``. The shipped run's row comes from its card: the
+    metrics of the weights as trained (before any BatchNorm recompute, as the other rows are). The
+    rule is export's: the run with the best PublicTest accuracy ships. If that is one of the new
+    runs, its best.pt is exported in the shipped one's place (its BatchNorm statistics as trained;
+    ``recompute_shipped_batchnorm`` may follow). Returns the new card.
+    """
+    out = Path(dest or PRETRAINED_DIR)
+    card_path = out / f"{name}.json"
+    if not (card_path.exists() and (out / f"{name}.pt").exists()):
+        raise ConfigError(f"no weights and card for '{name}' in {out}.")
+    card = json.loads(card_path.read_text())
+    if card["data_hash"] != data.data_hash():
+        raise ConfigError(f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}.")
+    runs = [Path(r) for r in seed_runs]
+    if not runs:
+        raise ConfigError("add_seed_runs needs at least one run folder.")
+    for r in runs:
+        if not (r / "best.pt").exists():
+            raise ConfigError(f"{r}: no best.pt; not a finished training run.")
+    recipe_meta = {"model": card["architecture"], "data_hash": card["data_hash"], "config": card["config"],
+                   "config_changes": card.get("config_changes", [])}
+    as_trained = card["batchnorm"]["metrics before"] if card.get("batchnorm", {}).get("kept") else card["metrics"]
+    old_rows = card.get("seed_runs") or [{
+        "run": name, "seed": card["config"]["seed"], "best_epoch": card["best_epoch"], "epochs": card["epochs"],
+        "PublicTest": as_trained["PublicTest"]["accuracy"], "PrivateTest": as_trained["PrivateTest"]["accuracy"],
+        "PrivateTest ten-crop": as_trained["PrivateTest"]["accuracy_tencrop"], "shipped": True, "bf16": card.get("bf16")}]
+    new_rows = [_seed_row(r, data, recipe_meta, f"the shipped {name}", shipped=False) for r in runs]
+    _check_seeds(old_rows + new_rows)
+    shipped_best = max(h.get("val_acc", -1.0) for h in card["history"])
+    winner = max(runs, key=_best_val_acc)
+    if _best_val_acc(winner) > shipped_best:
+        card = export_pretrained(winner, data, name=name, dest=out)
+        old_rows = [dict(r, shipped=False) for r in old_rows]
+        new_rows = [dict(r, shipped=run == winner) for r, run in zip(new_rows, runs)]
+    rows = sorted(old_rows + new_rows, key=lambda r: r["seed"])
+    card = dict(card, seeds=len(rows), seed_runs=rows, seed_summary=seed_summary(rows),
+                selected_on="PublicTest accuracy (best epoch, then best seed run)")
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return card

@@ -293,8 +293,16 @@ def describe_seeds(card: dict) -> str:
         sd = f" ± {v['sd']:.4f}" if v["sd"] is not None else ""
         parts.append(f"{k} {v['mean']:.4f}{sd} (range {v['min']:.4f}–{v['max']:.4f})")
     shipped = next(r for r in runs if r["shipped"])
-    return (f"Over {len(runs)} seeds (seeds {', '.join(str(r['seed']) for r in runs)}; mean ± sample sd): "
+    text = (f"Over {len(runs)} seeds (seeds {', '.join(str(r['seed']) for r in runs)}; mean ± sample sd): "
             + "; ".join(parts) + f". The shipped weights are seed {shipped['seed']}'s, the run with the best PublicTest accuracy.")
+    precision = {r["seed"]: r.get("bf16") for r in runs}
+    if None not in precision.values() and len(set(precision.values())) > 1:
+        def seeds(flag: bool) -> str:
+            chosen = [str(s) for s, b in precision.items() if b is flag]
+            return ("Seeds " if len(chosen) > 1 else "Seed ") + ", ".join(chosen)
+        text += (f" {seeds(True)} trained under bf16 autocast and {seeds(False).lower()} in float32 (the training"
+                 " machines differed in native bf16); the recipe is the same.")
+    return text
 
 
 def describe_shipped(card: dict) -> str:
@@ -593,7 +601,7 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
             rows.append({"model": name, "run": r["run"], "seed": r["seed"], "epochs": r["epochs"],
                          "best epoch": r["best_epoch"], "PublicTest": r["PublicTest"], "PrivateTest": r["PrivateTest"],
                          "PrivateTest ten-crop": r.get("PrivateTest ten-crop"), "shipped": r["shipped"],
-                         "trained on": card["trained_on"], "bf16": card["bf16"], "torch": card["torch"],
+                         "trained on": card["trained_on"], "bf16": r.get("bf16", card["bf16"]), "torch": card["torch"],
                          "minutes": card.get("train_minutes") if r["shipped"] else None,
                          "last phase": f"{cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['schedule']}",
                          "data hash": card["data_hash"]})

@@ -250,3 +250,64 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(toy_run,
         recompute_shipped_batchnorm("toy", synthetic_fer(70, 14, 14, seed=5), dest=tmp_path)
     with pytest.raises(ConfigError, match="no weights and card for 'toy'"):
         recompute_shipped_batchnorm("toy", synth, dest=tmp_path / "elsewhere")
+
+
+def test_seed_runs_join_a_shipped_card_whose_run_folder_is_gone(synth, tmp_path):
+    """add_seed_runs: the shipped row comes from the card; the best PublicTest run ships, old or new."""
+    import shutil
+
+    from fer_lib.pretrained import add_seed_runs, seed_summary
+    from fer_lib.train import TrainConfig, train
+
+    runs = {}
+    for seed in (0, 1, 2):
+        runs[seed] = tmp_path / f"s{seed}"
+        train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=seed), synth, runs[seed])
+    ship = tmp_path / "ship"
+    first = export_pretrained(runs[0], synth, name="toy", dest=ship)
+    shutil.rmtree(runs[0])  # the shipped run's folder is not kept
+    card_path, weights = ship / "toy.json", (ship / "toy.pt").read_bytes()
+
+    # the shipped run stays ahead on PublicTest: its weights stay, its row is the card's numbers
+    card_path.write_text(json.dumps(dict(first, history=[dict(h, val_acc=1.0) for h in first["history"]])))
+    card = add_seed_runs("toy", [runs[1], runs[2]], synth, dest=ship)
+    assert (ship / "toy.pt").read_bytes() == weights and card == json.loads(card_path.read_text())
+    assert card["seeds"] == 3 and [r["seed"] for r in card["seed_runs"]] == [0, 1, 2]
+    assert [r["shipped"] for r in card["seed_runs"]] == [True, False, False]
+    row0 = card["seed_runs"][0]
+    assert row0["PublicTest"] == first["metrics"]["PublicTest"]["accuracy"]
+    assert row0["PrivateTest ten-crop"] == first["metrics"]["PrivateTest"]["accuracy_tencrop"]
+    assert card["seed_summary"] == seed_summary(card["seed_runs"])
+    assert card["selected_on"].endswith("then best seed run)")
+
+    # a new run ahead of the shipped one on PublicTest ships in its place; the old row stays, not shipped
+    card_path.write_text(json.dumps(dict(first, history=[dict(h, val_acc=0.0) for h in first["history"]])))
+    card = add_seed_runs("toy", [runs[1], runs[2]], synth, dest=ship)
+    best = max((1, 2), key=lambda s: max(h["val_acc"] for h in json.loads((runs[s] / "history.json").read_text())))
+    assert [r["seed"] for r in card["seed_runs"] if r["shipped"]] == [best]
+    assert card["config"]["seed"] == best and (ship / "toy.pt").read_bytes() != weights
+    assert card["history"] == json.loads((runs[best] / "history.json").read_text())
+    assert card["seed_runs"][0]["PublicTest"] == first["metrics"]["PublicTest"]["accuracy"]
+
+    # a run of another recipe, the shipped seed again, or no run at all is refused
+    other = tmp_path / "other"
+    train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=3, lr=3e-4), synth, other)
+    with pytest.raises(ConfigError, match="is not a seed run of the shipped toy"):
+        add_seed_runs("toy", [other], synth, dest=ship)
+    with pytest.raises(ConfigError, match=r"seed runs must differ in seed; got seeds \[0, 1, 2, 1\]"):
+        add_seed_runs("toy", [runs[1]], synth, dest=ship)
+    with pytest.raises(ConfigError, match="at least one run folder"):
+        add_seed_runs("toy", [], synth, dest=ship)
+
+
+def test_seed_text_says_where_seed_runs_differ_in_precision():
+    from fer_lib import report
+
+    rows = [{"seed": s, "shipped": s == 0, "PublicTest": 0.6, "bf16": b} for s, b in ((0, False), (1, True), (2, True))]
+    card = {"seed_runs": rows, "seed_summary": {"PublicTest": {"mean": 0.6, "sd": 0.0, "min": 0.6, "max": 0.6}}}
+    assert report.describe_seeds(card).endswith(
+        " Seeds 1, 2 trained under bf16 autocast and seed 0 in float32 (the training machines differed in native bf16);"
+        " the recipe is the same.")
+    for same in (True, None):  # one precision, or rows that do not record it: nothing said
+        text = report.describe_seeds(dict(card, seed_runs=[dict(r, bf16=same) for r in rows]))
+        assert text.endswith("the run with the best PublicTest accuracy.")
