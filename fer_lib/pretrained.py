@@ -111,6 +111,31 @@ def _check_seeds(rows: list[dict]) -> None:
         raise ConfigError(f"seed runs must differ in seed; got seeds {seeds}.")
 
 
+def _check_finished(runs: list[Path]) -> None:
+    for r in runs:
+        if not (r / "best.pt").exists():
+            raise ConfigError(f"{r}: no best.pt; not a finished training run.")
+
+
+def _shipped_card(name: str, out: Path, data) -> tuple[Path, dict]:
+    """The path and contents of ``name``'s card in ``out``, checked to ship weights and to be of ``data``."""
+    card_path = out / f"{name}.json"
+    if not (card_path.exists() and (out / f"{name}.pt").exists()):
+        raise ConfigError(f"no weights and card for '{name}' in {out}.")
+    card = json.loads(card_path.read_text())
+    if card["data_hash"] != data.data_hash():
+        raise ConfigError(f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}.")
+    return card_path, card
+
+
+def card_row(card: dict, name: str, metrics: dict) -> dict:
+    """A one-seed card's run as a seed row (the shipped one), with the accuracies of ``metrics``."""
+    return {"run": name, "seed": card["config"]["seed"], "best_epoch": card["best_epoch"], "epochs": card["epochs"],
+            "PublicTest": metrics["PublicTest"]["accuracy"], "PrivateTest": metrics["PrivateTest"]["accuracy"],
+            "PrivateTest ten-crop": metrics["PrivateTest"].get("accuracy_tencrop"), "shipped": True,
+            "bf16": card.get("bf16")}
+
+
 def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
     """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
     torch.save({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
@@ -125,9 +150,7 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     every seed's accuracies (best.pt of each, plain and ten-crop) and their mean, spread and range.
     """
     runs = [Path(run_folder), *map(Path, seed_runs)]
-    for r in runs:
-        if not (r / "best.pt").exists():
-            raise ConfigError(f"{r}: no best.pt; not a finished training run.")
+    _check_finished(runs)
     run = max(runs, key=_best_val_acc) if seed_runs else runs[0]
     model, meta = load_checkpoint(run / "best.pt")
     meta = full_run_meta(run, meta)
@@ -179,14 +202,10 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
     from .train import recompute_batchnorm
 
     out = Path(dest or PRETRAINED_DIR)
-    src, card_path = out / f"{name}.pt", out / f"{name}.json"
-    if not (src.exists() and card_path.exists()):
-        raise ConfigError(f"no weights and card for '{name}' in {out}.")
-    card = json.loads(card_path.read_text())
+    src = out / f"{name}.pt"
+    card_path, card = _shipped_card(name, out, data)
     if card.get("batchnorm", {}).get("kept"):
         raise ConfigError(f"{name}'s BatchNorm statistics were already recomputed ({card['batchnorm']['statistics']}).")
-    if card["data_hash"] != data.data_hash():
-        raise ConfigError(f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}.")
     model, meta = load_checkpoint(src, device=device)
     public = data.split("PublicTest")
     before = measure(model, data, splits=("PublicTest",), device=device)["PublicTest"]
@@ -225,25 +244,15 @@ def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str 
     ``recompute_shipped_batchnorm`` may follow). Returns the new card.
     """
     out = Path(dest or PRETRAINED_DIR)
-    card_path = out / f"{name}.json"
-    if not (card_path.exists() and (out / f"{name}.pt").exists()):
-        raise ConfigError(f"no weights and card for '{name}' in {out}.")
-    card = json.loads(card_path.read_text())
-    if card["data_hash"] != data.data_hash():
-        raise ConfigError(f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}.")
+    card_path, card = _shipped_card(name, out, data)
     runs = [Path(r) for r in seed_runs]
     if not runs:
         raise ConfigError("add_seed_runs needs at least one run folder.")
-    for r in runs:
-        if not (r / "best.pt").exists():
-            raise ConfigError(f"{r}: no best.pt; not a finished training run.")
+    _check_finished(runs)
     recipe_meta = {"model": card["architecture"], "data_hash": card["data_hash"], "config": card["config"],
                    "config_changes": card.get("config_changes", [])}
     as_trained = card["batchnorm"]["metrics before"] if card.get("batchnorm", {}).get("kept") else card["metrics"]
-    old_rows = card.get("seed_runs") or [{
-        "run": name, "seed": card["config"]["seed"], "best_epoch": card["best_epoch"], "epochs": card["epochs"],
-        "PublicTest": as_trained["PublicTest"]["accuracy"], "PrivateTest": as_trained["PrivateTest"]["accuracy"],
-        "PrivateTest ten-crop": as_trained["PrivateTest"]["accuracy_tencrop"], "shipped": True, "bf16": card.get("bf16")}]
+    old_rows = card.get("seed_runs") or [card_row(card, name, as_trained)]
     new_rows = [_seed_row(r, data, recipe_meta, f"the shipped {name}", shipped=False) for r in runs]
     _check_seeds(old_rows + new_rows)
     shipped_best = max(h.get("val_acc", -1.0) for h in card["history"])

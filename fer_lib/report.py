@@ -584,7 +584,7 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
     the cards carry what the book's numbers rest on. ``minutes`` is known for the shipped run only.
     """
     from .models import REGISTRY
-    from .pretrained import pretrained_info
+    from .pretrained import card_row, pretrained_info
 
     rows = []
     for name in models or sorted(REGISTRY):
@@ -592,10 +592,7 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
         if card is None:
             continue
         m = card["metrics"]
-        runs = card.get("seed_runs") or [{
-            "run": name, "seed": card["config"]["seed"], "best_epoch": card["best_epoch"], "epochs": card["epochs"],
-            "PublicTest": m["PublicTest"]["accuracy"], "PrivateTest": m["PrivateTest"]["accuracy"],
-            "PrivateTest ten-crop": m["PrivateTest"].get("accuracy_tencrop"), "shipped": True}]
+        runs = card.get("seed_runs") or [card_row(card, name, m)]
         cfg = card["config"]
         for r in runs:
             rows.append({"model": name, "run": r["run"], "seed": r["seed"], "epochs": r["epochs"],
