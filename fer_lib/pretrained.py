@@ -197,6 +197,8 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
     time (``train.recompute_batchnorm``). The new statistics replace the old only when PublicTest
     accuracy rises (the decision never looks at PrivateTest); the card then holds the metrics
     measured again from the new fp16 weights, and its ``batchnorm`` entry the metrics before.
+    Where PublicTest does not rise the weights stay as they are, and the card's ``batchnorm``
+    entry records the trial (``kept`` false), so a reader learns it was tried and what it gave.
     Returns that entry, with ``kept`` saying which way it went.
     """
     from .train import recompute_batchnorm
@@ -225,8 +227,8 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
             meta = dict(meta, batchnorm=entry["statistics"])
             save_fp16(new_model, meta, out / f"{name}.pt")
             metrics = {"PublicTest": after, **measure(new_model, data, splits=("PrivateTest",), device=device)}
-            card = dict(card, metrics=metrics, batchnorm=entry)
-            card_path.write_text(json.dumps(card, indent=1) + "\n")
+            card = dict(card, metrics=metrics)
+        card_path.write_text(json.dumps(dict(card, batchnorm=entry), indent=1) + "\n")
     finally:
         trial.unlink(missing_ok=True)
     return entry

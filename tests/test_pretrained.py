@@ -222,11 +222,13 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(toy_run,
     before = (tmp_path / "toy.pt").read_bytes(), (tmp_path / "toy.json").read_text()
 
     real = T.recompute_batchnorm
-    monkeypatch.setattr(T, "recompute_batchnorm", lambda *a, **k: 0)  # statistics unchanged: no gain, nothing written
+    monkeypatch.setattr(T, "recompute_batchnorm", lambda *a, **k: 0)  # statistics unchanged: no gain, weights kept
     entry = recompute_shipped_batchnorm("toy", synth, dest=tmp_path)
     assert entry["kept"] is False and entry["PublicTest after"] == entry["PublicTest before"]
-    assert ((tmp_path / "toy.pt").read_bytes(), (tmp_path / "toy.json").read_text()) == before
-    assert not list(tmp_path.glob(".*"))
+    assert (tmp_path / "toy.pt").read_bytes() == before[0]
+    tried = json.loads((tmp_path / "toy.json").read_text())  # the card records the trial, nothing else changes
+    assert tried.pop("batchnorm") == entry and tried == json.loads(before[1])
+    assert "metrics before" not in entry and not list(tmp_path.glob(".*"))
 
     monkeypatch.setattr(T, "recompute_batchnorm", real)
     entry = recompute_shipped_batchnorm("toy", synth, dest=tmp_path)
