@@ -328,9 +328,9 @@ def describe_batchnorm(card: dict) -> str:
         return ""
     b, a = bn["PublicTest before"], bn["PublicTest after"]
     if not bn["kept"]:
-        return (f"After its epoch was chosen, BatchNorm statistics {bn['statistics']} were tried in place of the trainer's "
-                f"running averages: PublicTest {b['accuracy']:.4f} → {a['accuracy']:.4f}, so they were not kept and the "
-                "shipped weights are as trained.")
+        return (f"After its epoch was chosen, new BatchNorm statistics ({bn['statistics']}) were tried in place of the "
+                f"trainer's running averages: PublicTest {b['accuracy']:.4f} → {a['accuracy']:.4f}, so they were not kept and "
+                "the shipped weights are as trained.")
     return (f"After its epoch was chosen, the BatchNorm statistics of the shipped weights were {bn['statistics']}, in place "
             "of the trainer's running averages (the last few dozen batches, gathered with dropout on): PublicTest "
             f"{b['accuracy']:.4f} → {a['accuracy']:.4f} ({b['accuracy_tencrop']:.4f} → {a['accuracy_tencrop']:.4f} with "

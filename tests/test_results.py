@@ -124,7 +124,7 @@ def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
     assert report.describe_batchnorm(dict(card, seed_runs=[{"seed": 0}])).endswith(" Seed-run numbers are those of the weights as trained.")
     fell = dict(card["batchnorm"], kept=False, **{"PublicTest after": {"accuracy": 0.625, "accuracy_tencrop": 0.62}})
     tried = report.describe_batchnorm({"batchnorm": fell, "seed_runs": [{"seed": 0}]})
-    assert tried.startswith("After its epoch was chosen, BatchNorm statistics recomputed on all 7 Training images were tried")
+    assert tried.startswith("After its epoch was chosen, new BatchNorm statistics (recomputed on all 7 Training images) were tried")
     assert tried.endswith("PublicTest 0.6300 → 0.6250, so they were not kept and the shipped weights are as trained.")
     assert report.describe_batchnorm({}) == ""
 
