@@ -322,7 +322,7 @@ def describe_shipped(card: dict) -> str:
 
 
 def describe_batchnorm(card: dict) -> str:
-    """Markdown: where a shipped model's BatchNorm statistics were recomputed after export, what PublicTest said."""
+    """Markdown: where a shipped model's BatchNorm statistics were recomputed (or tried) after export, what PublicTest said."""
     bn = card.get("batchnorm") or {}
     if not bn:
         return ""
