@@ -65,11 +65,35 @@ def dense_block(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(), Dropout(dropout))
 
 
-class ReportCNN(nn.Module):
-    """The original report's network: 4 conv blocks (32, 64@5x5, 64, 32), Dense 256, 512, 7."""
+def keras_defaults(model: nn.Module) -> nn.Module:
+    """Set a model up the way Keras 2 builds its layers, in place: Glorot-uniform kernels, zero biases,
+    BatchNorm with epsilon 1e-3 and a running-average momentum of 0.99 (PyTorch's 0.01).
 
-    def __init__(self, dropout: float = 0.25, n_classes: int = 7) -> None:
+    PyTorch's own defaults draw kernels from U(±1/sqrt(fan_in)) and give BatchNorm epsilon 1e-5 and
+    momentum 0.1; the original report was trained with Keras's."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eps, m.momentum = 1e-3, 0.01
+    return model
+
+
+class ReportCNN(nn.Module):
+    """The original report's network: 4 conv blocks (32, 64@5x5, 64, 32), Dense 256, 512, 7.
+
+    ``init="keras"`` builds it with Keras 2's layer defaults (``keras_defaults``), as the original
+    was; ``init="torch"`` (the default) with PyTorch's.
+    """
+
+    INITS = ("torch", "keras")
+
+    def __init__(self, dropout: float = 0.25, n_classes: int = 7, init: str = "torch") -> None:
         super().__init__()
+        if init not in self.INITS:
+            raise ConfigError(f"report_cnn: unknown init '{init}'; choose one of {', '.join(self.INITS)}.")
         self.normalize = Normalize()
         self.features = nn.Sequential(
             conv_block(1, 32, 3, dropout),
@@ -83,6 +107,8 @@ class ReportCNN(nn.Module):
             dense_block(256, 512, dropout),
             nn.Linear(512, n_classes),
         )
+        if init == "keras":
+            keras_defaults(self)
 
     @property
     def last_conv(self) -> nn.Conv2d:

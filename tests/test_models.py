@@ -26,6 +26,35 @@ def test_report_cnn_matches_the_keras_table_layer_by_layer():
     assert "Total params: 319,975" in text and "Trainable params: 318,055" in text and "Non-trainable params: 1,920" in text
 
 
+def test_report_cnn_with_keras_defaults_draws_glorot_kernels_and_keras_batchnorm(tmp_path):
+    import json
+    import math
+
+    torch.manual_seed(0)
+    m = build_model("report_cnn", init="keras")
+    assert [(r.shape, r.params) for r in summary_rows(m)] == KERAS_REPORT_CNN
+    layers = [mod for mod in m.modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
+    for mod in layers:
+        w = mod.weight
+        fan_in, fan_out = w.shape[1] * w[0, 0].numel(), w.shape[0] * w[0, 0].numel()
+        limit = math.sqrt(6 / (fan_in + fan_out))
+        assert w.abs().max() <= limit and w.abs().max() > 0.9 * limit  # U(-limit, limit), filled
+        assert torch.count_nonzero(mod.bias) == 0
+    # the last layer: Glorot's limit for 512 -> 7 is 0.107, PyTorch's own 1/sqrt(512) = 0.044
+    assert layers[-1].weight.abs().max() > 0.1 > build_model("report_cnn").classifier[2].weight.abs().max()
+    bns = [mod for mod in m.modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(bns) == 6 and {(b.eps, b.momentum) for b in bns} == {(1e-3, 0.01)}
+    # a checkpoint rebuilds the same layers from its model_kwargs (epsilon is not in the weights)
+    torch.save({"model": m.state_dict(), "meta": json.dumps({"model": "report_cnn", "model_kwargs": {"init": "keras"}})},
+               tmp_path / "k.pt")
+    loaded, _ = load_checkpoint(tmp_path / "k.pt")
+    x = torch.rand(4, 1, 48, 48)
+    assert torch.allclose(loaded(x), m.eval()(x), atol=1e-5)
+    assert {mod.eps for mod in loaded.modules() if isinstance(mod, torch.nn.BatchNorm2d)} == {1e-3}
+    with pytest.raises(ConfigError, match="unknown init 'glorot'; choose one of torch, keras"):
+        build_model("report_cnn", init="glorot")
+
+
 def test_simple_cnn_has_64_128_512_filters():
     m = build_model("simple_cnn")
     convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)]
