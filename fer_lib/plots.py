@@ -105,6 +105,24 @@ def history_curves(history: list[dict], title: str = "", reference: dict | None 
     return fig
 
 
+def validation_curves(histories: dict[str, list[dict]], target: float | None = None, target_label: str = "",
+                      title: str = "") -> plt.Figure:
+    """PublicTest accuracy per epoch of several runs on one axis, with an optional target line."""
+    df = pd.DataFrame([{"epoch": e["epoch"], "PublicTest accuracy": e["val_acc"], "run": name}
+                       for name, hist in histories.items() for e in hist if "val_acc" in e])
+    fig, ax = plt.subplots(figsize=(9, 4))
+    sns.lineplot(df, x="epoch", y="PublicTest accuracy", hue="run", ax=ax, lw=1.2)
+    if target is not None:
+        ax.axhline(target, ls="--", color="gray", lw=1)
+        ax.annotate(f"{target_label} {target:.4f}".strip(), (df["epoch"].min(), target), fontsize=7, color="gray", va="bottom")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, max(hi, target + 0.02 * (max(hi, target) - lo)))  # the line and its label inside the axes
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def confusion_heatmaps(cm: np.ndarray, title: str = "") -> plt.Figure:
     """The confusion matrix with a logarithmic colour scale, and row-normalised (recall per class)."""
     cm = np.asarray(cm)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -268,3 +269,64 @@ def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str 
                 selected_on="PublicTest accuracy (best epoch, then best seed run)")
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     return card
+
+
+EXPERIMENTS_DIR = PRETRAINED_DIR / "experiments"
+
+
+def record_experiment(run_folder: str | Path, data, question: str, note: str = "", dest: str | Path | None = None) -> dict:
+    """Keep a run that did not ship in the package: its recipe and whole history, no weights.
+
+    Run folders are local state, so an experiment that was tried and not shipped would leave no
+    trace in a fresh checkout; choosing among recipes on PublicTest is itself a selection, and a
+    reader can only weigh it if the losing runs stay visible. The record holds what the run's
+    ``last.pt`` knows (recipe, phase changes, every epoch's losses and PublicTest accuracy as
+    validated, machine, minutes), ``question``, what the run was to find out, and ``note``, what
+    else a reader should know (why it was stopped, say). PrivateTest is
+    never measured for it. A stopped run (fewer epochs than planned) is recorded as such.
+    Writes ``<dest>/<run name>.json`` (default: the package's ``pretrained/experiments``).
+    """
+    run = Path(run_folder)
+    last = run / "last.pt"
+    if not last.exists():
+        raise ConfigError(f"{run}: no last.pt; not a training run folder.")
+    if not question.strip():
+        raise ConfigError("record_experiment needs the question the run was to answer.")
+    meta = json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+    if meta["data_hash"] != data.data_hash():
+        raise ConfigError(f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
+    hist = meta["history"]
+    best = max(hist, key=lambda h: h.get("val_acc", -1.0))
+    record = {
+        "run": run.name,
+        "model": meta["model"],
+        "question": question.strip(),
+        "note": note.strip(),
+        "seed": meta["config"]["seed"],
+        "epochs": len(hist),
+        "planned_epochs": meta["config"]["epochs"],
+        "best_epoch": best["epoch"],
+        "best_PublicTest": best["val_acc"],
+        "validated_with": ("BatchNorm statistics recomputed from "
+                           f"{meta['config']['bn_recompute']:,} Training images" if meta["config"].get("bn_recompute")
+                           else "the trainer's running BatchNorm statistics"),
+        "config": meta["config"],
+        "config_changes": meta.get("config_changes", []),
+        "trained_on": meta.get("device"),
+        "bf16": meta.get("bf16"),
+        "torch": meta.get("torch"),
+        "minutes": round(sum(h.get("seconds", 0.0) for h in hist) / 60, 1),
+        "data_hash": meta["data_hash"],
+        "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "history": hist,
+    }
+    out = Path(dest or EXPERIMENTS_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{run.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def experiments(model: str | None = None, folder: str | Path | None = None) -> list[dict]:
+    """The recorded experiments (``record_experiment``), in the order they were recorded, optionally of one model only."""
+    recs = [json.loads(p.read_text()) for p in sorted(Path(folder or EXPERIMENTS_DIR).glob("*.json"))]
+    return sorted((r for r in recs if model is None or r["model"] == model), key=lambda r: (r["recorded"], r["run"]))

@@ -625,6 +625,38 @@ def local_runs(run_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def experiment_rows(model: str | None = None, folder: str | Path | None = None) -> list[dict[str, Any]]:
+    """The recorded experiments (``pretrained.record_experiment``), one row each, in the order recorded."""
+    from .pretrained import experiments
+
+    return [{"run": r["run"], "model": r["model"], "question": r["question"], "note": r.get("note", ""), "seed": r["seed"],
+             "epochs": f"{r['epochs']} of {r['planned_epochs']}" if r["epochs"] < r["planned_epochs"] else str(r["epochs"]),
+             "best epoch": r["best_epoch"], "best PublicTest": r["best_PublicTest"], "minutes": r["minutes"],
+             "recipe": " ".join(t for t in (describe_recipe(r["config"], r["epochs"]), describe_changes(r["config_changes"])) if t)}
+            for r in experiments(model, folder)]
+
+
+def describe_experiments(rows: list[dict[str, Any]], model: str, shipped_public: float | None = None) -> str:
+    """What the recorded experiments of ``model`` found against the original report's val_acc."""
+    mine = [r for r in rows if r["model"] == model]
+    if not mine:
+        return f"No experiments of {model} are recorded."
+    target = ORIGINAL_FINAL["val_acc"]
+    best = max(mine, key=lambda r: r["best PublicTest"])
+    hits = [r for r in mine if r["best PublicTest"] >= target]
+    n = len(mine)
+    text = (f"{n} experiment{'s' if n > 1 else ''} of {model} {'are' if n > 1 else 'is'} recorded; their best PublicTest "
+            f"accuracies range {min(r['best PublicTest'] for r in mine):.4f}–{best['best PublicTest']:.4f} "
+            f"(best: `{best['run']}`, epoch {best['best epoch']}). ")
+    text += (f"{len(hits)} reach{'es' if len(hits) == 1 else ''} the original report's val_acc {target:.4f}."
+             if hits else f"None reaches the original report's val_acc {target:.4f} (the best is {best['best PublicTest'] - target:+.4f}).")
+    if shipped_public is not None:
+        better = [r for r in mine if r["best PublicTest"] > shipped_public]
+        text += (f" {len(better)} of them reach{'es' if len(better) == 1 else ''} a higher best PublicTest than the shipped {model}'s "
+                 f"{shipped_public:.4f}." if better else f" None beats the shipped {model}'s PublicTest {shipped_public:.4f}.")
+    return text
+
+
 def notebook_runs(folder: str | Path, *fallbacks: str | Path) -> list[dict[str, Any]]:
     """Papermill's record (duration, parameters, exception) of each executed chapter in ``folder``.
 

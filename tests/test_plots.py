@@ -53,3 +53,16 @@ def test_grid_without_suptitle_has_none():
         assert fig._suptitle is None
     finally:
         plt.close(fig)
+
+
+def test_validation_curves_draw_one_line_per_run_and_the_target():
+    hist = lambda accs: [{"epoch": i + 1, "val_acc": a} for i, a in enumerate(accs)]
+    fig = plots.validation_curves({"a": hist([0.5, 0.6, 0.62]), "b": hist([0.4, 0.55])}, target=0.651,
+                                  target_label="original report val_acc", title="t")
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+    assert sorted(len(ln.get_xdata()) for ln in lines) == [2, 2, 3]  # two runs and the target's axhline
+    assert any(np.allclose(ln.get_ydata(), 0.651) for ln in lines)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert any("original report val_acc 0.6510" == t.get_text() for t in ax.texts)
+    plt.close(fig)

@@ -313,3 +313,55 @@ def test_seed_text_says_where_seed_runs_differ_in_precision():
     for same in (True, None):  # one precision, or rows that do not record it: nothing said
         text = report.describe_seeds(dict(card, seed_runs=[dict(r, bf16=same) for r in rows]))
         assert text.endswith("the run with the best PublicTest accuracy.")
+
+
+def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(toy_run, synth, tmp_path):
+    from fer_lib.pretrained import experiments, record_experiment
+    from fer_lib.report import describe_experiments, experiment_rows
+
+    rec = record_experiment(toy_run, synth, "  Does a toy run learn?  ", note="Ran to its end. ", dest=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{toy_run.name}.json"]  # nothing but the record
+    saved = json.loads((tmp_path / f"{toy_run.name}.json").read_text())
+    assert saved == rec and rec["question"] == "Does a toy run learn?" and rec["note"] == "Ran to its end."
+    assert rec["data_hash"] == synth.data_hash()
+    best = max(rec["history"], key=lambda h: h["val_acc"])
+    assert (rec["best_epoch"], rec["best_PublicTest"]) == (best["epoch"], best["val_acc"])
+    assert rec["epochs"] == rec["planned_epochs"] == 5 and rec["validated_with"] == "the trainer's running BatchNorm statistics"
+    assert "PrivateTest" not in json.dumps(rec)
+    assert experiments(folder=tmp_path) == [rec] and experiments("simple_cnn", folder=tmp_path) == []
+    rows = experiment_rows(folder=tmp_path)
+    assert rows[0]["epochs"] == "5" and "augmentation" in rows[0]["recipe"] and rows[0]["note"] == "Ran to its end."
+    text = describe_experiments(rows, "report_cnn", shipped_public=1.0)
+    assert text.startswith("1 experiment of report_cnn is recorded") and "None beats the shipped report_cnn's PublicTest 1.0000" in text
+    assert f"None reaches the original report's val_acc 0.6510 (the best is {best['val_acc'] - 0.651:+.4f})" in text
+    assert describe_experiments(rows, "fer_vgg") == "No experiments of fer_vgg are recorded."
+    with pytest.raises(ConfigError, match="needs the question"):
+        record_experiment(toy_run, synth, " ", dest=tmp_path)
+    with pytest.raises(ConfigError, match="trained on data"):
+        record_experiment(toy_run, synthetic_fer(70, 14, 14, seed=5), "q", dest=tmp_path)
+    with pytest.raises(ConfigError, match="no last.pt"):
+        record_experiment(tmp_path, synth, "q", dest=tmp_path)
+
+
+def test_a_stopped_experiment_says_so_and_ones_that_reach_the_target_are_counted(tmp_path):
+    from fer_lib.report import describe_experiments
+
+    rows = [{"model": "report_cnn", "run": "a", "best PublicTest": 0.66, "best epoch": 9},
+            {"model": "report_cnn", "run": "b", "best PublicTest": 0.62, "best epoch": 3}]
+    text = describe_experiments(rows, "report_cnn", shipped_public=0.64)
+    assert "range 0.6200–0.6600 (best: `a`, epoch 9)" in text
+    assert "1 reaches the original report's val_acc 0.6510" in text
+    assert "1 of them reaches a higher best PublicTest than the shipped report_cnn's 0.6400" in text
+
+
+@pytest.mark.parametrize("path", sorted((PRETRAINED_DIR / "experiments").glob("*.json")), ids=lambda p: p.stem)
+def test_recorded_experiments_are_whole_and_on_the_shipped_data(path):
+    """Each committed record's best is its history's best, on the data the shipped models were trained on."""
+    rec = json.loads(path.read_text())
+    assert rec["run"] == path.stem and rec["question"]
+    hist = rec["history"]
+    assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1)) and rec["epochs"] == len(hist) <= rec["planned_epochs"]
+    best = max(hist, key=lambda h: h["val_acc"])
+    assert (rec["best_epoch"], rec["best_PublicTest"]) == (best["epoch"], best["val_acc"])
+    assert rec["data_hash"] == pretrained_info(rec["model"])["data_hash"]
+    assert abs(rec["minutes"] - sum(h["seconds"] for h in hist) / 60) < 0.06
