@@ -645,9 +645,13 @@ def describe_experiments(rows: list[dict[str, Any]], model: str, shipped_public:
     best = max(mine, key=lambda r: r["best PublicTest"])
     hits = [r for r in mine if r["best PublicTest"] >= target]
     n = len(mine)
-    text = (f"{n} experiment{'s' if n > 1 else ''} of {model} {'are' if n > 1 else 'is'} recorded; their best PublicTest "
-            f"accuracies range {min(r['best PublicTest'] for r in mine):.4f}–{best['best PublicTest']:.4f} "
-            f"(best: `{best['run']}`, epoch {best['best epoch']}). ")
+    if n == 1:
+        text = (f"1 experiment of {model} is recorded: `{best['run']}`, best PublicTest {best['best PublicTest']:.4f} "
+                f"at epoch {best['best epoch']}. ")
+    else:
+        text = (f"{n} experiments of {model} are recorded; their best PublicTest accuracies range "
+                f"{min(r['best PublicTest'] for r in mine):.4f}–{best['best PublicTest']:.4f} "
+                f"(best: `{best['run']}`, epoch {best['best epoch']}). ")
     text += (f"{len(hits)} reach{'es' if len(hits) == 1 else ''} the original report's val_acc {target:.4f}."
              if hits else f"None reaches the original report's val_acc {target:.4f} (the best is {best['best PublicTest'] - target:+.4f}).")
     if shipped_public is not None:

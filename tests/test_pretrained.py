@@ -332,7 +332,9 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
     rows = experiment_rows(folder=tmp_path)
     assert rows[0]["epochs"] == "5" and "augmentation" in rows[0]["recipe"] and rows[0]["note"] == "Ran to its end."
     text = describe_experiments(rows, "report_cnn", shipped_public=1.0)
-    assert text.startswith("1 experiment of report_cnn is recorded") and "None beats the shipped report_cnn's PublicTest 1.0000" in text
+    assert text.startswith(f"1 experiment of report_cnn is recorded: `{toy_run.name}`, best PublicTest {best['val_acc']:.4f} "
+                           f"at epoch {best['epoch']}.")
+    assert "None beats the shipped report_cnn's PublicTest 1.0000" in text
     assert f"None reaches the original report's val_acc 0.6510 (the best is {best['val_acc'] - 0.651:+.4f})" in text
     assert describe_experiments(rows, "fer_vgg") == "No experiments of fer_vgg are recorded."
     with pytest.raises(ConfigError, match="needs the question"):
