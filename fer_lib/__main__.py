@@ -99,14 +99,13 @@ RECIPE_OPTIONS = ("model", "model_arg", "epochs", "batch_size", "lr", "optimizer
 
 def _recipe_of(like: str) -> dict:
     """The config, config_changes and history of a pretrained model's card or of a run folder."""
-    import torch
-
+    from .models import checkpoint_meta
     from .pretrained import pretrained_info
 
     path = Path(like)
     last = path / "last.pt" if path.is_dir() else path
     if last.is_file():
-        return json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+        return checkpoint_meta(last)
     card = pretrained_info(like)
     if card is None:
         raise ConfigError(f"--like {like}: neither a run folder with last.pt, a checkpoint file, nor a pretrained model.")

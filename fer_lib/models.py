@@ -247,8 +247,8 @@ def half_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """A model and its metadata from a checkpoint written by the trainer (weights only)."""
+def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """A trainer checkpoint's raw contents and its decoded metadata; ConfigError for anything else."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such checkpoint file.")
@@ -258,7 +258,17 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise ConfigError(f"{p}: not a readable fer_lib checkpoint ({type(e).__name__}).") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise ConfigError(f"{p}: not a fer_lib checkpoint (expected the keys 'model' and 'meta').")
-    meta = json.loads(ckpt["meta"]) if isinstance(ckpt["meta"], str) else ckpt["meta"]
+    return ckpt, json.loads(ckpt["meta"]) if isinstance(ckpt["meta"], str) else ckpt["meta"]
+
+
+def checkpoint_meta(path: str | Path) -> dict:
+    """The metadata of a checkpoint written by the trainer (config, history, data hash...), without building the model."""
+    return _read_checkpoint(path)[1]
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """A model and its metadata from a checkpoint written by the trainer (weights only)."""
+    ckpt, meta = _read_checkpoint(path, device)
     model = build_model(meta["model"], **meta.get("model_kwargs", {}))
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     model.load_state_dict(state)

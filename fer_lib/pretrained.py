@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .models import REGISTRY, half_state_dict, load_checkpoint
+from .models import REGISTRY, checkpoint_meta, half_state_dict, load_checkpoint
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -63,14 +63,14 @@ def full_run_meta(run: Path, best_meta: dict) -> dict:
     last = run / "last.pt"
     if not last.exists():
         return best_meta
-    meta = json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+    meta = checkpoint_meta(last)
     return dict(best_meta, history=meta["history"], config=meta["config"], config_changes=meta.get("config_changes", []),
                 epoch=meta["epoch"], best_epoch=best_meta["epoch"])
 
 
 def _best_val_acc(run: Path) -> float:
     ckpt = run / "last.pt" if (run / "last.pt").exists() else run / "best.pt"
-    hist = json.loads(torch.load(ckpt, map_location="cpu", weights_only=True)["meta"])["history"]
+    hist = checkpoint_meta(ckpt)["history"]
     return max((h.get("val_acc", -1.0) for h in hist), default=-1.0)
 
 
@@ -292,7 +292,7 @@ def record_experiment(run_folder: str | Path, data, question: str, note: str = "
         raise ConfigError(f"{run}: no last.pt; not a training run folder.")
     if not question.strip():
         raise ConfigError("record_experiment needs the question the run was to answer.")
-    meta = json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+    meta = checkpoint_meta(last)
     if meta["data_hash"] != data.data_hash():
         raise ConfigError(f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
     hist = meta["history"]

@@ -372,14 +372,13 @@ def export_holdout_study(run_folder: str | Path, data: FerData, fraction: float 
 
 def holdout_study_check(data: FerData, path: str | Path | None = None) -> str:
     """'' when the hold-out study can be measured on ``data``; otherwise the reason it cannot (in words)."""
-    import torch
-
     from .data import hold_out
+    from .models import checkpoint_meta
 
     p = Path(path or HOLDOUT_STUDY)
     if not p.is_file():
         return f"no hold-out study model at {p}"
-    meta = json.loads(torch.load(p, map_location="cpu", weights_only=True)["meta"])
+    meta = checkpoint_meta(p)
     h = meta.get("holdout") or {}
     if "Training" not in data.split_names() or not h:
         return "the data has no Training split" if h else f"{p.name} is not a hold-out study checkpoint"
@@ -611,11 +610,11 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 def local_runs(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every run folder in ``run_dir`` (training now or finished), read back from its ``last.pt``."""
-    import torch
+    from .models import checkpoint_meta
 
     rows = []
     for last in sorted(Path(run_dir).glob("*/last.pt")):
-        meta = json.loads(torch.load(last, weights_only=True, map_location="cpu")["meta"])
+        meta = checkpoint_meta(last)
         cfg = meta["config"]
         rows.append({"run": last.parent.name, "model": meta["model"], "epochs": meta["epoch"],
                      "planned epochs": cfg["epochs"], "device": meta["device"], "bf16": meta["bf16"],

@@ -22,7 +22,7 @@ from torch import nn
 from .data import CLASSES, FerData
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import predict_logits, resolve_device
-from .models import build_model, half_state_dict
+from .models import build_model, checkpoint_meta, half_state_dict
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
@@ -672,7 +672,7 @@ def replay(recipe: dict[str, Any], data: FerData, out_dir: str | Path, seed: int
     last = Path(out_dir) / "last.pt"
     done, history = 0, []
     if last.exists():
-        meta = json.loads(torch.load(last, map_location="cpu", weights_only=True)["meta"])
+        meta = checkpoint_meta(last)
         done, history = meta["epoch"], meta["history"]
         k = next((i for i, (_, end) in enumerate(phases) if done <= end), len(phases) - 1)  # the phase last.pt is in
         if recipe_settings(meta["config"]) != recipe_settings(phases[k][0]) or meta["config"].get("seed") != seed:

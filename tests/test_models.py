@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from fer_lib.errors import ConfigError
-from fer_lib.models import REGISTRY, build_model, load_checkpoint, summary, summary_rows, summary_totals
+from fer_lib.models import REGISTRY, build_model, checkpoint_meta, load_checkpoint, summary, summary_rows, summary_totals
 
 # The original report's Keras table, row by row: (output shape, params).
 KERAS_REPORT_CNN = [
@@ -108,9 +108,16 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path):
     assert meta["model"] == "report_cnn"
     for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(a, b), k
+    assert checkpoint_meta(tmp_path / "c.pt") == {"model": "report_cnn"}
     (tmp_path / "bad.pt").write_bytes(b"junk")
-    with pytest.raises(ConfigError, match="bad.pt: not a readable fer_lib checkpoint"):
-        load_checkpoint(tmp_path / "bad.pt")
+    for read in (load_checkpoint, checkpoint_meta):
+        with pytest.raises(ConfigError, match="bad.pt: not a readable fer_lib checkpoint"):
+            read(tmp_path / "bad.pt")
+        with pytest.raises(ConfigError, match="none.pt: no such checkpoint file"):
+            read(tmp_path / "none.pt")
+    torch.save({"weights": m.state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="other.pt: not a fer_lib checkpoint"):
+        checkpoint_meta(tmp_path / "other.pt")
 
 
 def test_cli_summary_prints_the_totals():

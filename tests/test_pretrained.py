@@ -345,15 +345,22 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
         record_experiment(tmp_path, synth, "q", dest=tmp_path)
 
 
-def test_a_stopped_experiment_says_so_and_ones_that_reach_the_target_are_counted(tmp_path):
+def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the_shipped_model():
     from fer_lib.report import describe_experiments
 
     rows = [{"model": "report_cnn", "run": "a", "best PublicTest": 0.66, "best epoch": 9},
-            {"model": "report_cnn", "run": "b", "best PublicTest": 0.62, "best epoch": 3}]
+            {"model": "report_cnn", "run": "b", "best PublicTest": 0.62, "best epoch": 3},
+            {"model": "simple_cnn", "run": "c", "best PublicTest": 0.70, "best epoch": 5}]
     text = describe_experiments(rows, "report_cnn", shipped_public=0.64)
+    assert text.startswith("2 experiments of report_cnn are recorded")  # simple_cnn's is not counted
     assert "range 0.6200–0.6600 (best: `a`, epoch 9)" in text
     assert "1 reaches the original report's val_acc 0.6510" in text
     assert "1 of them reaches a higher best PublicTest than the shipped report_cnn's 0.6400" in text
+    one = describe_experiments(rows[1:2], "report_cnn", shipped_public=0.64)
+    assert one.startswith("1 experiment of report_cnn is recorded: `b`, best PublicTest 0.6200 at epoch 3.")
+    assert "None reaches the original report's val_acc 0.6510 (the best is -0.0310)" in one
+    assert "None beats the shipped report_cnn's PublicTest 0.6400" in one
+    assert describe_experiments(rows, "fer_vgg_s") == "No experiments of fer_vgg_s are recorded."
 
 
 @pytest.mark.parametrize("path", sorted((PRETRAINED_DIR / "experiments").glob("*.json")), ids=lambda p: p.stem)
