@@ -20,8 +20,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
+# one worker per core (pytest-xdist); TEST_WORKERS=0 runs the suite in this process
+TEST_WORKERS ?= auto
 test: setup
-	$(PY) -m pytest -q -ra --durations=12
+	$(PY) -m pytest -q -ra --durations=12 -n $(TEST_WORKERS)
 
 # Execute every chapter with papermill (in _toc.yml order) into $(REPORT_DIR); only a complete
 # run is copied over book/. Training resumes from runs/ when repeated.

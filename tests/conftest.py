@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from fer_lib.synthetic import synthetic_fer
+# `make test` runs one pytest-xdist worker per core. Each worker (and the CLI runs and notebook
+# kernels it starts, which inherit the variable) gets its share of the cores as torch threads,
+# so that two workers on two cores do not each start two threads.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
+from fer_lib.synthetic import synthetic_fer  # noqa: E402  (the thread setting must come before anything imports torch)
 
 REPO = Path(__file__).resolve().parents[1]
 
