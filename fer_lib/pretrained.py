@@ -295,10 +295,15 @@ def record_experiment(run_folder: str | Path, data, question: str, note: str = "
     meta = checkpoint_meta(last)
     if meta["data_hash"] != data.data_hash():
         raise ConfigError(f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
+    return _write_record(_record(run.name, meta, question, note), dest)
+
+
+def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
+    """An experiment record from a run's metadata (model, config, config_changes, history, device, bf16, torch, data_hash)."""
     hist = meta["history"]
     best = max(hist, key=lambda h: h.get("val_acc", -1.0))
-    record = {
-        "run": run.name,
+    return {
+        "run": run_name,
         "model": meta["model"],
         "question": question.strip(),
         "note": note.strip(),
@@ -320,10 +325,42 @@ def record_experiment(run_folder: str | Path, data, question: str, note: str = "
         "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "history": hist,
     }
+
+
+def _write_record(record: dict, dest: str | Path | None) -> dict:
     out = Path(dest or EXPERIMENTS_DIR)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{run.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (out / f"{record['run']}.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
+
+
+def retire_pretrained(name: str, question: str, note: str = "", source: str | Path | None = None,
+                      dest: str | Path | None = None) -> dict:
+    """Keep a shipped model's run as an experiment record before a recipe that did better on PublicTest replaces it.
+
+    Its run folder is usually gone, so the record is made from the card (``source``, default the
+    package's ``pretrained/``): the shipped seed run's recipe, phase changes and whole history, as
+    ``record_experiment`` keeps them, with ``shipped_as`` naming the model it shipped as and
+    ``other_seeds`` the best PublicTest of the recipe's other seed runs. Like every record it holds
+    no weights and no PrivateTest number (the card's git history still has them). Call it before
+    ``export_pretrained`` overwrites the card.
+    """
+    card_path = Path(source or PRETRAINED_DIR) / f"{name}.json"
+    if not card_path.exists():
+        raise ConfigError(f"{card_path}: no card; nothing ships as {name!r}.")
+    if not question.strip():
+        raise ConfigError("retire_pretrained needs the question the run was to answer.")
+    card = json.loads(card_path.read_text())
+    rows = card.get("seed_runs") or []
+    shipped = next((r for r in rows if r["shipped"]), None)
+    meta = {"model": card["architecture"], "config": card["config"], "config_changes": card.get("config_changes", []),
+            "history": card["history"], "device": card.get("trained_on"), "bf16": card.get("bf16"),
+            "torch": card.get("torch"), "data_hash": card["data_hash"]}
+    record = _record(shipped["run"] if shipped else name, meta, question, note)
+    record["shipped_as"] = name
+    record["other_seeds"] = [{"run": r["run"], "seed": r["seed"], "best_epoch": r["best_epoch"], "PublicTest": r["PublicTest"]}
+                             for r in rows if not r["shipped"]]
+    return _write_record(record, dest)
 
 
 def experiments(model: str | None = None, folder: str | Path | None = None) -> list[dict]:

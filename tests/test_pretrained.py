@@ -345,6 +345,35 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
         record_experiment(tmp_path, synth, "q", dest=tmp_path)
 
 
+def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
+    from fer_lib.pretrained import experiments, retire_pretrained
+    from fer_lib.report import experiment_rows
+    from fer_lib.train import TrainConfig, train
+
+    runs = []
+    for seed in (0, 1):
+        train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=seed), synth, tmp_path / f"s{seed}")
+        runs.append(tmp_path / f"s{seed}")
+    card = export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=runs[1:])
+    shipped = next(r for r in card["seed_runs"] if r["shipped"])
+    other = next(r for r in card["seed_runs"] if not r["shipped"])
+    rec = retire_pretrained("toy", " Does the toy recipe ship? ", note="Replaced.", source=tmp_path / "ship",
+                            dest=tmp_path / "records")
+    assert json.loads((tmp_path / "records" / f"{shipped['run']}.json").read_text()) == rec
+    assert (rec["run"], rec["shipped_as"], rec["question"], rec["note"]) == (shipped["run"], "toy", "Does the toy recipe ship?", "Replaced.")
+    assert rec["history"] == card["history"] and rec["config"] == card["config"] and rec["seed"] == shipped["seed"]
+    best = max(card["history"], key=lambda h: h["val_acc"])
+    assert (rec["best_epoch"], rec["best_PublicTest"]) == (best["epoch"], best["val_acc"])
+    assert rec["other_seeds"] == [{"run": other["run"], "seed": other["seed"], "best_epoch": other["best_epoch"],
+                                   "PublicTest": other["PublicTest"]}]
+    assert "PrivateTest" not in json.dumps(rec)  # the card's PrivateTest numbers do not travel into a record
+    assert experiments(folder=tmp_path / "records") == [rec] and experiment_rows(folder=tmp_path / "records")[0]["epochs"] == "2"
+    with pytest.raises(ConfigError, match="nothing ships as 'nope'"):
+        retire_pretrained("nope", "q", source=tmp_path / "ship", dest=tmp_path / "records")
+    with pytest.raises(ConfigError, match="needs the question"):
+        retire_pretrained("toy", "  ", source=tmp_path / "ship", dest=tmp_path / "records")
+
+
 def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the_shipped_model():
     from fer_lib.report import describe_experiments
 
