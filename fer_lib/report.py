@@ -628,11 +628,21 @@ def experiment_rows(model: str | None = None, folder: str | Path | None = None) 
     """The recorded experiments (``pretrained.record_experiment``), one row each, in the order recorded."""
     from .pretrained import experiments
 
-    return [{"run": r["run"], "model": r["model"], "question": r["question"], "note": r.get("note", ""), "seed": r["seed"],
+    return [{"run": r["run"], "model": r["model"], "question": r["question"],
+             "note": " ".join(t for t in (r.get("note", ""), _retired(r)) if t), "seed": r["seed"],
              "epochs": f"{r['epochs']} of {r['planned_epochs']}" if r["epochs"] < r["planned_epochs"] else str(r["epochs"]),
              "best epoch": r["best_epoch"], "best PublicTest": r["best_PublicTest"], "minutes": r["minutes"],
              "recipe": " ".join(t for t in (describe_recipe(r["config"], r["epochs"]), describe_changes(r["config_changes"])) if t)}
             for r in experiments(model, folder)]
+
+
+def _retired(record: dict[str, Any]) -> str:
+    """What a record made by ``pretrained.retire_pretrained`` adds: the model it shipped as, its other seeds."""
+    if not record.get("shipped_as"):
+        return ""
+    seeds = ", ".join(f"{o['PublicTest']:.4f} (seed {o['seed']})" for o in record.get("other_seeds", []))
+    return (f"It shipped as `{record['shipped_as']}` until a recipe with a higher PublicTest accuracy replaced it"
+            + (f"; the recipe's other seed runs reached PublicTest {seeds}." if seeds else "."))
 
 
 def describe_experiments(rows: list[dict[str, Any]], model: str, shipped_public: float | None = None) -> str:

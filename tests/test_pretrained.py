@@ -367,7 +367,11 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
     assert rec["other_seeds"] == [{"run": other["run"], "seed": other["seed"], "best_epoch": other["best_epoch"],
                                    "PublicTest": other["PublicTest"]}]
     assert "PrivateTest" not in json.dumps(rec)  # the card's PrivateTest numbers do not travel into a record
-    assert experiments(folder=tmp_path / "records") == [rec] and experiment_rows(folder=tmp_path / "records")[0]["epochs"] == "2"
+    assert experiments(folder=tmp_path / "records") == [rec]
+    row = experiment_rows(folder=tmp_path / "records")[0]
+    assert row["epochs"] == "2" and row["note"] == (
+        "Replaced. It shipped as `toy` until a recipe with a higher PublicTest accuracy replaced it; the recipe's other "
+        f"seed runs reached PublicTest {other['PublicTest']:.4f} (seed {other['seed']}).")
     with pytest.raises(ConfigError, match="nothing ships as 'nope'"):
         retire_pretrained("nope", "q", source=tmp_path / "ship", dest=tmp_path / "records")
     with pytest.raises(ConfigError, match="needs the question"):
