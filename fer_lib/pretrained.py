@@ -193,8 +193,9 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
 def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None, device: str | torch.device = "cpu") -> dict:
     """Recompute a shipped model's BatchNorm statistics on Training (dropout off), keep them if PublicTest gains.
 
-    The shipped weights were chosen on PublicTest with the trainer's running statistics. Here the
-    same weights get exact statistics of all Training images as the network sees them at test
+    The shipped weights were chosen on PublicTest with the statistics they were trained with: the
+    trainer's running averages, or for a run trained with ``bn_recompute`` N, those of its N-image
+    sample. Here the same weights get exact statistics of all Training images as the network sees them at test
     time (``train.recompute_batchnorm``). The new statistics replace the old only when PublicTest
     accuracy rises (the decision never looks at PrivateTest); the card then holds the metrics
     measured again from the new fp16 weights, and its ``batchnorm`` entry the metrics before.

@@ -327,12 +327,16 @@ def describe_batchnorm(card: dict) -> str:
     if not bn:
         return ""
     b, a = bn["PublicTest before"], bn["PublicTest after"]
+    sample = (card.get("config") or {}).get("bn_recompute")
+    # what the new statistics replace: a run trained with bn_recompute saved its sample's statistics with each best.pt
+    trained = (f"the statistics of the {sample:,} Training images its epochs were validated with" if sample
+               else "the trainer's running averages")
     if not bn["kept"]:
-        return (f"After its epoch was chosen, new BatchNorm statistics ({bn['statistics']}) were tried in place of the "
-                f"trainer's running averages: PublicTest {b['accuracy']:.4f} → {a['accuracy']:.4f}, so they were not kept and "
+        return (f"After its epoch was chosen, new BatchNorm statistics ({bn['statistics']}) were tried in place of "
+                f"{trained}: PublicTest {b['accuracy']:.4f} → {a['accuracy']:.4f}, so they were not kept and "
                 "the shipped weights are as trained.")
     return (f"After its epoch was chosen, the BatchNorm statistics of the shipped weights were {bn['statistics']}, in place "
-            "of the trainer's running averages (the last few dozen batches, gathered with dropout on): PublicTest "
+            f"of {trained}{'' if sample else ' (the last few dozen batches, gathered with dropout on)'}: PublicTest "
             f"{b['accuracy']:.4f} → {a['accuracy']:.4f} ({b['accuracy_tencrop']:.4f} → {a['accuracy_tencrop']:.4f} with "
             "ten-crop), kept because PublicTest rose."
             + (" Seed-run numbers are those of the weights as trained." if card.get("seed_runs") else ""))

@@ -126,6 +126,15 @@ def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
     tried = report.describe_batchnorm({"batchnorm": fell, "seed_runs": [{"seed": 0}]})
     assert tried.startswith("After its epoch was chosen, new BatchNorm statistics (recomputed on all 7 Training images) were tried")
     assert tried.endswith("PublicTest 0.6300 → 0.6250, so they were not kept and the shipped weights are as trained.")
+    assert "in place of the trainer's running averages:" in tried
+    # a run validated with a BatchNorm sample saved that sample's statistics, not running averages, with its best.pt
+    sampled = {"config": {"bn_recompute": 4096}}
+    assert "in place of the statistics of the 4,096 Training images its epochs were validated with: PublicTest 0.6300 → 0.6250" in (
+        report.describe_batchnorm(dict(sampled, batchnorm=fell)))
+    kept = report.describe_batchnorm(dict(card, **sampled))
+    assert "in place of the statistics of the 4,096 Training images its epochs were validated with: PublicTest 0.6300 → 0.6400" in kept
+    assert "running averages" not in kept
+    assert "(the last few dozen batches, gathered with dropout on): PublicTest" in report.describe_batchnorm(card)
     assert report.describe_batchnorm({}) == ""
 
 
