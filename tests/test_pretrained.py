@@ -169,11 +169,14 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
         out = tmp_path / f"s{seed}"
         train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=seed), synth, out)
         runs.append(out)
-    best_public = max(max(h["val_acc"] for h in json.loads((r / "history.json").read_text())) for r in runs)
+    best_public = {r.name: max(h["val_acc"] for h in json.loads((r / "history.json").read_text())) for r in runs}
+    best_run = max(best_public, key=best_public.get)  # the first of equals, as export chooses
     card = export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=runs[1:])
     assert card["seeds"] == 3 and [r["seed"] for r in card["seed_runs"]] == [0, 1, 2]
     shipped = [r for r in card["seed_runs"] if r["shipped"]]
-    assert len(shipped) == 1 and shipped[0]["PublicTest"] == pytest.approx(best_public, abs=2e-3)  # fp32 vs bf16 eval
+    assert len(shipped) == 1 and shipped[0]["run"] == best_run
+    # the row is measured again in float32; the history's numbers were taken under bf16 autocast and may differ by a face
+    assert shipped[0]["PublicTest"] == pytest.approx(best_public[best_run], abs=1.5 / len(synth.split("PublicTest").labels))
     assert card["history"] == json.loads((tmp_path / shipped[0]["run"] / "history.json").read_text())
     s = card["seed_summary"]["PrivateTest"]
     values = [r["PrivateTest"] for r in card["seed_runs"]]
