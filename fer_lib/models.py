@@ -28,6 +28,20 @@ class Normalize(nn.Module):
         return (x - FER_MEAN) / FER_STD
 
 
+class ImageStandardize(nn.Module):
+    """Map each image to zero mean and unit variance by its own statistics.
+
+    A face's brightness and contrast then carry no signal: a dark photo and a bright one of the
+    same expression look alike to the first layer. The spread is floored at one grey level (1/255)
+    so that a blank image stays blank instead of becoming amplified noise.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = x.std(dim=(1, 2, 3), keepdim=True, correction=0).clamp_min(1 / 255)
+        return (x - mean) / std
+
+
 class Dropout(nn.Dropout):
     """nn.Dropout with a faster mask on the CPU: four 16-bit draws from each random 64-bit word.
 
@@ -85,16 +99,21 @@ class ReportCNN(nn.Module):
     """The original report's network: 4 conv blocks (32, 64@5x5, 64, 32), Dense 256, 512, 7.
 
     ``init="keras"`` builds it with Keras 2's layer defaults (``keras_defaults``), as the original
-    was; ``init="torch"`` (the default) with PyTorch's.
+    was; ``init="torch"`` (the default) with PyTorch's. ``norm="dataset"`` (the default) scales the
+    pixels by FER2013's fixed mean and spread; ``norm="image"`` standardises each image by its own
+    (``ImageStandardize``). Neither has parameters, so the Keras summary is the same.
     """
 
     INITS = ("torch", "keras")
+    NORMS = ("dataset", "image")
 
-    def __init__(self, dropout: float = 0.25, n_classes: int = 7, init: str = "torch") -> None:
+    def __init__(self, dropout: float = 0.25, n_classes: int = 7, init: str = "torch", norm: str = "dataset") -> None:
         super().__init__()
         if init not in self.INITS:
             raise ConfigError(f"report_cnn: unknown init '{init}'; choose one of {', '.join(self.INITS)}.")
-        self.normalize = Normalize()
+        if norm not in self.NORMS:
+            raise ConfigError(f"report_cnn: unknown norm '{norm}'; choose one of {', '.join(self.NORMS)}.")
+        self.normalize = Normalize() if norm == "dataset" else ImageStandardize()
         self.features = nn.Sequential(
             conv_block(1, 32, 3, dropout),
             conv_block(32, 64, 5, dropout),
@@ -322,7 +341,7 @@ def summary_rows(model: nn.Module, input_shape: tuple[int, int, int] = (1, 48, 4
         rows.append(LayerRow(label, keras_shape, trainable + frozen + stats, trainable))
 
     for m in model.modules():
-        if len(list(m.children())) == 0 and not isinstance(m, (Normalize, nn.Identity)):
+        if len(list(m.children())) == 0 and not isinstance(m, (Normalize, ImageStandardize, nn.Identity)):
             hooks.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()

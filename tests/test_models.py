@@ -55,6 +55,29 @@ def test_report_cnn_with_keras_defaults_draws_glorot_kernels_and_keras_batchnorm
         build_model("report_cnn", init="glorot")
 
 
+def test_report_cnn_with_image_norm_sees_neither_brightness_nor_contrast(tmp_path):
+    import json
+
+    torch.manual_seed(0)
+    m = build_model("report_cnn", norm="image").eval()
+    assert [(r.shape, r.params) for r in summary_rows(m)] == KERAS_REPORT_CNN
+    x = torch.rand(4, 1, 48, 48) * 0.5
+    # a brighter, higher-contrast copy of the same faces gives the same outputs...
+    assert torch.allclose(m(0.2 + 1.5 * x), m(x), atol=1e-4)
+    # ...because the first layer sees the same input, which the default, dataset-wide scaling does not give it
+    assert torch.allclose(m.normalize(0.2 + 1.5 * x), m.normalize(x), atol=1e-4)
+    d = build_model("report_cnn").eval()
+    assert (d.normalize(0.2 + 1.5 * x) - d.normalize(x)).abs().min() > 0.7
+    # a blank image stays finite (its spread is floored at one grey level)
+    assert torch.isfinite(m(torch.full((2, 1, 48, 48), 0.5))).all()
+    torch.save({"model": m.state_dict(), "meta": json.dumps({"model": "report_cnn", "model_kwargs": {"norm": "image"}})},
+               tmp_path / "n.pt")
+    loaded, _ = load_checkpoint(tmp_path / "n.pt")
+    assert torch.allclose(loaded(x), m(x), atol=1e-5)
+    with pytest.raises(ConfigError, match="unknown norm 'minmax'; choose one of dataset, image"):
+        build_model("report_cnn", norm="minmax")
+
+
 def test_simple_cnn_has_64_128_512_filters():
     m = build_model("simple_cnn")
     convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)]
