@@ -101,10 +101,14 @@ class TrainConfig:
 
 # --------------------------------------------------------------------------- augmentation
 
-def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> torch.Tensor:
-    """Random flip, shift, rotation, scale and erasing for a whole batch in a few tensor ops."""
+def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *, return_flips: bool = False):
+    """Random flip, shift, rotation, scale and erasing for a whole batch in a few tensor ops.
+
+    With ``return_flips`` it returns ``(x, flips)``: which images were mirrored (None without flips).
+    """
     b, _, h, w = x.shape
     dev = x.device
+    flip = None
 
     def uniform(n: int) -> torch.Tensor:  # in [-1, 1)
         return torch.rand(n, generator=g, device=dev) * 2 - 1
@@ -133,7 +137,7 @@ def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> torch.Tens
         on = torch.rand(b, generator=g, device=dev) < cfg.erase
         fill = torch.rand(b, generator=g, device=dev)
         x = torch.where((box & on[:, None, None])[:, None], fill[:, None, None, None], x)
-    return x
+    return (x, flip) if return_flips else x
 
 
 # --------------------------------------------------------------------------- helpers
@@ -195,9 +199,9 @@ def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
     return cfg.bf16 if cfg.bf16 is not None else bf16_pays(device)
 
 
-def augments(cfg: TrainConfig) -> bool:
-    """Whether a training image can look different from one epoch to the next."""
-    return bool(cfg.flip or cfg.shift or cfg.rotate or cfg.scale or cfg.erase > 0 or cfg.mixup > 0)
+def _varies_beyond_flips(cfg: TrainConfig) -> bool:
+    """Whether a training image can look other than itself or its mirror image."""
+    return bool(cfg.shift or cfg.rotate or cfg.scale or cfg.erase > 0 or cfg.mixup > 0)
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temp: float) -> torch.Tensor:
@@ -403,9 +407,11 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt, steps_per_epoch)
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
-    teacher_cache = None
-    if teacher is not None and not augments(cfg):  # the images never change: the teacher's logits need one pass
-        teacher_cache = predict_logits(teacher, train_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16).to(device)
+    teacher_cache = None  # (views, N, 7): the teacher's logits for each image and, with flips, its mirror image
+    if teacher is not None and not _varies_beyond_flips(cfg):  # two views at most: one pass over each
+        views = [train_part.images] + ([train_part.images[:, :, ::-1]] if cfg.flip else [])
+        teacher_cache = torch.stack([predict_logits(teacher, np.ascontiguousarray(v), device=device, batch_size=cfg.eval_batch,
+                                                    bf16=bf16) for v in views]).to(device)
 
     bn_images = None
     if cfg.bn_recompute:  # a fixed, stratified sample: the same images before every validation
@@ -498,7 +504,8 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
             xb = x_all[idx].float().div_(255.0)
-            xb = augment(xb, cfg, g).contiguous(memory_format=memory_format)
+            xb, flips = augment(xb, cfg, g, return_flips=True)
+            xb = xb.contiguous(memory_format=memory_format)
             yb = y_all[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 if cfg.mixup > 0:
@@ -513,7 +520,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
                     loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
                 if teacher is not None:
                     if teacher_cache is not None:
-                        t_logits = teacher_cache[idx]
+                        t_logits = teacher_cache[0 if flips is None else flips.long(), idx]
                     else:  # the teacher sees the student's (augmented, mixed) batch
                         with torch.no_grad():
                             t_logits = teacher(xb).float()

@@ -278,7 +278,7 @@ def synth_teacher(synth, tmp_path_factory):
     return out / "best.pt"
 
 
-@pytest.mark.parametrize("augmented", [False, True])  # False: the teacher's logits are cached; True: computed per batch
+@pytest.mark.parametrize("augmented", ["none", "flip", "shift"])  # none, flip: the teacher's logits are cached; shift: per batch
 def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path, augmented):
     """With distill weight 1 the labels are ignored: a student trained on shuffled labels still learns the faces."""
     from fer_lib.train import _take
@@ -287,10 +287,37 @@ def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path,
     is_train = noisy.splits == "Training"
     noisy.labels[is_train] = np.random.default_rng(0).permutation(noisy.labels[is_train])
     assert (noisy.labels[is_train] == synth.labels[is_train]).mean() < 0.2  # the labels say next to nothing now
-    setting = dict(epochs=6, flip=augmented, shift=0, rotate=0, scale=0, **FAST)
+    setting = dict(epochs=6, flip=augmented != "none", shift=4 if augmented == "shift" else 0, rotate=0, scale=0, **FAST)
     with pytest.warns(UserWarning, match="the teacher .* was trained on other data"):  # the shuffled labels change the hash
         student = train(TrainConfig(**setting, teacher=str(synth_teacher), distill=1.0), noisy, tmp_path / "student")
     assert max(e["val_acc"] for e in student) > 0.4, student  # chance is 1/7
+
+
+def test_cached_teacher_logits_follow_each_flip(synth, synth_teacher, tmp_path, monkeypatch):
+    """With flips only, the teacher's logits come from a cache of each face and its mirror image:
+    step by step they match the teacher run on the flipped batch itself."""
+    seen: dict[str, list] = {"cached": [], "per batch": []}
+    distill = T.distill_loss
+    cfg = dict(epochs=1, flip=True, shift=0, rotate=0, scale=0, bf16=False, teacher=str(synth_teacher), distill=0.5, **FAST)
+    for way in seen:
+        def record(student, teacher, temp, way=way):
+            seen[way].append(teacher.detach().clone())
+            return distill(student, teacher, temp)
+        monkeypatch.setattr(T, "distill_loss", record)
+        if way == "per batch":
+            monkeypatch.setattr(T, "_varies_beyond_flips", lambda cfg: True)
+        train(TrainConfig(**cfg), synth, tmp_path / way)
+    assert len(seen["cached"]) == len(seen["per batch"]) > 1
+    for a, b in zip(seen["cached"], seen["per batch"]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    # the match says something: the teacher tells a face from its mirror image, so ignoring the flips would show
+    from fer_lib.evaluate import predict_logits
+    from fer_lib.models import load_checkpoint
+
+    teacher = load_checkpoint(synth_teacher)[0]
+    faces = synth.split("Training").images[:256]
+    mirrored = np.ascontiguousarray(faces[:, :, ::-1])
+    assert (predict_logits(teacher, faces) - predict_logits(teacher, mirrored)).abs().max() > 1e-2
 
 
 @pytest.mark.realdata
