@@ -294,6 +294,22 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     return model.to(device).eval(), meta
 
 
+def weights_fingerprint(model: nn.Module) -> str:
+    """sha256 (first 16 hex digits) over a model's parameters and buffers, names included, as float32.
+
+    Identifies the weights a run started from or distilled from: a pretrained name stays the same
+    when its weights are re-shipped, the fingerprint does not.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        t = t.detach().cpu()
+        h.update((t.float() if t.is_floating_point() else t).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 # --------------------------------------------------------------------------- Keras-style summary
 
 _KERAS_NAMES = {

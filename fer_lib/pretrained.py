@@ -182,7 +182,7 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
         "data_hash": meta["data_hash"],
         "history": meta["history"],
         "weights": "float16",
-    }
+    } | _teacher_weights(meta)
     if seed_rows:
         card["seed_runs"] = seed_rows
         card["seed_summary"] = seed_summary(seed_rows)
@@ -325,7 +325,12 @@ def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
         "data_hash": meta["data_hash"],
         "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "history": hist,
-    }
+    } | _teacher_weights(meta)
+
+
+def _teacher_weights(meta: dict) -> dict:
+    """{"teacher_weights": fingerprint} for a distilled run whose checkpoint knows it, else {}."""
+    return {"teacher_weights": meta["teacher_weights"]} if meta.get("teacher_weights") else {}
 
 
 def _write_record(record: dict, dest: str | Path | None) -> dict:

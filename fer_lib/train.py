@@ -22,7 +22,7 @@ from torch import nn
 from .data import CLASSES, FerData
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import predict_logits, resolve_device
-from .models import build_model, checkpoint_meta, half_state_dict
+from .models import build_model, checkpoint_meta, half_state_dict, weights_fingerprint
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
@@ -395,11 +395,12 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         if start_meta["model"] != cfg.model or start_meta.get("model_kwargs", {}) != cfg.model_kwargs:
             raise ConfigError(f"init: {cfg.init} holds a '{start_meta['model']}' model, not '{cfg.model}'.")
         model.load_state_dict(start.state_dict())
-    teacher = None
+    teacher = teacher_weights = None
     if cfg.teacher:
         teacher = _load_weights(cfg.teacher, "teacher", device, data_hash)[0].eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
+        teacher_weights = weights_fingerprint(teacher)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     bf16 = use_bf16(cfg, device)
@@ -436,6 +437,9 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             raise ConfigError(f"{last_path} holds weights only (a compact copy of a run); it cannot be resumed.")
         if meta["data_hash"] != data_hash:
             raise ConfigError(f"{last_path} was trained on other data (hash {meta['data_hash']}, now {data_hash}); use a new --out folder.")
+        if teacher_weights and meta.get("teacher_weights") not in (None, teacher_weights):
+            raise ConfigError(f"{last_path} was distilled from other weights (fingerprint {meta['teacher_weights']}) than the teacher "
+                              f"{cfg.teacher} holds now ({teacher_weights}); resume it with the run's own teacher, or use a new --out folder.")
         old_epochs, old_lr, old_schedule = meta["config"]["epochs"], meta["config"]["lr"], meta["config"]["schedule"]
         if cfg.schedule in ("cosine", "onecycle") and old_epochs != cfg.epochs:
             raise ConfigError(f"{last_path} was planned for {old_epochs} epochs with the '{cfg.schedule}' schedule; "
@@ -476,6 +480,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         "config_changes": config_changes,
         "data_hash": data_hash,
         "data_source": data.source,
+        "teacher_weights": teacher_weights,
         "n_train": len(train_part),
         "classes": list(CLASSES),
         "torch": torch.__version__,

@@ -312,12 +312,32 @@ def test_cached_teacher_logits_follow_each_flip(synth, synth_teacher, tmp_path, 
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     # the match says something: the teacher tells a face from its mirror image, so ignoring the flips would show
     from fer_lib.evaluate import predict_logits
-    from fer_lib.models import load_checkpoint
 
     teacher = load_checkpoint(synth_teacher)[0]
     faces = synth.split("Training").images[:256]
     mirrored = np.ascontiguousarray(faces[:, :, ::-1])
     assert (predict_logits(teacher, faces) - predict_logits(teacher, mirrored)).abs().max() > 1e-2
+
+
+def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it(synth, synth_teacher, tmp_path):
+    from fer_lib.models import checkpoint_meta, weights_fingerprint
+
+    cfg = dict(epochs=2, flip=True, shift=0, rotate=0, scale=0, distill=0.5, **FAST)
+    train(TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", stop_after=1)
+    meta = checkpoint_meta(tmp_path / "student" / "last.pt")
+    assert meta["teacher_weights"] == weights_fingerprint(load_checkpoint(synth_teacher)[0])
+    # the same name, other weights: a re-shipped teacher, say
+    ckpt = torch.load(synth_teacher, weights_only=True)
+    key = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    ckpt["model"][key] = ckpt["model"][key] + 0.01
+    torch.save(ckpt, tmp_path / "other.pt")
+    assert weights_fingerprint(load_checkpoint(tmp_path / "other.pt")[0]) != meta["teacher_weights"]
+    with pytest.raises(ConfigError, match="was distilled from other weights"):
+        train(TrainConfig(**cfg, teacher=str(tmp_path / "other.pt")), synth, tmp_path / "student", resume=True)
+    hist = train(TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", resume=True)
+    assert len(hist) == 2
+    assert train(TrainConfig(epochs=1, **FAST), synth, tmp_path / "plain") and \
+        checkpoint_meta(tmp_path / "plain" / "last.pt")["teacher_weights"] is None
 
 
 @pytest.mark.realdata
