@@ -124,7 +124,7 @@ def test_resume_refuses_a_model_built_otherwise(synth, tmp_path):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monkeypatch):
     train(TrainConfig(epochs=1, limit=140, **FAST), synth, tmp_path)
     good = torch.load(tmp_path / "last.pt", weights_only=True)
-    monkeypatch.setattr(T, "augment", lambda x, cfg, g: x * float("nan"))
+    monkeypatch.setattr(T, "augment", lambda x, cfg, g, return_flips=False: (x * float("nan"), None))  # the trainer asks for the flips
     with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 1; the last good checkpoint is kept at"):
         train(TrainConfig(epochs=3, limit=140, **FAST), synth, tmp_path, resume=True)
     kept = torch.load(tmp_path / "last.pt", weights_only=True)
