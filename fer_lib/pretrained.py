@@ -182,7 +182,7 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
         "data_hash": meta["data_hash"],
         "history": meta["history"],
         "weights": "float16",
-    } | _teacher_weights(meta)
+    } | _weights_fingerprints(meta)
     if seed_rows:
         card["seed_runs"] = seed_rows
         card["seed_summary"] = seed_summary(seed_rows)
@@ -325,12 +325,13 @@ def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
         "data_hash": meta["data_hash"],
         "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "history": hist,
-    } | _teacher_weights(meta)
+    } | _weights_fingerprints(meta)
 
 
-def _teacher_weights(meta: dict) -> dict:
-    """{"teacher_weights": fingerprint} for a distilled run whose checkpoint knows it, else {}."""
-    return {"teacher_weights": meta["teacher_weights"]} if meta.get("teacher_weights") else {}
+def _weights_fingerprints(meta: dict) -> dict:
+    """The fingerprints a run's checkpoint knows: ``init_weights`` (a run started from other weights) and
+    ``teacher_weights`` (a distilled run); a key only where it is known."""
+    return {k: meta[k] for k in ("init_weights", "teacher_weights") if meta.get(k)}
 
 
 def _write_record(record: dict, dest: str | Path | None) -> dict:
@@ -361,7 +362,7 @@ def retire_pretrained(name: str, question: str, note: str = "", source: str | Pa
     shipped = next((r for r in rows if r["shipped"]), None)
     meta = {"model": card["architecture"], "config": card["config"], "config_changes": card.get("config_changes", []),
             "history": card["history"], "device": card.get("trained_on"), "bf16": card.get("bf16"),
-            "torch": card.get("torch"), "data_hash": card["data_hash"]}
+            "torch": card.get("torch"), "data_hash": card["data_hash"], **_weights_fingerprints(card)}
     record = _record(shipped["run"] if shipped else name, meta, question, note)
     record["shipped_as"] = name
     record["other_seeds"] = [{"run": r["run"], "seed": r["seed"], "best_epoch": r["best_epoch"], "PublicTest": r["PublicTest"]}

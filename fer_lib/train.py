@@ -390,11 +390,13 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs).to(device)
+    init_weights = None  # the fingerprint of the weights the run started from (a resumed run keeps its own)
     if cfg.init and not (resume and (out / "last.pt").exists()):
         start, start_meta = _load_weights(cfg.init, "init", device, data_hash)
         if start_meta["model"] != cfg.model or start_meta.get("model_kwargs", {}) != cfg.model_kwargs:
             raise ConfigError(f"init: {cfg.init} holds a '{start_meta['model']}' model, not '{cfg.model}'.")
         model.load_state_dict(start.state_dict())
+        init_weights = weights_fingerprint(start)
     teacher = teacher_weights = None
     if cfg.teacher:
         teacher = _load_weights(cfg.teacher, "teacher", device, data_hash)[0].eval()
@@ -461,6 +463,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
             else:  # a run that starts averaging now: the average starts from the current weights
                 ema.model.load_state_dict(model.state_dict())
         history, start_epoch, best_acc = meta["history"], meta["epoch"], meta["best_val_acc"]
+        init_weights = meta.get("init_weights")
         config_changes = list(meta.get("config_changes", []))
         now = cfg.to_json()
         changed = {k: [v, now.get(k)] for k, v in meta["config"].items() if k not in RUNTIME_KEYS and now.get(k) != v}
@@ -480,6 +483,7 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         "config_changes": config_changes,
         "data_hash": data_hash,
         "data_source": data.source,
+        "init_weights": init_weights,
         "teacher_weights": teacher_weights,
         "n_train": len(train_part),
         "classes": list(CLASSES),

@@ -370,11 +370,17 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
     assert rec["other_seeds"] == [{"run": other["run"], "seed": other["seed"], "best_epoch": other["best_epoch"],
                                    "PublicTest": other["PublicTest"]}]
     assert "PrivateTest" not in json.dumps(rec)  # the card's PrivateTest numbers do not travel into a record
+    assert "init_weights" not in rec and "teacher_weights" not in rec  # neither run started from or distilled other weights
     assert experiments(folder=tmp_path / "records") == [rec]
     row = experiment_rows(folder=tmp_path / "records")[0]
     assert row["epochs"] == "2" and row["note"] == (
         "Replaced. It shipped as `toy` until a recipe with a higher PublicTest accuracy replaced it; the recipe's other "
         f"seed runs reached PublicTest {other['PublicTest']:.4f} (seed {other['seed']}).")
+    # a card that knows the weights its run started from and was distilled from passes both fingerprints on
+    prints = {"init_weights": "0123456789abcdef", "teacher_weights": "fedcba9876543210"}
+    (tmp_path / "ship" / "toy.json").write_text(json.dumps(card | prints))
+    rec = retire_pretrained("toy", "q", source=tmp_path / "ship", dest=tmp_path / "records2")
+    assert {k: rec[k] for k in prints} == prints
     with pytest.raises(ConfigError, match="nothing ships as 'nope'"):
         retire_pretrained("nope", "q", source=tmp_path / "ship", dest=tmp_path / "records")
     with pytest.raises(ConfigError, match="needs the question"):

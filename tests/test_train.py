@@ -250,18 +250,29 @@ def test_ema_runs_keep_and_resume_the_average(synth, tmp_path):
 
 
 def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
+    from fer_lib.models import checkpoint_meta, weights_fingerprint
+
     train(TrainConfig(epochs=1, limit=140, **FAST), synth, tmp_path / "a")
     src = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same data: no warning
-        train(TrainConfig(epochs=1, limit=140, lr=0.0, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "b")
+        train(TrainConfig(epochs=2, limit=140, lr=0.0, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "b",
+              stop_after=1)
     got = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
     for k in ("features.0.0.weight", "classifier.2.bias"):  # parameters untouched at lr 0; BN statistics move
         assert torch.equal(got[k], src[k]), k
+    # the run knows which weights it started from, also after a resume (which does not load them again)
+    started_from = weights_fingerprint(load_checkpoint(tmp_path / "a" / "best.pt")[0])
+    assert checkpoint_meta(tmp_path / "b" / "last.pt")["init_weights"] == started_from
+    train(TrainConfig(epochs=2, limit=140, lr=0.0, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "b",
+          resume=True)
+    assert checkpoint_meta(tmp_path / "b" / "last.pt")["init_weights"] == started_from
+    assert len(checkpoint_meta(tmp_path / "b" / "last.pt")["history"]) == 2
     fresh = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
     train(TrainConfig(epochs=1, limit=140, lr=0.0, **FAST), synth, tmp_path / "c")
     assert not torch.equal(torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]["classifier.2.bias"],
                            fresh["classifier.2.bias"])
+    assert checkpoint_meta(tmp_path / "c" / "last.pt")["init_weights"] is None
     with pytest.raises(ConfigError, match="init: .* holds a 'report_cnn' model, not 'simple_cnn'"):
         train(TrainConfig(model="simple_cnn", epochs=1, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "d")
     with pytest.raises(ConfigError, match="teacher: 'nobody' is neither a checkpoint file nor a pretrained model"):
