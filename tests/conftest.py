@@ -19,16 +19,6 @@ from fer_lib.synthetic import synthetic_fer  # noqa: E402  (the thread setting m
 REPO = Path(__file__).resolve().parents[1]
 
 
-def pytest_collection_modifyitems(config, items):
-    """The tests marked slow first, in their collection order, then the rest in theirs.
-
-    pytest-xdist hands tests to its workers in this order; a long test that starts last keeps one
-    worker busy while the other idles (on a 2-core CPU without bf16 the longest takes five minutes).
-    Started first, the long tests overlap with each other and with the many short ones.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(scope="session")
 def synth():
     """700 Training, 140 PublicTest and 140 PrivateTest generated faces."""

@@ -60,7 +60,6 @@ def test_randomisation_drops_saliency_on_a_trained_model(toy_model, faces):
     assert "saliency" not in A.insensitive_methods(res)
 
 
-@pytest.mark.slow
 def test_deletion_auc_beats_random_on_a_trained_model(toy_model, faces):
     x, t = faces[0][:70], faces[1][:70]
     maps = A.attribute(toy_model, x, t, "integrated_gradients", ig_steps=16)

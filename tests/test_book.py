@@ -64,7 +64,6 @@ def smoke_run(tmp_path_factory):
     return done, out
 
 
-@pytest.mark.slow
 def test_smoke_run_executes_every_chapter_and_builds(smoke_run):
     done, out = smoke_run
     assert [p.stem for p in done] == CHAPTERS

@@ -25,7 +25,6 @@ def test_export_round_trip(toy_run, synth, tmp_path):
     assert again == card["metrics"]
 
 
-@pytest.mark.slow
 def test_a_model_built_with_kwargs_ships_and_loads_as_built(synth, tmp_path):
     """simple_cnn with head=dense ships under its plain name; the card's model_kwargs rebuild that head."""
     from fer_lib.report import describe_recipe
@@ -134,7 +133,6 @@ def test_shipped_seed_runs_are_consistent_with_the_card(name):
     assert info["seed_summary"] == seed_summary(runs)
 
 
-@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_private_test_accuracy_holds(name, real_data):
@@ -162,7 +160,6 @@ def test_shipped_holdout_study_matches_its_training_record(real_data):
     assert table["n"].iloc[1] == table["n"].iloc[2] == 3589
 
 
-@pytest.mark.slow
 def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
     from fer_lib import report
     from fer_lib.train import TrainConfig, train
@@ -260,7 +257,6 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(toy_run,
         recompute_shipped_batchnorm("toy", synth, dest=tmp_path / "elsewhere")
 
 
-@pytest.mark.slow
 def test_seed_runs_join_a_shipped_card_whose_run_folder_is_gone(synth, tmp_path):
     """add_seed_runs: the shipped row comes from the card; the best PublicTest run ships, old or new."""
     import shutil

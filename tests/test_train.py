@@ -72,7 +72,6 @@ def test_schedules_and_optimizers_resume(synth, tmp_path, schedule, optimizer):
     assert strip(resumed) == strip(full)
 
 
-@pytest.mark.slow
 def test_resume_after_kill_matches_an_uninterrupted_run(synth_csv, tmp_path):
     args = ["train", "--model", "report_cnn", "--data", str(synth_csv), "--epochs", "4", "--batch-size", "64", "--quiet", "--seed", "5"]
     r = run_cli(*args, "--out", str(tmp_path / "full"))
@@ -352,7 +351,6 @@ def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it
         checkpoint_meta(tmp_path / "plain" / "last.pt")["teacher_weights"] is None
 
 
-@pytest.mark.slow
 @pytest.mark.realdata
 def test_short_training_run_on_real_fer2013(real_data, tmp_path):
     hist = train(TrainConfig(epochs=2, limit=8000, progress=False), real_data, tmp_path)
