@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -52,7 +53,13 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     raise ConfigError(f"unknown TTA mode '{mode}'; expected one of {', '.join(TTA_MODES)}.")
 
 
-@torch.no_grad()
+# Which views of each TTA mode's set the smaller modes reuse: ten-crop's first view is the face
+# itself (the centre crop of the padded face) and its sixth the mirror image, so a ten-crop pass
+# also gives the plain and the flip predictions.
+_SHARED_VIEWS = {"none": {"none": [0]}, "flip": {"none": [0], "flip": [0, 1]},
+                 "tencrop": {"none": [0], "flip": [0, 5], "tencrop": list(range(10))}}
+
+
 def predict_logits(
     model: nn.Module,
     images: np.ndarray | torch.Tensor,
@@ -67,24 +74,50 @@ def predict_logits(
     The model and the views run channels_last: the same predictions, about 1.4x faster on the
     CPU (``benchmarks/bench_evaluate.py`` prints the ratio). The model's layout stays changed.
     """
+    return predict_logits_tta(model, images, (tta,), device=device, batch_size=batch_size, bf16=bf16)[tta]
+
+
+@torch.no_grad()
+def predict_logits_tta(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    ttas: Sequence[str],
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 1024,
+    bf16: bool = False,
+) -> dict[str, torch.Tensor]:
+    """``predict_logits`` for several TTA modes at once: {mode: logits}, each view run once.
+
+    The modes' views nest (the face, its mirror, then the other crops), so all of none, flip and
+    tencrop cost the ten forward passes of tencrop, not 1 + 2 + 10; each mode's logits are the
+    ones ``predict_logits`` gives it alone.
+    """
+    for tta in ttas:
+        if tta not in TTA_MODES:
+            raise ConfigError(f"unknown TTA mode '{tta}'; expected one of {', '.join(TTA_MODES)}.")
+    base = max(ttas, key=TTA_MODES.index) if ttas else "none"
+    picks = {tta: _SHARED_VIEWS[base][tta] for tta in ttas}
     device = torch.device(device)
     was_training = model.training
     model.eval().to(memory_format=torch.channels_last)
-    out = []
+    out: dict[str, list[torch.Tensor]] = {tta: [] for tta in ttas}
     try:
         for i in range(0, len(images), batch_size):
             x = to_float_images(images[i:i + batch_size], device)
-            views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, tta)]
+            views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, base)]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                if len(views) == 1:
-                    logits = model(views[0]).float()
+                raw = [model(v).float() for v in views]
+            probs = [r.softmax(1) for r in raw] if base != "none" else []
+            for tta, idx in picks.items():
+                if len(idx) == 1:
+                    logits = raw[idx[0]]
                 else:  # average probabilities, return their log: still valid logits
-                    probs = torch.stack([model(v).float().softmax(1) for v in views]).mean(0)
-                    logits = probs.clamp_min(1e-12).log()
-            out.append(logits.cpu())
+                    logits = torch.stack([probs[j] for j in idx]).mean(0).clamp_min(1e-12).log()
+                out[tta].append(logits.cpu())
     finally:
         model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, len(CLASSES))
+    return {tta: torch.cat(parts) if parts else torch.zeros(0, len(CLASSES)) for tta, parts in out.items()}
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:

@@ -44,15 +44,18 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
 
 def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "PrivateTest"),
             ttas: tuple[str, ...] = ("none", "flip", "tencrop"), device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
-    """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop": ..., "n": n}}."""
-    from .evaluate import predict_logits
+    """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop": ..., "n": n}}.
+
+    The modes share their views (``predict_logits_tta``): all three cost ten forward passes a face.
+    """
+    from .evaluate import predict_logits_tta
 
     out: dict[str, dict[str, float]] = {}
     for split in splits:
         part = data.split(split)
         row: dict[str, float] = {"n": len(part)}
-        for tta in ttas:
-            pred = predict_logits(model, part.images, device=device, tta=tta).argmax(1).numpy()
+        for tta, logits in predict_logits_tta(model, part.images, ttas, device=device).items():
+            pred = logits.argmax(1).numpy()
             row["accuracy" if tta == "none" else f"accuracy_{tta}"] = float((pred == part.labels).mean())
         out[split] = row
     return out

@@ -25,6 +25,10 @@ log="$OUT/gpu_seeds.log"
 { date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } >>"$log" 2>&1
 
+if [ -n "${EPOCHS:-}" ]; then  # a fixed number of epochs (more seeds of an earlier call's recipe): no probe
+  left=$(( BUDGET - MARGIN )); epochs=$EPOCHS
+  echo "EPOCHS=$EPOCHS given: no probe; ${left}s for the runs" >>"$log"
+else
 for s in $SEEDS; do
   $PY -m fer_lib train --model "$MODEL" $RECIPE --data "$DATA" --out "$RUNS/probe_s$s" --epochs 1 --seed "$s" \
       --quiet >>"$log" 2>&1 &
@@ -44,6 +48,7 @@ epochs=$($PY -c "print(max(1, min($MAX_EPOCHS, int(($left - $startup) / $epoch_s
 echo "probe: ${probe_wall}s in all, ${epoch_s}s for the slowest seed's epoch; ${left}s left: ${epochs} epochs" >>"$log"
 if ! $PY -c "import sys; sys.exit(not $left > $startup + $epoch_s)"; then
   echo "too little of BUDGET=${BUDGET}s is left for one epoch after the probe; give a larger BUDGET" >>"$log"; exit 1
+fi
 fi
 
 for s in $SEEDS; do

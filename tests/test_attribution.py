@@ -68,16 +68,18 @@ def test_deletion_auc_beats_random_on_a_trained_model(toy_model, faces):
     assert real["deletion"].shape == (70, 25)
     assert real["deletion_auc"].mean() < rnd["deletion_auc"].mean()
     assert real["insertion_auc"].mean() > rnd["insertion_auc"].mean()
-    fast = A.deletion_insertion(toy_model, x, t, maps, bf16=True)
-    for key in ("deletion", "insertion"):  # bfloat16 forward passes: the same curves within bf16's precision
-        np.testing.assert_allclose(fast[key], real[key], atol=0.03)
-        assert abs(fast[f"{key}_auc"].mean() - real[f"{key}_auc"].mean()) < 0.005
+    # bfloat16 forward passes: the same curves within bf16's precision. On 16 of the faces: where the CPU
+    # has no native bf16 (no AMX or AVX512-BF16) the autocast is emulated, and 70 faces would take a minute
+    fast = A.deletion_insertion(toy_model, x[:16], t[:16], maps[:16], bf16=True)
+    for key in ("deletion", "insertion"):
+        np.testing.assert_allclose(fast[key], real[key][:16], atol=0.03)
+        assert abs(fast[f"{key}_auc"].mean() - real[f"{key}_auc"][:16].mean()) < 0.005
 
 
 def test_deletion_insertion_uses_bf16_only_where_it_pays(toy_model, faces, monkeypatch):
     from fer_lib import train
 
-    x, t = faces[0][:16], faces[1][:16]
+    x, t = faces[0][:8], faces[1][:8]
     maps = A.attribute(toy_model, x, t, "saliency")
     exact, fast = (A.deletion_insertion(toy_model, x, t, maps, bf16=b)["deletion"] for b in (False, True))
     assert not np.array_equal(exact, fast)  # the two settings are told apart
