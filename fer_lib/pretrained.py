@@ -5,6 +5,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,22 +44,78 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
 
 
 def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "PrivateTest"),
-            ttas: tuple[str, ...] = ("none", "flip", "tencrop"), device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+            ttas: tuple[str, ...] = ("none", "flip", "tencrop"), device: str | torch.device = "cpu",
+            predictions: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
     """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop": ..., "n": n}}.
 
     The modes share their views (``predict_logits_tta``): all three cost ten forward passes a face.
+    Given a dict, ``predictions`` receives each split and mode's predicted classes, one digit a
+    face in the split's order, under keys like ``"PrivateTest tencrop"`` (what a card keeps, so that
+    a test can check a sample of faces against the card's headline number: ``check_predictions``).
     """
     from .evaluate import predict_logits_tta
 
+    device = torch.device(device)
+    # on the CPU small batches are 10-25% faster than large ones (benchmarks/bench_evaluate.py)
+    batch = 64 if device.type == "cpu" else 1024
     out: dict[str, dict[str, float]] = {}
     for split in splits:
         part = data.split(split)
         row: dict[str, float] = {"n": len(part)}
-        for tta, logits in predict_logits_tta(model, part.images, ttas, device=device).items():
+        for tta, logits in predict_logits_tta(model, part.images, ttas, device=device, batch_size=batch).items():
             pred = logits.argmax(1).numpy()
             row["accuracy" if tta == "none" else f"accuracy_{tta}"] = float((pred == part.labels).mean())
+            if predictions is not None:
+                predictions[f"{split} {tta}"] = "".join(map(str, pred.tolist()))
         out[split] = row
     return out
+
+
+def prediction_accuracy(predictions: str, labels: np.ndarray) -> float:
+    """The accuracy of a card's stored predictions (one digit a face) against ``labels``."""
+    pred = np.frombuffer(predictions.encode(), dtype=np.uint8) - ord("0")
+    if len(pred) != len(labels):
+        raise ConfigError(f"{len(pred)} stored predictions for {len(labels)} faces.")
+    return float((pred == labels).mean())
+
+
+def check_predictions(model: nn.Module, data, predictions: str, split: str = "PrivateTest", tta: str = "tencrop",
+                      sample: int = 300, seed: int = 0, device: str | torch.device = "cpu") -> int:
+    """How many of a fixed random sample of faces ``model`` predicts otherwise than the stored ``predictions``.
+
+    A full ten-crop pass of the strong model over a test split takes many minutes on a 2-core CPU;
+    its stored predictions give the card's accuracy exactly (``prediction_accuracy``), and this
+    checks that the model still makes them, on ``sample`` faces.
+    """
+    from .evaluate import predict_logits_tta
+
+    part = data.split(split)
+    stored = np.frombuffer(predictions.encode(), dtype=np.uint8) - ord("0")
+    if len(stored) != len(part):
+        raise ConfigError(f"{len(stored)} stored predictions for the {len(part)} faces of {split}.")
+    idx = np.sort(np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False))
+    device = torch.device(device)
+    logits = predict_logits_tta(model, part.images[idx], (tta,), device=device,
+                                batch_size=64 if device.type == "cpu" else 1024)[tta]
+    return int((logits.argmax(1).numpy() != stored[idx]).sum())
+
+
+def record_predictions(name: str, data, dest: str | Path | None = None) -> dict[str, str]:
+    """Add a shipped model's PrivateTest predictions (every TTA mode) to a card made before cards kept them.
+
+    The accuracies they give must be the card's, within one face, or nothing is written.
+    """
+    out = Path(dest or PRETRAINED_DIR)
+    card_path, card = _shipped_card(name, out, data)
+    model, _ = load_checkpoint(out / f"{name}.pt")
+    preds: dict[str, str] = {}
+    got = measure(model, data, splits=("PrivateTest",), predictions=preds)["PrivateTest"]
+    for key, value in got.items():
+        if key != "n" and abs(value - card["metrics"]["PrivateTest"][key]) > 1.5 / got["n"]:
+            raise ConfigError(f"{name}: PrivateTest {key} is {value:.4f} now, the card says {card['metrics']['PrivateTest'][key]:.4f}.")
+    card["predictions"] = preds
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return preds
 
 
 def full_run_meta(run: Path, best_meta: dict) -> dict:
@@ -102,11 +159,12 @@ def _seed_row(run: Path, data, recipe_meta: dict, recipe_of: str, shipped: bool)
     m = full_run_meta(run, m)
     if m["model"] != recipe_meta["model"] or m["data_hash"] != recipe_meta["data_hash"] or _recipe(m) != _recipe(recipe_meta):
         raise ConfigError(f"{run} is not a seed run of {recipe_of}: the model, data or recipe (seed aside) differ.")
-    acc = measure(net, data, ttas=("none", "tencrop"))
+    public = measure(net, data, splits=("PublicTest",), ttas=("none",))["PublicTest"]  # the row has no PublicTest ten-crop
+    private = measure(net, data, splits=("PrivateTest",), ttas=("none", "tencrop"))["PrivateTest"]
     return {"run": run.name, "seed": m["config"]["seed"], "best_epoch": m.get("best_epoch", m["epoch"]),
-            "epochs": len(m["history"]), "PublicTest": acc["PublicTest"]["accuracy"],
-            "PrivateTest": acc["PrivateTest"]["accuracy"],
-            "PrivateTest ten-crop": acc["PrivateTest"]["accuracy_tencrop"], "shipped": shipped, "bf16": m.get("bf16")}
+            "epochs": len(m["history"]), "PublicTest": public["accuracy"],
+            "PrivateTest": private["accuracy"],
+            "PrivateTest ten-crop": private["accuracy_tencrop"], "shipped": shipped, "bf16": m.get("bf16")}
 
 
 def _check_seeds(rows: list[dict]) -> None:
@@ -168,10 +226,12 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     save_fp16(model, meta, dest / f"{name}.pt")
     shipped, _ = load_checkpoint(dest / f"{name}.pt")  # measure what users will load
     best_epoch = max(meta["history"], key=lambda h: h.get("val_acc", -1))["epoch"]
+    preds: dict[str, str] = {}
+    metrics = measure(shipped, data, predictions=preds)
     card = {
         "model": name,
         "architecture": meta["model"],
-        "metrics": measure(shipped, data),
+        "metrics": metrics,
         "selected_on": "PublicTest accuracy (best epoch" + (", then best seed run)" if seed_runs else ")"),
         "best_epoch": best_epoch,
         "epochs": len(meta["history"]),
@@ -185,6 +245,7 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
         "data_hash": meta["data_hash"],
         "history": meta["history"],
         "weights": "float16",
+        "predictions": {k: v for k, v in preds.items() if k.startswith("PrivateTest")},
     } | _weights_fingerprints(meta)
     if seed_rows:
         card["seed_runs"] = seed_rows
@@ -231,8 +292,9 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
             entry["metrics before"] = card["metrics"]
             meta = dict(meta, batchnorm=entry["statistics"])
             save_fp16(new_model, meta, out / f"{name}.pt")
-            metrics = {"PublicTest": after, **measure(new_model, data, splits=("PrivateTest",), device=device)}
-            card = dict(card, metrics=metrics)
+            preds: dict[str, str] = {}
+            metrics = {"PublicTest": after, **measure(new_model, data, splits=("PrivateTest",), device=device, predictions=preds)}
+            card = dict(card, metrics=metrics, predictions=preds)
         card_path.write_text(json.dumps(dict(card, batchnorm=entry), indent=1) + "\n")
     finally:
         trial.unlink(missing_ok=True)
