@@ -210,17 +210,27 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     ``seed_runs`` are more runs of the same recipe with other seeds. The run that ships is the one
     with the best PublicTest accuracy among all of them (never chosen on PrivateTest); the card lists
     every seed's accuracies (best.pt of each, plain and ten-crop) and their mean, spread and range.
+    That PublicTest accuracy is the one the card shows, measured here on each best.pt (float32, on
+    this device): a run trained elsewhere (a GPU under bf16, say) validated on other arithmetic,
+    which can order two close seeds otherwise; the training history's best breaks ties.
     """
     runs = [Path(run_folder), *map(Path, seed_runs)]
     _check_finished(runs)
-    run = max(runs, key=_best_val_acc) if seed_runs else runs[0]
+    run = runs[0]
+    seed_rows: list[dict] = []
+    if seed_runs:
+        first = full_run_meta(run, load_checkpoint(run / "best.pt")[1])
+        seed_rows = [_seed_row(r, data, first, str(run), shipped=False) for r in runs]
+        _check_seeds(seed_rows)
+        pick = max(range(len(runs)), key=lambda k: (seed_rows[k]["PublicTest"], _best_val_acc(runs[k])))
+        for k, row in enumerate(seed_rows):
+            row["shipped"] = k == pick
+        run = runs[pick]
     model, meta = load_checkpoint(run / "best.pt")
     meta = full_run_meta(run, meta)
     name = name or meta["model"]
     if meta["data_hash"] != data.data_hash():
         raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
-    seed_rows = [_seed_row(r, data, meta, str(run), shipped=r == run) for r in runs] if seed_runs else []
-    _check_seeds(seed_rows)
     dest = Path(dest or PRETRAINED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
     save_fp16(model, meta, dest / f"{name}.pt")

@@ -51,8 +51,8 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(toy_run, runs / "report_cnn")
     shutil.copytree(toy_run, runs / "my_strong")  # any other model counts as a strong-model candidate
-    table = report.results_table(["report_cnn", "my_strong", "fer_vgg"], synth, runs)
-    assert table.loc["fer_vgg", "source"].startswith(("not trained", "pretrained"))
+    table = report.results_table(["report_cnn", "my_strong", "toy_untrained"], synth, runs)  # neither a run nor a card
+    assert table.loc["toy_untrained", "source"].startswith("not trained")
     row = table.loc["report_cnn"]
     assert row["epochs"] == 5 and 1 <= row["best epoch"] <= 5 and row["seeds"] == 1
     assert row["trainable params"] == 318_055  # the Keras summary's trainable count; BN running stats are buffers
@@ -61,7 +61,7 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
         assert 0 <= row[col] <= 1
     compared = report.comparison_table(table)
     assert {"the original report (Keras, 4-block CNN)", "this report: report_cnn", "this report: my_strong"} <= set(compared.index)
-    assert "this report: fer_vgg" not in compared.index  # untrained models have no row
+    assert "this report: toy_untrained" not in compared.index  # untrained models have no row
     ours = compared.loc["this report: report_cnn"]
     assert (ours["PublicTest"], ours["PrivateTest (TTA)"]) == (row["PublicTest"], row["PrivateTest ten-crop"])
     assert ours["protocol"].endswith("; one seed") and f"(epoch {row['best epoch']} of 5)" in ours["protocol"]
