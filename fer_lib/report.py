@@ -196,7 +196,7 @@ def results_table(models: list[str], data: FerData, run_dir: str | Path = "runs"
 
     from .pretrained import measure
 
-    rows, spreads, recomputed = [], {}, {}
+    rows, spreads, recomputed, teachers = [], {}, {}, {}
     for name in models:
         try:
             net, source, meta = model_record(name, run_dir, use_pretrained)
@@ -211,6 +211,9 @@ def results_table(models: list[str], data: FerData, run_dir: str | Path = "runs"
             spreads[name] = card["seed_summary"]
         if (card.get("batchnorm") or {}).get("kept"):
             recomputed[name] = card["batchnorm"]
+        cfg = meta.get("config") or {}
+        if cfg.get("teacher"):
+            teachers[name] = {k: cfg.get(k) for k in ("teacher", "distill", "distill_temp")}
         rows.append({"model": name, "source": source,
                      "trainable params": sum(p.numel() for p in net.parameters() if p.requires_grad),
                      "seeds": card.get("seeds", 1), "epochs": len(hist), "best epoch": best.get("epoch"),
@@ -223,6 +226,7 @@ def results_table(models: list[str], data: FerData, run_dir: str | Path = "runs"
             table[col] = table[col].astype("Int64")
     table.attrs["seed_summary"] = spreads  # per model with seed runs: mean, sd and range of each metric
     table.attrs["batchnorm"] = recomputed  # per shipped model whose BatchNorm statistics were recomputed after export
+    table.attrs["teacher"] = teachers  # per model trained with distillation: its teacher, weight and temperature
     return table
 
 
@@ -245,11 +249,34 @@ def _batchnorm_clause(bn: dict | None, seeds: bool) -> str:
             + ("; the seed runs are the weights as trained." if seeds else "."))
 
 
-def describe_targets(table: "Any") -> str:
+def _teacher_clause(name: str, teacher: dict | None, folder: str | Path | None = None) -> str:
+    """' Its recipe adds a teacher's soft targets ...; without one, the best recorded run reached ...' or ''.
+
+    The original report trained with cross-entropy alone; a model distilled from a stronger one
+    reaches its number by another route, and the reader should know how far the plain loss got.
+    """
+    if not teacher:
+        return ""
+    from .pretrained import experiments
+
+    text = (f" Its loss is not the original's alone: {teacher['distill']:g} × the soft targets of `{teacher['teacher']}` "
+            f"(temperature {teacher['distill_temp']:g}) beside the cross-entropy.")
+    plain = [r for r in experiments(name, folder) if not (r.get("config") or {}).get("teacher")]
+    if plain:
+        best = max(plain, key=lambda r: r["best_PublicTest"])
+        target = ORIGINAL_FINAL["val_acc"]
+        text += (f" Without a teacher, the best of {len(plain)} recorded run{'s' if len(plain) > 1 else ''} of {name} "
+                 f"(`{best['run']}`) reached PublicTest {best['best_PublicTest']:.4f} "
+                 f"({'reaching' if best['best_PublicTest'] >= target else 'short of'} {target:.4f}; the appendix lists them).")
+    return text
+
+
+def describe_targets(table: "Any", folder: str | Path | None = None) -> str:
     """Markdown: each target of the reference run against what the table measured, met or not, with the gap."""
     lines = []
     spreads = table.attrs.get("seed_summary") or {}
     recomputed = table.attrs.get("batchnorm") or {}
+    teachers = table.attrs.get("teacher") or {}
     trained = table.dropna(subset=["PublicTest"]) if "PublicTest" in table else table.iloc[:0]
     for name in REPRODUCED:
         if name in trained.index:
@@ -259,7 +286,8 @@ def describe_targets(table: "Any") -> str:
                          f"{ORIGINAL_FINAL['val_acc']:.4f} ({acc - ORIGINAL_FINAL['val_acc']:+.4f}); "
                          f"PrivateTest {float(trained.loc[name, 'PrivateTest']):.4f}."
                          + _seed_clause(spreads.get(name), int(trained.loc[name, "seeds"]), "PublicTest", ORIGINAL_FINAL["val_acc"], "PrivateTest")
-                         + _batchnorm_clause(recomputed.get(name), name in spreads))
+                         + _batchnorm_clause(recomputed.get(name), name in spreads)
+                         + _teacher_clause(name, teachers.get(name), folder))
         else:
             lines.append(f"- **{name}**: not trained in this run.")
     strong = trained[~trained.index.isin(REPRODUCED)]
@@ -476,13 +504,15 @@ def comparison_table(ours: "Any") -> "Any":
 
     rows = list(ANCHORS)
     recomputed = ours.attrs.get("batchnorm") or {}
+    teachers = ours.attrs.get("teacher") or {}
     for name, r in ours.dropna(subset=["PublicTest"]).iterrows():
+        kd = f"distilled from {teachers[name]['teacher']}; " if name in teachers else ""
         bn = ("BatchNorm statistics recomputed on Training afterwards, kept because PublicTest rose "
               f"({recomputed[name]['PublicTest before']['accuracy']:.4f} → {recomputed[name]['PublicTest after']['accuracy']:.4f}); "
               if name in recomputed else "")
         rows.append({"source": f"this report: {name}", "PublicTest": r["PublicTest"], "PrivateTest": r["PrivateTest"],
                      "PrivateTest (TTA)": r["PrivateTest ten-crop"],
-                     "protocol": (f"trained on Training; checkpoint chosen on PublicTest (epoch {r['best epoch']} of {r['epochs']}); "
+                     "protocol": (f"trained on Training; {kd}checkpoint chosen on PublicTest (epoch {r['best epoch']} of {r['epochs']}); "
                                   + bn + "PrivateTest measured once, plain and ten-crop; "
                                   + (f"the shipped one of {r['seeds']} seeds, the best on PublicTest" if r["seeds"] > 1 else "one seed"))})
     return pd.DataFrame(rows).set_index("source")

@@ -270,3 +270,26 @@ def test_environment_names_the_cpu_and_its_bf16(tmp_path):
     fake.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2\n")
     assert report.cpu_model(fake) == "AMD EPYC 9B14"
     assert report.cpu_model(tmp_path / "missing") != ""
+
+
+def test_targets_say_when_a_reproduced_model_was_distilled(tmp_path):
+    import json
+
+    import pandas as pd
+
+    table = pd.DataFrame([{"model": "report_cnn", "seeds": 1, "best epoch": 9, "epochs": 10, "PublicTest": 0.652, "PublicTest ten-crop": 0.65,
+                           "PrivateTest": 0.66, "PrivateTest ten-crop": 0.66}]).set_index("model")
+    assert "teacher" not in report.describe_targets(table)  # the original's loss: nothing to add
+    assert "distilled" not in report.comparison_table(table).loc["this report: report_cnn", "protocol"]
+    table.attrs["teacher"] = {"report_cnn": {"teacher": "big", "distill": 0.5, "distill_temp": 4.0}}
+    for run, teacher, acc in [("plain_a", None, 0.640), ("plain_b", None, 0.645), ("kd", "big", 0.66), ("other", None, 0.70)]:
+        rec = {"run": run, "model": "simple_cnn" if run == "other" else "report_cnn", "recorded": "2026-12-04",
+               "config": {"teacher": teacher}, "best_PublicTest": acc}
+        (tmp_path / f"{run}.json").write_text(json.dumps(rec))
+    assert report.comparison_table(table).loc["this report: report_cnn", "protocol"].startswith(
+        "trained on Training; distilled from big; checkpoint chosen on PublicTest")
+    line = report.describe_targets(table, folder=tmp_path).splitlines()[0]
+    assert "Its loss is not the original's alone: 0.5 × the soft targets of `big` (temperature 4) beside the cross-entropy." in line
+    # the best plain run of this model, not the distilled one nor another model's
+    assert line.endswith("Without a teacher, the best of 2 recorded runs of report_cnn (`plain_b`) reached PublicTest 0.6450 "
+                         "(short of 0.6510; the appendix lists them).")
