@@ -43,6 +43,19 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     raise ConfigError(f"'{name}' is neither a checkpoint file nor a pretrained model (shipped: {', '.join(shipped) or 'none yet'}).")
 
 
+def _eval_batch(device: torch.device) -> int:
+    """The evaluation batch size: on the CPU small batches are 10-25% faster than large ones (benchmarks/bench_evaluate.py)."""
+    return 64 if device.type == "cpu" else 1024
+
+
+def _stored_classes(predictions: str, n: int, what: str) -> np.ndarray:
+    """A card's stored predictions (one digit a face) as class indices, checked to cover ``n`` faces."""
+    pred = np.frombuffer(predictions.encode(), dtype=np.uint8) - ord("0")
+    if len(pred) != n:
+        raise ConfigError(f"{len(pred)} stored predictions for {what}.")
+    return pred
+
+
 def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "PrivateTest"),
             ttas: tuple[str, ...] = ("none", "flip", "tencrop"), device: str | torch.device = "cpu",
             predictions: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
@@ -56,8 +69,7 @@ def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "Pr
     from .evaluate import predict_logits_tta
 
     device = torch.device(device)
-    # on the CPU small batches are 10-25% faster than large ones (benchmarks/bench_evaluate.py)
-    batch = 64 if device.type == "cpu" else 1024
+    batch = _eval_batch(device)
     out: dict[str, dict[str, float]] = {}
     for split in splits:
         part = data.split(split)
@@ -73,10 +85,7 @@ def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "Pr
 
 def prediction_accuracy(predictions: str, labels: np.ndarray) -> float:
     """The accuracy of a card's stored predictions (one digit a face) against ``labels``."""
-    pred = np.frombuffer(predictions.encode(), dtype=np.uint8) - ord("0")
-    if len(pred) != len(labels):
-        raise ConfigError(f"{len(pred)} stored predictions for {len(labels)} faces.")
-    return float((pred == labels).mean())
+    return float((_stored_classes(predictions, len(labels), f"{len(labels)} faces") == labels).mean())
 
 
 def check_predictions(model: nn.Module, data, predictions: str, split: str = "PrivateTest", tta: str = "tencrop",
@@ -90,13 +99,10 @@ def check_predictions(model: nn.Module, data, predictions: str, split: str = "Pr
     from .evaluate import predict_logits_tta
 
     part = data.split(split)
-    stored = np.frombuffer(predictions.encode(), dtype=np.uint8) - ord("0")
-    if len(stored) != len(part):
-        raise ConfigError(f"{len(stored)} stored predictions for the {len(part)} faces of {split}.")
+    stored = _stored_classes(predictions, len(part), f"the {len(part)} faces of {split}")
     idx = np.sort(np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False))
     device = torch.device(device)
-    logits = predict_logits_tta(model, part.images[idx], (tta,), device=device,
-                                batch_size=64 if device.type == "cpu" else 1024)[tta]
+    logits = predict_logits_tta(model, part.images[idx], (tta,), device=device, batch_size=_eval_batch(device))[tta]
     return int((logits.argmax(1).numpy() != stored[idx]).sum())
 
 
