@@ -8,7 +8,7 @@ DATA ?=
 DEVICE ?= auto
 REPORT_DIR ?= _report
 
-.PHONY: setup test bench book report clean
+.PHONY: setup book-setup test bench book book-linkcheck report clean
 
 setup: $(VENV)/.installed
 
@@ -30,11 +30,30 @@ test: setup
 report: setup
 	$(PY) -m fer_lib report --data "$(DATA)" --device $(DEVICE) --out $(REPORT_DIR) --publish
 
-# Build the HTML from the committed notebooks (never re-executed), from scratch, warnings as errors.
-book: setup
+# The book's own environment: only pyproject.toml's `book` extra (no torch: the build never executes
+# a notebook). The published site is built by this same target (.github/workflows/book.yml).
+BOOK_VENV ?= .venv-book
+book-setup: $(BOOK_VENV)/.installed
+
+$(BOOK_VENV)/.installed: pyproject.toml
+	test -x $(BOOK_VENV)/bin/python || python3 -m venv $(BOOK_VENV)
+	python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["book"]))' \
+		> $(BOOK_VENV)/requirements.txt
+	$(BOOK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BOOK_VENV)/bin/python -m pip install -q -r $(BOOK_VENV)/requirements.txt
+	touch $@
+
+# Build the HTML from the committed notebooks (never re-executed), from scratch, warnings as errors,
+# then check every internal link and anchor of the built pages.
+book: book-setup
 	rm -rf book/_build
-	$(VENV)/bin/jupyter-book build book -W -n --keep-going
+	$(BOOK_VENV)/bin/jupyter-book build book -W -n --keep-going
+	$(BOOK_VENV)/bin/python scripts/check_links.py book/_build/html
 	@echo "open book/_build/html/index.html"
+
+# External links, checked by Sphinx's linkcheck builder: a report in book/_build/linkcheck/output.txt
+book-linkcheck: book-setup
+	$(BOOK_VENV)/bin/jupyter-book build book --builder linkcheck
 
 bench: setup
 	$(PY) benchmarks/bench_attribution.py

@@ -10,6 +10,7 @@ from fer_lib.errors import ConfigError
 from fer_lib.report import ReportFailed, run_report, toc_notebooks
 
 from .conftest import REPO, run_cli
+from .test_publish import load_link_checker
 
 CHAPTERS = [p.stem for p in toc_notebooks()]
 FIGURE_CHAPTERS = ["q1_architecture", "q2_training", "q3_confusion", "q4_saliency", "q5_filters"]
@@ -48,6 +49,8 @@ def check_html(html: Path) -> None:
         assert imgs, f"{ch}.html has no figure"
         for src in imgs:
             assert (html / src).exists(), f"{ch}.html points at a missing image {src}"
+    broken, _ = load_link_checker().scan(html)
+    assert not broken, "broken internal links: " + "; ".join(broken)
 
 
 def error_cells(nb_path: Path) -> list[str]:
