@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .errors import ConfigError, FerError
 
@@ -121,29 +121,40 @@ def _replay(a: argparse.Namespace) -> int:
         raise ConfigError("--like takes the whole recipe from " + a.like + "; drop "
                           + ", ".join("--" + k.replace("_", "-") for k in given) + ".")
     recipe = _recipe_of(a.like)
-    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
+    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     if recipe.get("data_hash") not in (None, data.data_hash()):
         print(f"fer-lib: note: {a.like} was trained on data {recipe['data_hash']}, this is {data.data_hash()}; "
               "the replay is not a seed run of it.", file=sys.stderr)
     runtime = {"device": a.device, "progress": not a.quiet, "compile": a.compile}
-    history = replay(recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime)
+    history = replay(recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime, force=a.force)
     print(f"{len(history)} of {len(recipe['history'])} epochs of the {recipe['config']['model']} recipe "
           f"(seed {a.seed}); checkpoints and history in {a.out}")
     return 0
 
 
-def _model_args(pairs: list[str] | None) -> dict:
-    """--model-arg KEY=VALUE pairs as keyword arguments: VALUE read as JSON where it parses, else as text."""
-    kwargs: dict = {}
+def _key_values(pairs: list[str] | None, flag: str, example: str, parse: Any) -> dict:
+    """KEY=VALUE pairs of a repeatable option as a dict, each VALUE through ``parse``; one sentence for a bad pair."""
+    out: dict = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise ConfigError(f"--model-arg takes KEY=VALUE (for example head=dense), not '{pair}'.")
+            raise ConfigError(f"{flag} takes KEY=VALUE (for example {flag} {example}), not '{pair}'.")
         try:
-            kwargs[key] = json.loads(value)
+            out[key] = parse(value)
+        except ValueError:
+            raise ConfigError(f"{flag} {pair}: the value is not valid (write numbers as 2, lists as [a, b], text as is).") from None
+    return out
+
+
+def _model_args(pairs: list[str] | None) -> dict:
+    """--model-arg KEY=VALUE pairs as keyword arguments: VALUE read as JSON where it parses, else as text."""
+    def parse(value: str) -> Any:
+        try:
+            return json.loads(value)
         except json.JSONDecodeError:
-            kwargs[key] = value
-    return kwargs
+            return value
+
+    return _key_values(pairs, "--model-arg", "head=dense", parse)
 
 
 def _train(a: argparse.Namespace) -> int:
@@ -166,8 +177,8 @@ def _train(a: argparse.Namespace) -> int:
         cfg.compile = True
     if a.no_bf16:
         cfg.bf16 = False
-    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
-    history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after)
+    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
+    history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force)
     if history:
         last = history[-1]
         print(f"epoch {last['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("epoch",)))
@@ -182,7 +193,7 @@ def _evaluate(a: argparse.Namespace) -> int:
 
     device = resolve_device(a.device)
     model, meta = load_model(a.checkpoint, device=device)
-    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed)
+    data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     res = evaluate_split(model, data, a.split, device=device, tta=a.tta, save_to=a.save_predictions)
     if a.json:
         print(json.dumps(res))
@@ -221,6 +232,19 @@ def _predict(a: argparse.Namespace) -> int:
     return 0
 
 
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def explain_output(path: str) -> Path:
+    """Where explain writes its figure: a name without an extension gets .png (and says so)."""
+    from .checks import output_file
+
+    p = Path(path)
+    if not p.suffix and not p.is_dir():
+        p = p.with_name(p.name + ".png")
+    return output_file(p, FIGURE_SUFFIXES, "-o")
+
+
 def _explain(a: argparse.Namespace) -> int:
     import matplotlib
 
@@ -234,6 +258,7 @@ def _explain(a: argparse.Namespace) -> int:
     from .plots import overlay_grid
     from .pretrained import load_model
 
+    output = explain_output(a.output)
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
     images = _load_images([a.image])
@@ -246,30 +271,39 @@ def _explain(a: argparse.Namespace) -> int:
         raise ConfigError(f"unknown --target '{a.target}'; expected one of {', '.join(CLASSES)}.")
     maps = attribute(model, to_float_images(images, device), torch.tensor([target]), a.method)
     fig = overlay_grid(images, {a.method: to_display(maps)[0:1]}, [f"{CLASSES[target]} {probs[target]:.2f}"])
-    fig.savefig(a.output, dpi=150, bbox_inches="tight")
-    print(f"{a.image}: {a.method} map for '{CLASSES[target]}' (p = {probs[target]:.3f}) written to {a.output}")
+    fig.savefig(output, dpi=150, bbox_inches="tight")
+    print(f"{a.image}: {a.method} map for '{CLASSES[target]}' (p = {probs[target]:.3f}) written to {output}")
     return 0
 
 
-def _report(a: argparse.Namespace) -> int:
+def _report_params(pairs: list[str]) -> dict:
+    """-p KEY=VALUE pairs, each VALUE read as YAML (numbers, lists, true/false)."""
     import yaml
 
-    from .errors import ConfigError
-    from .report import run_report, select_chapters
+    def parse(value: str) -> Any:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ValueError(str(e)) from None
 
-    params = {}
-    for kv in a.param:
-        if "=" not in kv:
-            raise ConfigError(f"parameter '{kv}' is not KEY=VALUE.")
-        k, v = kv.split("=", 1)
-        params[k] = yaml.safe_load(v)
+    return _key_values(pairs, "-p", "epochs=2", parse)
+
+
+def _report(a: argparse.Namespace) -> int:
+    from .report import REPO, run_report, select_chapters
+
+    def for_notebooks(path: str) -> str:  # the notebooks run in the repository: a path the caller gave, as seen from there
+        full = Path(path).resolve()
+        return str(full.relative_to(REPO)) if full.is_relative_to(REPO) else str(full)
+
+    params = _report_params(a.param)
     if a.data is not None:
-        params["data"] = a.data
+        params["data"] = a.data if a.data in ("", "synthetic") else for_notebooks(a.data)
     params["device"] = a.device
-    params["run_dir"] = a.run_dir
-    params["report_dir"] = a.out
+    params["run_dir"] = for_notebooks(a.run_dir)
+    params["report_dir"] = for_notebooks(a.out)
     notebooks = select_chapters(a.only) if a.only else None
-    run_report(params, a.out, notebooks=notebooks, publish=a.publish)
+    run_report(params, a.out, notebooks=notebooks, publish=a.publish, given=set(params) - {"data", "device", "run_dir", "report_dir"})
     return 0
 
 
@@ -280,13 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     def data_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--val-fraction", type=float, default=0.1, help="held-out share for an NTU train.csv (no Usage column)")
         sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--resize", action="store_true", help="scale image-folder images that are not 48x48")
 
     d = sub.add_parser("data", help="inspect a data set")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     di = dsub.add_parser("info", help="detected layout and counts per split and class")
     di.add_argument("path")
     di.add_argument("--json", action="store_true")
-    di.add_argument("--resize", action="store_true", help="resize images that are not 48x48")
     data_args(di)
     di.set_defaults(func=_data_info)
     dp = dsub.add_parser("pack", help="a compact lossless copy (*.fer.xz) that any command reads like the CSV")
@@ -294,7 +328,6 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("out", help="the file to write, named *.fer.xz")
     dp.add_argument("--splits", nargs="+", choices=["Training", "PublicTest", "PrivateTest"],
                     help="keep only these splits (say Training PublicTest for a training machine)")
-    dp.add_argument("--resize", action="store_true", help="resize images that are not 48x48")
     data_args(dp)
     dp.set_defaults(func=_data_pack)
 
@@ -341,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); 0 is off")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    t.add_argument("--force", action="store_true", help="replace the run that --out already holds")
     t.add_argument("--stop-after", type=int, default=None, metavar="N", help="end this call after N epochs (resume later)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--no-bf16", action="store_true", help="train in float32")
@@ -406,6 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file the user named could not be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"fer-lib: error: {where}{e.strerror or e}.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -186,6 +186,9 @@ def load_fer2013(
 
 # --------------------------------------------------------------------------- CSV layouts
 
+_BOM = b"\xef\xbb\xbf"  # spreadsheets save UTF-8 CSVs with a byte-order mark
+
+
 def _read_bytes(p: Path, header_only: bool = False) -> bytes:
     try:
         blob = p.read_bytes() if not header_only else _head(p)
@@ -195,14 +198,33 @@ def _read_bytes(p: Path, header_only: bool = False) -> bytes:
         if header_only:
             d = zlib.decompressobj(31)
             try:
-                return d.decompress(blob, 65536)
+                blob = d.decompress(blob, 65536)
             except zlib.error:
                 raise DataError(f"{p}: not a valid gzip file.") from None
+        else:
+            blob = _gunzip(blob, p)
+    return blob[len(_BOM):] if blob.startswith(_BOM) else blob
+
+
+def _gunzip(blob: bytes, p: Path) -> bytes:
+    """Every member of a gzip file (``gzip >>`` and bgzip write several); anything else after them is an error."""
+    parts, rest = [], blob
+    errors = (zlib.error, getattr(_inflate_lib, "error", zlib.error), EOFError, OSError)
+    while True:
+        d = _inflate_lib.decompressobj(31)
         try:
-            return _inflate_lib.decompress(blob, 31)
-        except (zlib.error, getattr(_inflate_lib, "error", zlib.error), EOFError, OSError):
+            parts.append(d.decompress(rest))
+        except errors:
             raise DataError(f"{p}: the gzip stream is truncated or corrupt; download the file again.") from None
-    return blob
+        if not d.eof:
+            raise DataError(f"{p}: the gzip stream is truncated or corrupt; download the file again.")
+        rest = d.unused_data
+        if not rest.strip(b"\0"):  # the end, or the zero padding some tools add
+            break
+        if rest[:2] != b"\x1f\x8b":
+            raise DataError(f"{p}: {len(rest):,} bytes after the end of the gzip data are not gzip; the file is damaged "
+                            "or something was appended to it.")
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _head(p: Path) -> bytes:
@@ -410,23 +432,61 @@ def _split_from_name(f: Path, sub: str) -> str:
     raise DataError(f"{f}: cannot tell the split: test images must be named PublicTest_* or PrivateTest_*.")
 
 
-def _read_image(f: Path, resize: bool) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+MIN_IMAGE_SIDE = 16  # below this a photo holds no recognisable face
 
+
+def gray8(im: "Image.Image") -> "Image.Image":
+    """Any PIL image as 8-bit grayscale: 16- and 32-bit images scaled to 0-255, not clipped to white."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        return Image.fromarray(np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8))
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        a = a * 255.0 if a.max() <= 1.0 else a
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+    return im.convert("L")
+
+
+def open_image(f: str | os.PathLike) -> "Image.Image":
+    """An image file as upright 8-bit grayscale (EXIF orientation applied); one DataError sentence for any failure."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    f = Path(f)
+    if f.is_dir():
+        raise DataError(f"{f}: a folder, not an image file.")
     try:
         with Image.open(f) as im:
-            im = im.convert("L")
-            if im.size != (IMAGE_SIZE, IMAGE_SIZE):
-                if not resize:
-                    raise DataError(f"{f}: image is {im.size[0]}x{im.size[1]}, expected 48x48 (pass resize=True, or --resize, to scale it).")
-                im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            return gray8(ImageOps.exif_transpose(im))
+    except Image.DecompressionBombError:
+        raise DataError(f"{f}: the image has more pixels than PIL opens safely ({2 * Image.MAX_IMAGE_PIXELS:,}); "
+                        "scale it down before passing it.") from None
+    except FileNotFoundError:
+        raise DataError(f"{f}: no such file.") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{f}: cannot read the image: not a format PIL knows (PNG, JPEG, BMP, TIFF, WebP, ...).") from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{f}: cannot read the image ({type(e).__name__}: {e}).") from None
 
 
+def _read_image(f: Path, resize: bool) -> np.ndarray:
+    from PIL import Image
+
+    im = open_image(f)
+    if im.size != (IMAGE_SIZE, IMAGE_SIZE):
+        if not resize:
+            raise DataError(f"{f}: image is {im.size[0]}x{im.size[1]}, expected 48x48 (pass resize=True, or --resize, to scale it).")
+        if min(im.size) < MIN_IMAGE_SIDE:
+            raise DataError(f"{f}: the image is {im.size[0]}x{im.size[1]} pixels, too small to hold a face "
+                            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; FER2013's faces are 48x48).")
+        im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
 def read_any_image(path: str | os.PathLike) -> np.ndarray:
-    """Any image file as a 48x48 uint8 grayscale array (converted and resized)."""
+    """Any image file as a 48x48 uint8 grayscale array (upright, converted and resized)."""
     return _read_image(Path(path), resize=True)
 
 
@@ -450,6 +510,8 @@ def write_packed(data: FerData, path: str | os.PathLike, splits: tuple[str, ...]
     p = Path(path)
     if not p.name.endswith(PACK_SUFFIX):
         raise DataError(f"{p}: a packed copy must be named *{PACK_SUFFIX}.")
+    if p.is_dir():
+        raise DataError(f"{p}: a folder; give the packed copy a file name ending in {PACK_SUFFIX}.")
     origin = data.data_hash()
     if splits:
         for s in splits:
@@ -463,14 +525,18 @@ def write_packed(data: FerData, path: str | os.PathLike, splits: tuple[str, ...]
     for i, name in enumerate(names):
         codes[data.splits == name] = i
     comp = lzma.LZMACompressor(format=lzma.FORMAT_XZ, filters=_PACK_FILTERS)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".part")
-    with open(tmp, "wb") as f:
-        for chunk in (_PACK_MAGIC, json.dumps(header).encode() + b"\n", data.labels.astype(np.uint8).tobytes(),
-                      codes.tobytes(), np.ascontiguousarray(data.images).tobytes()):
-            f.write(comp.compress(chunk))
-        f.write(comp.flush())
-    os.replace(tmp, p)
+    tmp = p.with_name(f"{p.name}.{os.getpid()}.part")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            for chunk in (_PACK_MAGIC, json.dumps(header).encode() + b"\n", data.labels.astype(np.uint8).tobytes(),
+                          codes.tobytes(), np.ascontiguousarray(data.images).tobytes()):
+                f.write(comp.compress(chunk))
+            f.write(comp.flush())
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write {p} ({e.strerror or e}); choose a place you can write to.") from None
     return header
 
 

@@ -249,7 +249,22 @@ def build_model(name: str, **kw: Any) -> nn.Module:
     """A fresh model by registered name."""
     if name not in REGISTRY:
         raise ConfigError(f"unknown model '{name}'; registered models: {', '.join(sorted(REGISTRY))}.")
-    return REGISTRY[name].build(**kw)
+    try:
+        return REGISTRY[name].build(**kw)
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as e:
+        raise ConfigError(f"{name} cannot be built with {kw}: {_constructor_complaint(name, e)}.") from None
+
+
+def _constructor_complaint(name: str, e: Exception) -> str:
+    """What was wrong with a model's keyword arguments, naming the ones it does take."""
+    import inspect
+
+    msg = str(e)
+    if "unexpected keyword argument" in msg:
+        takes = [p for p in inspect.signature(REGISTRY[name].build(**{}).__class__.__init__).parameters if p != "self"]
+        bad = msg.split("'")[-2] if msg.count("'") >= 2 else msg
+        return f"it takes no argument '{bad}' (it takes {', '.join(takes)})"
+    return msg.rstrip(".")
 
 
 def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
@@ -277,7 +292,13 @@ def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tu
         raise ConfigError(f"{p}: not a readable fer_lib checkpoint ({type(e).__name__}).") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise ConfigError(f"{p}: not a fer_lib checkpoint (expected the keys 'model' and 'meta').")
-    return ckpt, json.loads(ckpt["meta"]) if isinstance(ckpt["meta"], str) else ckpt["meta"]
+    try:
+        meta = json.loads(ckpt["meta"]) if isinstance(ckpt["meta"], str) else ckpt["meta"]
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{p}: its metadata is not readable; not a checkpoint written by fer_lib.")
+    return ckpt, meta
 
 
 def checkpoint_meta(path: str | Path) -> dict:
@@ -288,9 +309,20 @@ def checkpoint_meta(path: str | Path) -> dict:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """A model and its metadata from a checkpoint written by the trainer (weights only)."""
     ckpt, meta = _read_checkpoint(path, device)
+    if "model" not in meta:
+        raise ConfigError(f"{path}: its metadata names no model; not a checkpoint written by fer_lib.")
     model = build_model(meta["model"], **meta.get("model_kwargs", {}))
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    model.load_state_dict(state)
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise ConfigError(f"{path}: the weights hold NaN or infinite values (in {bad}): the run diverged before it was saved; "
+                          "use an earlier checkpoint or train again with a lower learning rate.")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
+        raise ConfigError(f"{path}: its weights do not fit a '{meta['model']}' {meta.get('model_kwargs') or ''}"
+                          f"({first.rstrip('.')}); the checkpoint is of another architecture or damaged.") from None
     return model.to(device).eval(), meta
 
 

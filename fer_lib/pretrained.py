@@ -29,8 +29,12 @@ def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """A model and its metadata from a checkpoint path or a pretrained name."""
+    """A model and its metadata from a checkpoint path, a run folder (its best.pt) or a pretrained name."""
     p = Path(name_or_path)
+    if p.is_dir():
+        if not (p / "best.pt").is_file():
+            raise ConfigError(f"{p}: a folder without best.pt; pass a checkpoint file, a run folder or a pretrained name.")
+        return load_checkpoint(p / "best.pt", device=device)
     if p.suffix == ".pt" or p.exists():
         return load_checkpoint(p, device=device)
     name = str(name_or_path)

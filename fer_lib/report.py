@@ -6,6 +6,7 @@ notebooks over ``book/``: a failed or partial run never reaches the book.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import platform
 import shutil
@@ -75,19 +76,32 @@ def run_report(
     publish: bool = False,
     kernel: str = "python3",
     log: Any = print,
+    given: set[str] | None = None,
 ) -> list[Path]:
-    """Execute the chapters in order with ``params`` (each notebook gets the ones it declares)."""
+    """Execute the chapters in order with ``params`` (each notebook gets the ones it declares).
+
+    ``given`` names the parameters the user set (as opposed to the runner's own, such as device):
+    each must be declared by at least one of the chapters run, so that a typo is an error, not a
+    silent default.
+    """
     import papermill as pm
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from .checks import output_dir
+
     notebooks = list(notebooks or toc_notebooks())
-    done: list[Path] = []
     for nb in notebooks:
         if not nb.exists():
             raise ReportFailed(f"{nb}: the chapter listed in _toc.yml does not exist.")
-        declared = set(pm.inspect_notebook(str(nb)))
-        own = {k: v for k, v in params.items() if k in declared}
+    declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in notebooks}
+    known = set().union(*declared.values())
+    for key in sorted((given or set()) - known):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"no chapter run here takes the parameter '{key}'; {hint}they take: {', '.join(sorted(known))}.")
+    out = output_dir(out_dir, "--out")
+    done: list[Path] = []
+    for nb in notebooks:
+        own = {k: v for k, v in params.items() if k in declared[nb]}
         target = out / nb.name
         t0 = time.perf_counter()
         log(f"running {nb.name} with {own}")

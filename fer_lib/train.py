@@ -19,10 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import checks
 from .data import CLASSES, FerData
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import predict_logits, resolve_device
 from .models import build_model, checkpoint_meta, half_state_dict, weights_fingerprint
+from .rundir import RunFolder, atomic_save
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
@@ -68,22 +70,33 @@ class TrainConfig:
     progress: bool = True
 
     def check(self) -> None:
+        """Every setting within its range: one ConfigError sentence naming the first that is not."""
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer '{self.optimizer}'; expected one of {', '.join(OPTIMIZERS)}.")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule '{self.schedule}'; expected one of {', '.join(SCHEDULES)}.")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError(f"epochs must be >= 1 and batch_size >= 2 (got {self.epochs}, {self.batch_size}).")
-        if not 0.0 <= self.ema < 1.0:
-            raise ConfigError(f"ema must be in [0, 1) (a decay such as 0.999), got {self.ema}.")
-        if not 0.0 <= self.distill <= 1.0 or self.distill_temp <= 0:
-            raise ConfigError(f"distill must be in [0, 1] and distill_temp > 0 (got {self.distill}, {self.distill_temp}).")
+        checks.integer("epochs", self.epochs, 1)
+        checks.integer("batch_size", self.batch_size, 2, "BatchNorm needs two faces a batch")
+        checks.number("lr", self.lr, 0, low_open=True, hint="a learning rate such as 1e-3")
+        checks.number("weight_decay", self.weight_decay, 0, hint="0 turns it off")
+        checks.number("momentum", self.momentum, 0, 1, high_open=True)
+        for i, b in enumerate(self.betas):
+            checks.number(f"betas[{i}]", b, 0, 1, high_open=True)
+        checks.number("label_smoothing", self.label_smoothing, 0, 1, high_open=True, hint="0.1 is usual, 0 turns it off")
+        checks.number("mixup", self.mixup, 0, hint="0 turns it off")
+        checks.number("erase", self.erase, 0, 1, hint="a probability")
+        for name in ("shift", "rotate", "scale"):
+            checks.number(name, getattr(self, name), 0, hint="0 turns it off")
+        checks.number("ema", self.ema, 0, 1, high_open=True, hint="a decay such as 0.999; 0 turns it off")
+        checks.number("distill", self.distill, 0, 1, hint="the weight of the distillation term")
+        checks.number("distill_temp", self.distill_temp, 0, low_open=True)
         if (self.teacher is None) != (self.distill == 0.0):
             raise ConfigError("distillation needs both a teacher and a distill weight above 0.")
-        if self.bn_recompute < 0 or 0 < self.bn_recompute < len(CLASSES):
-            raise ConfigError(f"bn_recompute must be 0 (off) or at least {len(CLASSES)} images, got {self.bn_recompute}.")
-        if self.limit is not None and self.limit < len(CLASSES):
-            raise ConfigError(f"limit must be at least {len(CLASSES)} (one image per class), got {self.limit}.")
+        if self.bn_recompute != 0:
+            checks.integer("bn_recompute", self.bn_recompute, len(CLASSES), "0 turns it off")
+        if self.limit is not None:
+            checks.integer("limit", self.limit, len(CLASSES), "one image per class at least")
+        checks.integer("eval_batch", self.eval_batch, 1)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -152,25 +165,6 @@ def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
         take[np.argmax(counts - take)] += 1
     idx = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, take)]
     return np.sort(np.concatenate(idx))
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, fsync, then rename: a kill never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -361,22 +355,40 @@ def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch
 
 
 def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = False,
-          stop_after: int | None = None) -> list[dict]:
+          stop_after: int | None = None, force: bool = False) -> list[dict]:
     """Train ``cfg.model`` on Training, validate on PublicTest; return the per-epoch history.
 
     Writes ``last.pt`` every epoch and ``best.pt`` whenever PublicTest accuracy improves, plus
     ``history.json``; with ``resume`` it continues from ``last.pt``. ``stop_after`` ends this
-    call after that many epochs (a time-boxed session), to be resumed later.
+    call after that many epochs (a time-boxed session), to be resumed later. A folder that holds
+    another run is refused unless ``resume`` (continue it) or ``force`` (replace it); it is locked
+    while this call trains into it.
     """
     cfg.check()
+    if stop_after is not None:
+        checks.integer("stop_after", stop_after, 1, "leave it out to train every planned epoch")
+    run = RunFolder(out_dir)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes
+        return _train(cfg, data, run, resume, stop_after)
+    with run:
+        if force:
+            run.clear()
+        run.settle()  # a run killed at any moment: best.pt and history.json made to agree with last.pt
+        held = run.existing_run_files()
+        if held and not (resume and "last.pt" in held):
+            what = "pass --resume to continue it, " if "last.pt" in held else ""
+            raise ConfigError(f"{run.path} already holds a training run ({', '.join(held)}); {what}pass --force to replace it, "
+                              "or choose another --out folder.")
+        return _train(cfg, data, run, resume, stop_after)
+
+
+def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_after: int | None) -> list[dict]:
     device = resolve_device(cfg.device)
     distributed = init_distributed(device)
     rank, world = _dist_info()
     if distributed and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    out = Path(out_dir)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+    out = run.path
 
     train_part = data.split("Training")
     if cfg.limit:
@@ -589,14 +601,13 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         if rank == 0:
             meta = dict(meta_base, epoch=epoch + 1, history=history, best_val_acc=best_acc)
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            atomic_save({"model": state, "optimizer": opt.state_dict(),
-                         "scheduler": sched.state_dict() if sched is not None else None,
-                         "ema": ema.state_dict() if ema is not None else None,
-                         "meta": json.dumps(meta)}, last_path)
+            last = {"model": state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
+                    "ema": ema.state_dict() if ema is not None else None, "meta": json.dumps(meta)}
+            best = None
             if improved or val_part is None:
                 best_state = state if ema is None else {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
-                atomic_save({"model": best_state, "meta": json.dumps(meta)}, out / "best.pt")
-            atomic_write_text(json.dumps(history, indent=1), out / "history.json")
+                best = {"model": best_state, "meta": json.dumps(meta)}
+            run.commit(last, best, history)
     return history
 
 
@@ -675,25 +686,33 @@ def recipe_phases(config: dict[str, Any], changes: list[dict], epochs_trained: i
 
 
 def replay(recipe: dict[str, Any], data: FerData, out_dir: str | Path, seed: int, stop_after: int | None = None,
-           runtime: dict[str, Any] | None = None) -> list[dict]:
+           runtime: dict[str, Any] | None = None, force: bool = False) -> list[dict]:
     """Train ``recipe`` again (a card or run metadata: config, config_changes, history) with another seed.
 
     Every phase runs with the settings and for the epochs the original run had, so the new run's
     recipe is the original's (seed aside) and the two count as seed runs of one recipe. Resumable:
     a second call continues from ``out_dir/last.pt``. ``stop_after`` ends this call after that many
-    epochs; ``runtime`` sets device, progress, eval_batch or compile.
+    epochs; ``runtime`` sets device, progress, eval_batch or compile. ``force`` replaces whatever run
+    the folder held.
     """
+    if stop_after is not None:
+        checks.integer("stop_after", stop_after, 1, "leave it out to train every planned epoch")
+    if force:
+        with RunFolder(out_dir) as run:
+            run.clear()
     phases = recipe_phases(recipe["config"], recipe.get("config_changes") or [], len(recipe["history"]))
     runtime = {k: v for k, v in (runtime or {}).items() if k in RUNTIME_KEYS}
     last = Path(out_dir) / "last.pt"
     done, history = 0, []
     if last.exists():
+        with RunFolder(out_dir) as run:  # a kill may have left best.pt behind last.pt
+            run.settle()
         meta = checkpoint_meta(last)
         done, history = meta["epoch"], meta["history"]
         k = next((i for i, (_, end) in enumerate(phases) if done <= end), len(phases) - 1)  # the phase last.pt is in
         if recipe_settings(meta["config"]) != recipe_settings(phases[k][0]) or meta["config"].get("seed") != seed:
             raise ConfigError(f"{last} is not a replay of this recipe with seed {seed} (its settings or seed differ); "
-                              "use a new output folder.")
+                              "use a new output folder, or --force to replace it.")
     budget = stop_after
     for settings, end in phases:
         if done >= end:
