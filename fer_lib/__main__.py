@@ -205,30 +205,115 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _load_images(paths: list[str]):
-    import numpy as np
+def _detect_flag(a: argparse.Namespace) -> bool | None:
+    return False if a.no_detect else None
 
-    from .data import read_any_image
 
-    return np.stack([read_any_image(p) for p in paths])
+def _face_line(i: int, face: Any) -> str:
+    x, y, w, h = face.box
+    top = sorted(face.probabilities.items(), key=lambda kv: -kv[1])
+    return (f"  face {i} at x {x}, y {y}, {w}x{h}: {face.expression} {face.probabilities[face.expression]:.3f}  ("
+            + ", ".join(f"{c} {v:.3f}" for c, v in top[1:]) + ")")
+
+
+NO_FACE = "no face found; if the image is a face cropped beforehand, pass --no-detect"
 
 
 def _predict(a: argparse.Namespace) -> int:
-    from .data import CLASSES
-    from .evaluate import predict_logits, resolve_device
+    from .checks import output_dir, output_file
+    from .errors import DataError
+    from .evaluate import resolve_device
+    from .photos import annotate, classify_faces, load_photo, locate_faces
     from .pretrained import load_model
 
+    if a.video is not None:
+        return _predict_video(a)
+    if not a.images:
+        raise ConfigError("predict needs image files, or --video PATH|CAMERA_INDEX.")
+    if a.output:
+        out = (output_dir(a.output, "-o") if len(a.images) > 1 else output_file(a.output, FIGURE_SUFFIXES[:3], "-o"))
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
-    probs = predict_logits(model, _load_images(a.images), device=device, tta=a.tta).softmax(1)
-    rows = [{"image": p, "prediction": CLASSES[int(pr.argmax())], "probabilities": {c: round(float(v), 4) for c, v in zip(CLASSES, pr)}}
-            for p, pr in zip(a.images, probs)]
+    rows, failed = [], 0
+    for path in a.images:
+        try:
+            gray, faces = locate_faces(path, _detect_flag(a))
+        except DataError as e:
+            rows.append({"image": path, "faces": [], "error": str(e)})
+            failed += 1
+            continue
+        classify_faces(faces, model, tta=a.tta, device=device)
+        row = {"image": path, "faces": faces}
+        if not faces:
+            row["error"] = f"{path}: {NO_FACE}."
+            failed += 1
+        if a.output and faces:
+            target = out / (Path(path).stem + ".png") if len(a.images) > 1 else out
+            annotate(load_photo(path), faces).save(target)
+            row["annotated"] = str(target)
+        rows.append(row)
     if a.json:
-        print(json.dumps(rows, indent=1))
-        return 0
+        print(json.dumps([{**r, "faces": [f.to_json() for f in r["faces"]]} for r in rows], indent=1))
+    else:
+        for r in rows:
+            if r.get("error"):
+                continue
+            n = len(r["faces"])
+            print(f"{r['image']}: {n} face{'s' if n != 1 else ''}" + (f", drawn in {r['annotated']}" if "annotated" in r else ""))
+            for i, f in enumerate(r["faces"], 1):
+                print(_face_line(i, f))
     for r in rows:
-        top = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])
-        print(f"{r['image']}: {r['prediction']}  (" + ", ".join(f"{c} {v:.3f}" for c, v in top) + ")")
+        if r.get("error"):
+            print(f"fer-lib: error: {r['error']}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _predict_video(a: argparse.Namespace) -> int:
+    import csv
+
+    from .checks import number, output_file
+    from .evaluate import resolve_device
+    from .photos import classify_faces, locate_faces, video_frames
+    from .pretrained import load_model
+
+    if a.images:
+        raise ConfigError("give either image files or --video, not both.")
+    number("--every", a.every, 0, low_open=True, hint="seconds between the frames read")
+    out = output_file(a.output, (".csv", ".json"), "-o") if a.output else None
+    source: str | int = int(a.video) if a.video.isdigit() else a.video
+    device = resolve_device(a.device)
+    model, _ = load_model(a.model, device=device)
+    rows = []
+    try:
+        for n, (index, t, frame) in enumerate(video_frames(source, a.every)):
+            if a.max_frames is not None and n >= a.max_frames:
+                break
+            faces = classify_faces(locate_faces(frame, _detect_flag(a))[1], model, tta=a.tta, device=device)
+            when = {"frame": index, "seconds": round(t, 3)}
+            rows += [{**when, "face": i, "box": list(f.box), "expression": f.expression,
+                      **{c: round(p, 4) for c, p in f.probabilities.items()}} for i, f in enumerate(faces)]
+            if not faces:
+                rows.append({**when, "face": None, "box": None, "expression": None})
+            if out is None and not a.json:
+                print(f"frame {index} ({t:.1f} s): " + (", ".join(f"{f.expression} {f.probabilities[f.expression]:.2f}"
+                                                                     for f in faces) or "no face"), flush=True)
+    except KeyboardInterrupt:
+        pass
+    if out is not None and out.suffix.lower() == ".csv":
+        from .data import CLASSES
+
+        with open(out, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["frame", "seconds", "face", "box", "expression", *CLASSES])
+            w.writeheader()
+            for r in rows:
+                w.writerow({**r, "box": " ".join(map(str, r["box"])) if r["box"] else ""})
+    elif out is not None:
+        out.write_text(json.dumps(rows, indent=1))
+    elif a.json:
+        print(json.dumps(rows, indent=1))
+    frames = len({r["frame"] for r in rows})
+    found = len({r["frame"] for r in rows if r["face"] is not None})
+    print(f"{frames} frames read, a face in {found}" + (f"; results in {out}" if out else ""), file=sys.stderr)
     return 0
 
 
@@ -249,30 +334,46 @@ def _explain(a: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import torch
 
-    from .attribution import attribute, to_display
     from .data import CLASSES
-    from .errors import ConfigError
-    from .evaluate import predict_logits, resolve_device, to_float_images
-    from .plots import overlay_grid
+    from .evaluate import resolve_device
+    from .photos import classify_faces, explain_faces, explanation_figure, locate_faces
     from .pretrained import load_model
 
     output = explain_output(a.output)
+    if a.target is not None and a.target not in CLASSES:
+        raise ConfigError(f"unknown --target '{a.target}'; expected one of {', '.join(CLASSES)}.")
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
-    images = _load_images([a.image])
-    probs = predict_logits(model, images, device=device).softmax(1)[0]
-    if a.target is None:
-        target = int(probs.argmax())
-    elif a.target in CLASSES:
-        target = CLASSES.index(a.target)
-    else:
-        raise ConfigError(f"unknown --target '{a.target}'; expected one of {', '.join(CLASSES)}.")
-    maps = attribute(model, to_float_images(images, device), torch.tensor([target]), a.method)
-    fig = overlay_grid(images, {a.method: to_display(maps)[0:1]}, [f"{CLASSES[target]} {probs[target]:.2f}"])
+    gray, faces = locate_faces(a.image, _detect_flag(a))
+    if not faces:
+        raise ConfigError(f"{a.image}: {NO_FACE}.")
+    detected = faces[0].box != (0, 0, gray.shape[1], gray.shape[0]) or len(faces) > 1
+    classify_faces(faces, model, device=device)
+    heat = explain_faces(gray, faces, model, a.method, target=a.target, detected=detected, device=device)
+    fig = explanation_figure(gray, faces, heat, a.method)
     fig.savefig(output, dpi=150, bbox_inches="tight")
-    print(f"{a.image}: {a.method} map for '{CLASSES[target]}' (p = {probs[target]:.3f}) written to {output}")
+    for i, f in enumerate(faces, 1):
+        cls = a.target or f.expression
+        print(f"{a.image}: face {i}: {a.method} map for '{cls}' (p = {f.probabilities[cls]:.3f})")
+    print(f"written to {output}")
+    return 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from .checks import output_file
+    from .export import OnnxModel, compare, export_onnx
+    from .pretrained import load_model
+    from .synthetic import synthetic_fer
+
+    out = output_file(a.onnx, (".onnx",), "--onnx")
+    model, meta = load_model(a.model, device="cpu")
+    export_onnx(model, out, name=meta.get("model", a.model))
+    faces = synthetic_fer(64, 0, 0, seed=0).images  # a quick check; tests/test_export.py checks FER2013's PrivateTest
+    check = compare(model, OnnxModel(out), faces)
+    print(f"{out}: {meta.get('model', a.model)} as ONNX ({out.stat().st_size / 2**20:.1f} MiB); on {check['faces']} faces "
+          f"onnxruntime and torch differ in {check['classes_differ']} classes, probabilities by at most "
+          f"{check['max_probability_gap']:.1e}")
     return 0
 
 
@@ -396,22 +497,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .attribution import METHODS
 
-    pr = sub.add_parser("predict", help="class probabilities for any image files")
-    pr.add_argument("images", nargs="+", help="image files (converted to grayscale, resized to 48x48)")
-    pr.add_argument("--model", default="report_cnn", help="a checkpoint path or a pretrained model name")
+    pr = sub.add_parser("predict", help="the expression of every face in photos, a video or a camera")
+    pr.add_argument("images", nargs="*", help="photos (faces are found in them) or cropped faces (96 px or less a side)")
+    pr.add_argument("--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder")
     pr.add_argument("--tta", default="none", help="none, flip or tencrop")
     pr.add_argument("--device", default="auto")
     pr.add_argument("--json", action="store_true")
+    pr.add_argument("-o", "--output", metavar="PATH",
+                    help="the photo with boxes and labels (.png/.jpg; a folder for several photos); "
+                         "with --video, a .csv or .json of per-frame results")
+    pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one face (faces cropped beforehand)")
+    pr.add_argument("--video", metavar="PATH|N", help="a video file, or a camera index such as 0")
+    pr.add_argument("--every", type=float, default=0.5, metavar="SECONDS", help="read one video frame every SECONDS (0.5)")
+    pr.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames read (a camera runs until Ctrl-C)")
     pr.set_defaults(func=_predict)
 
-    ex = sub.add_parser("explain", help="overlay an attribution map on a face")
+    ex = sub.add_parser("explain", help="an attribution map of each face in a photo, drawn on the photo")
     ex.add_argument("image")
     ex.add_argument("--method", default="saliency", choices=METHODS)
-    ex.add_argument("-o", "--output", required=True, help="the PNG to write")
-    ex.add_argument("--model", default="report_cnn", help="a checkpoint path or a pretrained model name")
-    ex.add_argument("--target", default=None, help="class to explain (default: the predicted one)")
+    ex.add_argument("-o", "--output", required=True, help="the figure to write (.png, .jpg, .pdf or .svg)")
+    ex.add_argument("--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder")
+    ex.add_argument("--target", default=None, help="class to explain (default: each face's predicted one)")
+    ex.add_argument("--no-detect", action="store_true", help="explain the whole image as one face (a face cropped beforehand)")
     ex.add_argument("--device", default="auto")
     ex.set_defaults(func=_explain)
+
+    xp = sub.add_parser("export", help="write a model as ONNX, for onnxruntime (needs the export extra)")
+    xp.add_argument("model", help="a pretrained model name, a checkpoint or a run folder")
+    xp.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
+    xp.set_defaults(func=_export)
 
     rp = sub.add_parser("report", help="execute every chapter notebook with papermill, in order")
     rp.add_argument("--data", default=None, help="FER2013 path ('' = $FER2013_CSV, 'synthetic' = generated faces)")

@@ -110,14 +110,16 @@ def test_cli_predict_and_explain(toy_run, synth, tmp_path):
 
     img = tmp_path / "face.jpg"
     Image.fromarray(synth.images[3]).resize((100, 120)).convert("RGB").save(img)  # any size, colour
-    r = run_cli("predict", str(img), "--model", str(toy_run / "best.pt"), "--json")
+    r = run_cli("predict", str(img), "--model", str(toy_run / "best.pt"), "--json", "--no-detect")  # a face cropped beforehand
     assert r.returncode == 0, r.stderr
     import json
 
     (row,) = json.loads(r.stdout)
-    assert abs(sum(row["probabilities"].values()) - 1) < 1e-3 and row["prediction"] in row["probabilities"]
+    (face,) = row["faces"]
+    assert abs(sum(face["probabilities"].values()) - 1) < 1e-3 and face["expression"] in face["probabilities"]
     out = tmp_path / "map.png"
-    r = run_cli("explain", str(img), "--method", "integrated_gradients", "-o", str(out), "--model", str(toy_run / "best.pt"))
+    r = run_cli("explain", str(img), "--method", "integrated_gradients", "-o", str(out), "--model", str(toy_run / "best.pt"),
+                "--no-detect")
     assert r.returncode == 0, r.stderr
     assert np.asarray(Image.open(out)).shape[0] > 50
     r = run_cli("predict", str(img), "--model", "no_such_model")

@@ -1,0 +1,223 @@
+"""Expressions in photos and videos: faces found, classified, explained and drawn.
+
+``read_expressions(image)`` is the one call: a path, PIL image or array in, the faces out, each
+with its box in the photo, its 48x48 crop and the class probabilities. Images of at most
+``CROP_MAX`` pixels a side are taken as faces already cropped (FER2013's own are 48x48); larger
+ones go through face detection (``fer_lib.faces``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import CLASSES, IMAGE_SIZE, MIN_IMAGE_SIDE, DataError, gray8
+from .evaluate import predict_logits, resolve_device, to_float_images
+from .faces import Face, find_faces, to_gray
+
+CROP_MAX = 96  # an image this small (each side) is a cropped face, not a photo to search
+
+
+def load_photo(image: Any) -> np.ndarray:
+    """A photo as upright RGB uint8 (H, W, 3), for drawing on: a path, a PIL image or an array."""
+    from PIL import Image, ImageOps
+
+    if isinstance(image, (str, os.PathLike)):
+        from .data import open_image
+
+        open_image(image)  # one sentence for a file that cannot be read
+        with Image.open(image) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(gray8(im).convert("RGB") if im.mode.startswith(("I", "F")) else im.convert("RGB"))
+    if isinstance(image, Image.Image):
+        im = ImageOps.exif_transpose(image)
+        return np.asarray(gray8(im).convert("RGB") if im.mode.startswith(("I", "F")) else im.convert("RGB"))
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] in (3, 4) and a.dtype == np.uint8:
+        return a[..., :3]
+    return np.repeat(to_gray(a)[..., None], 3, axis=2)
+
+
+def _model(model: str | Path | nn.Module, device: torch.device) -> nn.Module:
+    if isinstance(model, nn.Module):
+        return model
+    from .pretrained import load_model
+
+    return load_model(model, device=device)[0]
+
+
+def whole_image_face(gray: np.ndarray) -> Face:
+    """The whole image as one face (a crop made beforehand): squeezed to 48x48."""
+    from PIL import Image
+
+    h, w = gray.shape
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise DataError(f"the image is {w}x{h} pixels, too small to hold a face "
+                        f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; FER2013's faces are 48x48).")
+    crop = np.asarray(Image.fromarray(gray).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
+    return Face((0, 0, w, h), crop)
+
+
+def locate_faces(image: Any, detect: bool | None = None) -> tuple[np.ndarray, list[Face]]:
+    """(the photo in gray, its faces): detected, or the whole image where ``detect`` is False
+    (None: detect unless the image is a crop of at most CROP_MAX pixels a side)."""
+    gray = to_gray(image)
+    if detect is None:
+        detect = max(gray.shape) > CROP_MAX
+    return gray, (find_faces(gray) if detect else [whole_image_face(gray)])
+
+
+def classify_faces(faces: list[Face], model: str | Path | nn.Module = "report_cnn", *, tta: str = "none",
+                   device: str | torch.device = "cpu") -> list[Face]:
+    """Fill in each face's class probabilities (softmax of the model's logits)."""
+    if not faces:
+        return faces
+    device = resolve_device(str(device))
+    net = _model(model, device)
+    probs = predict_logits(net, np.stack([f.crop for f in faces]), device=device, tta=tta).softmax(1).numpy()
+    for f, p in zip(faces, probs):
+        f.probabilities = {c: float(v) for c, v in zip(CLASSES, p)}
+    return faces
+
+
+def read_expressions(image: Any, model: str | Path | nn.Module = "report_cnn", *, detect: bool | None = None,
+                     tta: str = "none", device: str | torch.device = "cpu") -> list[Face]:
+    """Every face in ``image`` (path, PIL image or array), largest first, with box, crop and probabilities.
+
+    An empty list means no face was found. ``model`` is a pretrained name, a checkpoint path or a model.
+    """
+    return classify_faces(locate_faces(image, detect)[1], model, tta=tta, device=device)
+
+
+# --------------------------------------------------------------------------- drawing
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # pragma: no cover - Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def annotate(photo: np.ndarray, faces: list[Face]) -> "Image.Image":
+    """The photo with each face's box and its top class and probability."""
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(photo).convert("RGB")
+    draw = ImageDraw.Draw(im)
+    width = max(2, round(max(im.size) / 300))
+    for f in faces:
+        x, y, w, h = f.box
+        draw.rectangle([x, y, x + w - 1, y + h - 1], outline=(255, 210, 0), width=width)
+        if f.probabilities:
+            font = _font(max(12, w // 7))
+            label = f"{f.expression} {f.probabilities[f.expression]:.2f}"
+            left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+            ty = y - (bottom - top) - 3 * width if y - (bottom - top) - 3 * width >= 0 else y + h + width
+            draw.rectangle([x, ty, x + right - left + 2 * width, ty + bottom - top + 2 * width], fill=(255, 210, 0))
+            draw.text((x + width - left, ty + width - top), label, fill=(0, 0, 0), font=font)
+    return im
+
+
+def crop_square(box: tuple[int, int, int, int], detected: bool) -> tuple[int, int, int]:
+    """(left, top, side) of the square a face's crop was taken from, in the photo's pixels."""
+    from .faces import FER_BOX_SHARE
+
+    x, y, w, h = box
+    if not detected:
+        return x, y, max(w, h)
+    side = max(w, h) / FER_BOX_SHARE
+    return int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2)), int(round(side))
+
+
+def explain_faces(gray: np.ndarray, faces: list[Face], model: str | Path | nn.Module, method: str, *,
+                  target: str | None = None, detected: bool = True, device: str | torch.device = "cpu") -> np.ndarray:
+    """An attribution map for each face's predicted (or ``target``) class, put back onto the photo: (H, W) in [0, 1]."""
+    from PIL import Image
+
+    from .attribution import attribute, to_display
+
+    device = resolve_device(str(device))
+    net = _model(model, device)
+    if target is not None and target not in CLASSES:
+        raise DataError(f"unknown target '{target}'; expected one of {', '.join(CLASSES)}.")
+    targets = torch.tensor([CLASSES.index(target or f.expression) for f in faces])
+    maps = to_display(attribute(net, to_float_images(np.stack([f.crop for f in faces]), device), targets.to(device), method))
+    canvas = np.zeros(gray.shape, np.float32)
+    for f, m in zip(faces, maps):
+        left, top, side = crop_square(f.box, detected)
+        if not detected:
+            w, h = f.box[2], f.box[3]
+            big = np.asarray(Image.fromarray(m.astype(np.float32)).resize((w, h), Image.BILINEAR))
+            canvas[:h, :w] = np.maximum(canvas[:h, :w], big)
+            continue
+        big = np.asarray(Image.fromarray(m.astype(np.float32)).resize((side, side), Image.BILINEAR))
+        y0, x0 = max(top, 0), max(left, 0)
+        y1, x1 = min(top + side, gray.shape[0]), min(left + side, gray.shape[1])
+        part = big[y0 - top:y1 - top, x0 - left:x1 - left]
+        canvas[y0:y1, x0:x1] = np.maximum(canvas[y0:y1, x0:x1], part)
+    return canvas
+
+
+def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, method: str, cmap: str = "inferno"):
+    """The photo in gray, the attribution overlaid with a colour bar, each face boxed and labelled."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    h, w = gray.shape
+    fig, ax = plt.subplots(figsize=(6.4, 6.4 * h / w + 0.3))
+    ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
+    shown = ax.imshow(np.ma.masked_where(heat <= 0.02, heat), cmap=cmap, alpha=0.6, vmin=0, vmax=1)
+    for f in faces:
+        x, y, bw, bh = f.box
+        ax.add_patch(Rectangle((x, y), bw, bh, fill=False, edgecolor="#ffd200", linewidth=1.5))
+        if f.probabilities:
+            ax.text(x, y - 4, f"{f.expression} {f.probabilities[f.expression]:.2f}", color="black", fontsize=9,
+                    va="bottom", bbox={"facecolor": "#ffd200", "edgecolor": "none", "pad": 1.5})
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label=f"{method} (share of the face's 99th percentile)")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- video
+
+def video_frames(source: str | int, every: float) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, time in seconds, RGB frame) every ``every`` seconds of a video file or camera index.
+
+    A file is sampled by its own clock; a camera is read continuously and the newest frame is used,
+    so a slow model skips frames instead of falling behind.
+    """
+    import time
+
+    from .faces import _cv2
+
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        what = f"camera {source}" if isinstance(source, int) else str(source)
+        raise DataError(f"OpenCV cannot open {what}" + ("; check the index and that nothing else uses it." if isinstance(source, int)
+                                                          else "; is it a video file in a format FFmpeg reads?"))
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        live = isinstance(source, int)
+        step = 1 if live or fps <= 0 else max(1, round(every * fps))
+        index, start, next_t = 0, time.perf_counter(), 0.0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            t = time.perf_counter() - start if live else (index / fps if fps > 0 else float(index))
+            take = t >= next_t if live else index % step == 0
+            if take:
+                next_t = t + every
+                yield index, t, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        cap.release()

@@ -1,0 +1,185 @@
+"""Faces in real photos: found where they are, cropped as FER2013's were, classified, explained, in video too.
+
+The photos are scikit-image's sample data (the astronaut is a portrait with one frontal face; the
+cat Chelsea has none), so these tests need no download.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (a dev dependency) holds the sample photos")
+
+from fer_lib.__main__ import main  # noqa: E402
+from fer_lib.data import CLASSES  # noqa: E402
+from fer_lib.errors import DataError  # noqa: E402
+from fer_lib.faces import FER_BOX_SHARE, crop_face, detect_faces, find_faces, to_gray  # noqa: E402
+from fer_lib.photos import read_expressions  # noqa: E402
+
+# drawn by hand on the 512x512 astronaut: brows to chin, cheek to cheek
+ASTRONAUT_FACE = (180, 70, 92, 96)
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / (aw * ah + bw * bh - inter)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage_data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def photos(astronaut, tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    Image.fromarray(astronaut).save(d / "astronaut.jpg", quality=95)
+    Image.fromarray(skimage_data.chelsea()).save(d / "cat.jpg")
+    return d
+
+
+def test_the_face_is_found_where_it_is(astronaut):
+    (face,) = find_faces(astronaut)
+    assert iou(face.box, ASTRONAUT_FACE) > 0.6, face.box
+    assert face.crop.shape == (48, 48) and face.crop.dtype == np.uint8
+
+
+def test_the_crop_frames_the_face_as_fer2013_frames_its_own(astronaut):
+    (face,) = find_faces(astronaut)
+    big = np.asarray(Image.fromarray(face.crop).resize((192, 192), Image.BILINEAR))
+    (box,) = detect_faces(big, min_size=64)  # the detector on the crop sees what it sees on FER2013's faces
+    x, y, w, h = box
+    assert abs(w / 192 - FER_BOX_SHARE) < 0.08, w / 192
+    assert abs((x + w / 2) / 192 - 0.5) < 0.06 and abs((y + h / 2) / 192 - 0.5) < 0.06, box
+
+
+def test_edges_are_repeated_where_the_square_runs_off_the_photo():
+    gray = np.tile(np.arange(100, dtype=np.uint8), (100, 1))
+    crop = crop_face(gray, (0, 0, 60, 60))  # the square reaches past the left and top edges
+    assert crop.shape == (48, 48) and crop[:, 0].max() <= 2
+
+
+@pytest.mark.realdata
+def test_the_crop_share_is_measured_on_fer2013(real_data):
+    faces = real_data.split("PublicTest").images[:600]
+    shares = []
+    for img in faces:
+        big = np.asarray(Image.fromarray(img).resize((192, 192), Image.BILINEAR))
+        found = detect_faces(big, min_size=64)
+        if len(found) == 1:
+            shares.append(found[0][2] / 192)
+    assert len(shares) > 200
+    assert abs(float(np.median(shares)) - FER_BOX_SHARE) <= 0.02, np.median(shares)
+
+
+def test_paths_pil_images_and_arrays_give_the_same_faces(astronaut, photos):
+    from_path = find_faces(photos / "astronaut.jpg")
+    from_pil = find_faces(Image.open(photos / "astronaut.jpg"))
+    from_array = find_faces(np.asarray(Image.open(photos / "astronaut.jpg")))
+    from_float = find_faces(np.asarray(Image.open(photos / "astronaut.jpg")).astype(np.float32) / 255)
+    assert [f.box for f in from_path] == [f.box for f in from_pil] == [f.box for f in from_array] == [f.box for f in from_float]
+
+
+def test_a_phone_photo_is_turned_upright(astronaut, tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90 CCW to view": stored turned a quarter right
+    Image.fromarray(astronaut).rotate(-90, expand=True).save(tmp_path / "phone.png", exif=exif)
+    (face,) = find_faces(tmp_path / "phone.png")
+    assert iou(face.box, ASTRONAUT_FACE) > 0.6, face.box
+
+
+def test_a_16_bit_photo_is_read_as_its_greys(astronaut, tmp_path):
+    gray = to_gray(astronaut)
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    (face,) = find_faces(tmp_path / "deep.png")
+    assert iou(face.box, ASTRONAUT_FACE) > 0.6
+    assert np.abs(to_gray(tmp_path / "deep.png").astype(int) - gray.astype(int)).max() <= 1
+
+
+def test_read_expressions_is_one_call(astronaut):
+    (face,) = read_expressions(astronaut, "report_cnn")
+    assert set(face.probabilities) == set(CLASSES) and abs(sum(face.probabilities.values()) - 1) < 1e-4
+    assert face.to_json()["expression"] == face.expression
+    assert read_expressions(skimage_data.chelsea()) == []
+    crop = read_expressions(face.crop)  # a 48x48 face is taken whole
+    assert len(crop) == 1 and crop[0].box == (0, 0, 48, 48)
+
+
+def test_cli_predict_finds_classifies_and_draws(photos, tmp_path, capsys):
+    out = tmp_path / "drawn.png"
+    assert main(["predict", str(photos / "astronaut.jpg"), "--json", "-o", str(out), "--device", "cpu"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    (face,) = row["faces"]
+    assert iou(face["box"], ASTRONAUT_FACE) > 0.6 and face["expression"] in CLASSES
+    drawn = np.asarray(Image.open(out).convert("RGB"))
+    assert drawn.shape == (512, 512, 3)
+    x, y, w, h = face["box"]
+    assert tuple(drawn[y + h // 2, x]) == (255, 210, 0)  # the box's left edge is drawn
+    assert main(["predict", str(photos / "astronaut.jpg"), "--no-detect", "--json", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["faces"][0]["box"] == [0, 0, 512, 512]
+
+
+def test_cli_predict_says_what_is_wrong_with_each_photo(photos, tmp_path, capsys):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot.png")
+    rc = main(["predict", str(photos / "astronaut.jpg"), str(photos / "cat.jpg"), str(tmp_path / "broken.jpg"),
+               str(tmp_path / "dot.png"), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "astronaut.jpg: 1 face" in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("fer-lib: error: ") for line in lines), err
+    assert "cat.jpg: no face found; if the image is a face cropped beforehand, pass --no-detect." in lines[0]
+    assert "broken.jpg: cannot read the image" in lines[1]
+    assert "1x1 pixels, too small to hold a face" in lines[2]
+
+
+def test_cli_explain_maps_the_attribution_back_onto_the_photo(photos, tmp_path, capsys):
+    out = tmp_path / "why.png"
+    assert main(["explain", str(photos / "astronaut.jpg"), "--method", "saliency", "-o", str(out), "--device", "cpu"]) == 0
+    assert "face 1: saliency map for" in capsys.readouterr().out
+    assert Image.open(out).size[0] > 500
+    from fer_lib.photos import explain_faces, locate_faces
+
+    gray, faces = locate_faces(photos / "astronaut.jpg")
+    heat = explain_faces(gray, read_expressions(photos / "astronaut.jpg"), "report_cnn", "saliency")
+    assert heat.shape == gray.shape and heat.max() > 0.5
+    ys, xs = np.nonzero(heat > 0.05)
+    x, y, w, h = faces[0].box  # the map lies on the face's crop, nowhere else
+    assert xs.min() >= x - w * 0.2 and xs.max() <= x + w * 1.2 and ys.min() >= y - h * 0.2 and ys.max() <= y + h * 1.2
+    assert main(["explain", str(photos / "cat.jpg"), "-o", str(tmp_path / "cat.png"), "--device", "cpu"]) == 2
+    assert "no face found" in capsys.readouterr().err
+
+
+def test_cli_predict_reads_a_video_frame_by_frame(astronaut, tmp_path, capsys):
+    import cv2
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    cat = cv2.resize(skimage_data.chelsea(), (512, 512))
+    for i in range(20):  # one second of the astronaut, then one of the cat
+        writer.write(cv2.cvtColor(astronaut if i < 10 else cat, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "frames.json"
+    assert main(["predict", "--video", str(video), "--every", "0.5", "-o", str(out), "--device", "cpu"]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["frame"], r["seconds"]) for r in rows] == [(0, 0.0), (5, 0.5), (10, 1.0), (15, 1.5)]
+    assert [r["face"] for r in rows] == [0, 0, None, None]
+    assert iou(rows[0]["box"], ASTRONAUT_FACE) > 0.6
+    assert main(["predict", "--video", str(video), "--max-frames", "1", "-o", str(tmp_path / "f.csv"), "--device", "cpu"]) == 0
+    assert (tmp_path / "f.csv").read_text().splitlines()[0] == "frame,seconds,face,box,expression," + ",".join(CLASSES)
+    capsys.readouterr()
+    assert main(["predict", "--video", "9", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip() == ("fer-lib: error: OpenCV cannot open camera 9; check the index and that "
+                                               "nothing else uses it.")
+
+
+def test_bad_arrays_are_one_sentence():
+    with pytest.raises(DataError, match=r"an image array must be HxW, HxWx3 or HxWx4, not \(2, 3, 4, 5\)"):
+        to_gray(np.zeros((2, 3, 4, 5)))
