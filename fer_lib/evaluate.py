@@ -137,6 +137,13 @@ def per_class_metrics(cm: np.ndarray) -> dict[str, dict[str, float]]:
     return out
 
 
+def balanced_accuracy(cm: np.ndarray) -> float:
+    """The mean of the per-class recalls (classes with no faces left out): what a model gets when every class counts the same."""
+    support = cm.sum(1)
+    recalls = np.diag(cm)[support > 0] / support[support > 0]
+    return float(recalls.mean()) if len(recalls) else 0.0
+
+
 def most_confused(cm: np.ndarray, k: int = 5) -> list[tuple[str, str, int, float]]:
     """The k largest off-diagonal cells: (true, predicted, count, share of the true class)."""
     off = cm.astype(float).copy()
@@ -169,6 +176,7 @@ def evaluate_split(
         "split": split,
         "n": int(len(part)),
         "accuracy": float((preds == part.labels).mean()),
+        "balanced_accuracy": balanced_accuracy(cm),
         "loss": float(F.cross_entropy(logits, labels)),
         "tta": tta,
         "confusion_matrix": cm.tolist(),

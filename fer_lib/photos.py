@@ -164,13 +164,23 @@ def explain_faces(gray: np.ndarray, faces: list[Face], model: str | Path | nn.Mo
     return canvas
 
 
-def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, method: str, cmap: str = "inferno"):
-    """The photo in gray, the attribution overlaid with a colour bar, each face boxed and labelled."""
+def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, method: str, cmap: str = "inferno",
+                       zoom: bool = True):
+    """The photo in gray, the attribution overlaid with a colour bar, each face boxed and labelled.
+
+    With ``zoom`` the view is the part of the photo around the faces (their crop squares and as much
+    again), so that a small face's map can be read."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     h, w = gray.shape
-    fig, ax = plt.subplots(figsize=(6.4, 6.4 * h / w + 0.3))
+    x0, y0, x1, y1 = 0, 0, w, h
+    if zoom and faces:
+        squares = [crop_square(f.box, True) for f in faces]
+        pad = max(s for _, _, s in squares) // 2
+        x0, y0 = max(0, min(x for x, _, _ in squares) - pad), max(0, min(y for _, y, _ in squares) - pad)
+        x1, y1 = min(w, max(x + s for x, _, s in squares) + pad), min(h, max(y + s for _, y, s in squares) + pad)
+    fig, ax = plt.subplots(figsize=(6.4, 6.4 * (y1 - y0) / (x1 - x0) + 0.3))
     ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
     shown = ax.imshow(np.ma.masked_where(heat <= 0.02, heat), cmap=cmap, alpha=0.6, vmin=0, vmax=1)
     for f in faces:
@@ -179,9 +189,11 @@ def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, me
         if f.probabilities:
             ax.text(x, y - 4, f"{f.expression} {f.probabilities[f.expression]:.2f}", color="black", fontsize=9,
                     va="bottom", bbox={"facecolor": "#ffd200", "edgecolor": "none", "pad": 1.5})
+    ax.set_xlim(x0 - 0.5, x1 - 0.5)
+    ax.set_ylim(y1 - 0.5, y0 - 0.5)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label=f"{method} (share of the face's 99th percentile)")
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label=method.replace("_", " "))
     fig.tight_layout()
     return fig
 

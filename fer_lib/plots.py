@@ -252,3 +252,29 @@ def show_as_jpeg(fig: plt.Figure, quality: int = 85, dpi: float = 100) -> bytes:
     data = buf.getvalue()
     display(Image(data=data, format="jpeg"))
     return data
+
+
+def photo_and_crops(photo: np.ndarray, crops: Sequence[np.ndarray], references: np.ndarray, labels: Sequence[str],
+                    ref_title: str = "FER2013 faces") -> plt.Figure:
+    """A photo with its faces drawn (left), each face's 48x48 crop, and FER2013 faces to compare the framing with."""
+    n_ref = len(references)
+    fig = plt.figure(figsize=(9, 3.6))
+    grid = fig.add_gridspec(2, 1 + max(len(crops), 1) + n_ref // 2 + n_ref % 2, width_ratios=[4] + [1] * (max(len(crops), 1) + (n_ref + 1) // 2))
+    ax = fig.add_subplot(grid[:, 0])
+    ax.imshow(photo)
+    ax.set_title("the photo, faces found", fontsize=10)
+    ax.axis("off")
+    for i, (crop, label) in enumerate(zip(crops, labels)):
+        a = fig.add_subplot(grid[0, 1 + i])
+        a.imshow(crop, cmap="gray", vmin=0, vmax=255)
+        a.set_title(f"crop {i + 1}\n{label}", fontsize=9)
+        a.axis("off")
+    start = 1 + max(len(crops), 1)
+    for j, ref in enumerate(references):
+        a = fig.add_subplot(grid[j % 2, start + j // 2])
+        a.imshow(ref, cmap="gray", vmin=0, vmax=255)
+        a.axis("off")
+        if j == 0:
+            a.set_title(ref_title, fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig

@@ -13,7 +13,7 @@ from .conftest import REPO, run_cli
 from .test_publish import load_link_checker
 
 CHAPTERS = [p.stem for p in toc_notebooks()]
-FIGURE_CHAPTERS = ["q1_architecture", "q2_training", "q3_confusion", "q4_saliency", "q5_filters"]
+FIGURE_CHAPTERS = ["q1_architecture", "q2_training", "q3_confusion", "q4_saliency", "q5_filters", "photos"]
 SMOKE = {
     "data": "synthetic", "device": "cpu", "epochs": 2, "simple_epochs": 1, "per_class": 1, "random_faces": 6,
     "eval_faces": 20, "ig_steps": 4, "smooth_samples": 2, "methods": ["saliency", "integrated_gradients", "gradcam"],

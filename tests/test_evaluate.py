@@ -1,4 +1,5 @@
 """Test-time augmentation: the views, and several modes measured in one pass over them."""
+import numpy as np
 import pytest
 import torch
 
@@ -49,3 +50,14 @@ def test_unknown_tta_mode_is_a_config_error():
     model = build_model("report_cnn")
     with pytest.raises(ConfigError, match="unknown TTA mode 'sideways'"):
         predict_logits_tta(model, synthetic_fer(0, 0, 4).images, ("none", "sideways"))
+
+
+def test_balanced_accuracy_is_the_mean_recall_of_the_classes_present():
+    from fer_lib.evaluate import balanced_accuracy
+
+    cm = np.zeros((7, 7), int)
+    cm[0, 0], cm[0, 3] = 3, 1  # angry: recall 3/4
+    cm[3, 3] = 10  # happy: 10/10
+    cm[4, 4], cm[4, 6] = 1, 4  # sad: 1/5; the other classes have no faces and do not count
+    assert balanced_accuracy(cm) == pytest.approx((0.75 + 1.0 + 0.2) / 3)
+    assert balanced_accuracy(np.zeros((7, 7), int)) == 0.0
