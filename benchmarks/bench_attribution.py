@@ -35,7 +35,7 @@ from fer_lib.evaluate import to_float_images
 from fer_lib.models import build_model
 from fer_lib.pretrained import pretrained_info, pretrained
 from fer_lib.synthetic import synthetic_fer
-from fer_lib.train import bf16_pays
+from fer_lib.device import bf16_pays
 
 
 def baseline(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> dict[str, float]:

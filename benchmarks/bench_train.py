@@ -20,9 +20,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from fer_lib.data import FerData, load_fer2013
+from fer_lib.device import cpu_has_fast_bf16
 from fer_lib.models import build_model
 from fer_lib.synthetic import synthetic_fer
-from fer_lib.train import TrainConfig, augment, cpu_has_fast_bf16, train
+from fer_lib.train import TrainConfig, augment, train
 
 
 def baseline_epoch(data: FerData) -> float:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, FerError
+from .names import METHODS, TTA_MODES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,7 +189,8 @@ def _train(a: argparse.Namespace) -> int:
 
 def _evaluate(a: argparse.Namespace) -> int:
     from .data import load_fer2013
-    from .evaluate import evaluate_split, resolve_device
+    from .device import resolve_device
+    from .evaluate import evaluate_split
     from .pretrained import load_model
 
     device = resolve_device(a.device)
@@ -222,7 +224,7 @@ NO_FACE = "no face found; if the image is a face cropped beforehand, pass --no-d
 def _predict(a: argparse.Namespace) -> int:
     from .checks import output_dir, output_file
     from .errors import DataError
-    from .evaluate import resolve_device
+    from .device import resolve_device
     from .photos import annotate, classify_faces, load_photo, locate_faces
     from .pretrained import load_model
 
@@ -272,7 +274,7 @@ def _predict_video(a: argparse.Namespace) -> int:
     import csv
 
     from .checks import number, output_file
-    from .evaluate import resolve_device
+    from .device import resolve_device
     from .photos import classify_faces, locate_faces, video_frames
     from .pretrained import load_model
 
@@ -336,7 +338,7 @@ def _explain(a: argparse.Namespace) -> int:
     matplotlib.use("Agg")
 
     from .data import CLASSES
-    from .evaluate import resolve_device
+    from .device import resolve_device
     from .photos import classify_faces, explain_faces, explanation_figure, locate_faces
     from .pretrained import load_model
 
@@ -488,19 +490,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="a checkpoint path or a pretrained model name")
     e.add_argument("--data", required=True)
     e.add_argument("--split", default="PublicTest")
-    e.add_argument("--tta", default="none", help="none, flip or tencrop")
+    e.add_argument("--tta", default="none", help=", ".join(TTA_MODES))
     e.add_argument("--device", default="auto")
     e.add_argument("--json", action="store_true")
     e.add_argument("--save-predictions", default=None, metavar="NPZ", help="write logits and labels here")
     data_args(e)
     e.set_defaults(func=_evaluate)
 
-    from .attribution import METHODS
 
     pr = sub.add_parser("predict", help="the expression of every face in photos, a video or a camera")
     pr.add_argument("images", nargs="*", help="photos (faces are found in them) or cropped faces (96 px or less a side)")
     pr.add_argument("--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder")
-    pr.add_argument("--tta", default="none", help="none, flip or tencrop")
+    pr.add_argument("--tta", default="none", help=", ".join(TTA_MODES))
     pr.add_argument("--device", default="auto")
     pr.add_argument("--json", action="store_true")
     pr.add_argument("-o", "--output", metavar="PATH",

@@ -20,12 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .device import bf16_pays, borrowed
 from .errors import ConfigError
-
-METHODS: tuple[str, ...] = (
-    "saliency", "input_x_gradient", "integrated_gradients", "smoothgrad",
-    "guided_backprop", "gradcam", "guided_gradcam", "occlusion",
-)
+from .names import METHODS
 BASELINES = ("black", "blur", "mean")
 
 
@@ -91,20 +88,6 @@ def _captum():
     return attr
 
 
-class _EvalMode:
-    """Put a model in eval mode for the duration of a block, then restore it."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.was = model, model.training
-
-    def __enter__(self) -> nn.Module:
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was)
-
-
 def attribute(
     model: nn.Module,
     x: torch.Tensor,
@@ -123,11 +106,11 @@ def attribute(
 ) -> torch.Tensor:
     """Attributions for the target classes of a batch x (N, 1, 48, 48) in [0, 1]; same shape as x.
 
-    The model is switched to channels_last (same results, about 1.5x faster on the CPU) and is
-    in eval mode during the call. ``bf16`` trades precision for another ~2x on CPUs with bf16.
+    The model runs channels_last (same results, about 1.5x faster on the CPU) and in eval mode
+    during the call, and is given back as it was. ``bf16`` trades precision for another ~2x on
+    CPUs with bf16.
     """
     ca = _captum()
-    model.to(memory_format=torch.channels_last)
     x = x.contiguous(memory_format=torch.channels_last)
     if method not in METHODS:
         raise ConfigError(f"unknown attribution method '{method}'; expected one of {', '.join(METHODS)}.")
@@ -136,7 +119,7 @@ def attribute(
     out = []
     import warnings
 
-    with _EvalMode(model), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16), warnings.catch_warnings():
+    with borrowed(model), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16), warnings.catch_warnings():
         # Captum announces that guided backprop hooks the ReLUs (and removes them afterwards)
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         for i in range(0, len(x), batch_size):
@@ -266,12 +249,10 @@ def deletion_insertion(
     (the same numbers) and, with ``bf16``, under bfloat16 autocast: 2.6-3.0x faster than a plain
     fp32 NCHW loop on a CPU with AMX, probabilities within about 0.016 of it and mean AUCs within
     0.0004 on 200 PrivateTest faces (benchmarks/bench_attribution.py). ``bf16=None`` (the
-    default) turns it on only where it pays (``fer_lib.train.bf16_pays``): on a CPU without
+    default) turns it on only where it pays (``fer_lib.device.bf16_pays``): on a CPU without
     native bf16 the autocast is emulated and an order of magnitude slower than float32.
     """
     if bf16 is None:
-        from .train import bf16_pays
-
         bf16 = bf16_pays(x.device)
     n, _, h, w = x.shape
     d = h * w
@@ -286,8 +267,7 @@ def deletion_insertion(
     blurred = gaussian_blur(x, 3.0)
     fracs = torch.linspace(0, 1, steps + 1)
     dele, ins = [], []
-    model.to(memory_format=torch.channels_last)
-    with _EvalMode(model):
+    with borrowed(model):
         for f in fracs:
             k = int(round(float(f) * d))
             mask = (rank < k).view(n, 1, h, w)
@@ -311,10 +291,9 @@ def layer_activations(model: nn.Module, x: torch.Tensor, layer: nn.Module | None
     """Outputs of ``layer`` (default: the last conv) for a batch, in eval mode."""
     layer = layer or last_conv(model)
     get, remove = _hooked_activation(model, layer)
-    model.to(memory_format=torch.channels_last)
     outs = []
     try:
-        with _EvalMode(model), torch.no_grad():
+        with borrowed(model), torch.no_grad():
             for i in range(0, len(x), batch_size):
                 model(x[i:i + batch_size].contiguous(memory_format=torch.channels_last))
                 outs.append(get().float())
@@ -366,14 +345,13 @@ def activation_maximisation(
     filters = list(range(n_out)) if filters is None else list(filters)
     g = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device
-    model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     z = (torch.randn(len(filters), 1, size, size, generator=g) * 0.1).to(dev).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     get, remove = _hooked_activation(model, layer)
     idx = torch.arange(len(filters), device=dev)
     fidx = torch.as_tensor(filters, device=dev)
     try:
-        with _EvalMode(model):
+        with borrowed(model, layout=torch.channels_last if channels_last else torch.contiguous_format):
             for step in range(steps):
                 img = torch.sigmoid(z)
                 dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))

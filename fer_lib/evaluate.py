@@ -10,21 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import CLASSES, FerData
+from .device import borrowed
 from .errors import ConfigError
+from .names import TTA_MODES
 
-TTA_MODES = ("none", "flip", "tencrop")
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA where there is none is an error."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device '{device}' was asked for, but this machine has no CUDA GPU (use --device cpu or auto).")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{device}'; expected auto, cpu or cuda.") from None
 
 
 def to_float_images(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -72,7 +61,8 @@ def predict_logits(
     """Logits (N, 7) in float32 on the CPU, averaged over the TTA views' softmax when tta != none.
 
     The model and the views run channels_last: the same predictions, about 1.4x faster on the
-    CPU (``benchmarks/bench_evaluate.py`` prints the ratio). The model's layout stays changed.
+    CPU (``benchmarks/bench_evaluate.py`` prints the ratio). The caller's model is given back as it
+    was, mode and layout.
     """
     return predict_logits_tta(model, images, (tta,), device=device, batch_size=batch_size, bf16=bf16)[tta]
 
@@ -99,10 +89,8 @@ def predict_logits_tta(
     base = max(ttas, key=TTA_MODES.index) if ttas else "none"
     picks = {tta: _SHARED_VIEWS[base][tta] for tta in ttas}
     device = torch.device(device)
-    was_training = model.training
-    model.eval().to(memory_format=torch.channels_last)
     out: dict[str, list[torch.Tensor]] = {tta: [] for tta in ttas}
-    try:
+    with borrowed(model):
         for i in range(0, len(images), batch_size):
             x = to_float_images(images[i:i + batch_size], device)
             views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, base)]
@@ -115,8 +103,6 @@ def predict_logits_tta(
                 else:  # average probabilities, return their log: still valid logits
                     logits = torch.stack([probs[j] for j in idx]).mean(0).clamp_min(1e-12).log()
                 out[tta].append(logits.cpu())
-    finally:
-        model.train(was_training)
     return {tta: torch.cat(parts) if parts else torch.zeros(0, len(CLASSES)) for tta, parts in out.items()}
 
 

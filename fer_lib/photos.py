@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE, MIN_IMAGE_SIDE, DataError, gray8
-from .evaluate import predict_logits, resolve_device, to_float_images
+from .device import resolve_device
+from .evaluate import predict_logits, to_float_images
 from .faces import Face, find_faces, to_gray
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 CROP_MAX = 96  # an image this small (each side) is a cropped face, not a photo to search
 

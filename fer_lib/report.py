@@ -613,7 +613,7 @@ def environment_info() -> dict[str, str]:
 
     import torch
 
-    from .train import cpu_has_fast_bf16
+    from .device import cpu_has_fast_bf16
 
     info = {"python": platform.python_version(), "platform": platform.platform(), "processor": cpu_model(),
             "cpu bf16": ("native: CPU training runs under bf16 autocast" if cpu_has_fast_bf16()

@@ -22,7 +22,8 @@ from torch import nn
 from . import checks
 from .data import CLASSES, FerData
 from .errors import ConfigError, TrainingDiverged
-from .evaluate import predict_logits, resolve_device
+from .device import bf16_pays, resolve_device
+from .evaluate import predict_logits
 from .models import build_model, checkpoint_meta, half_state_dict, weights_fingerprint
 from .rundir import RunFolder, atomic_save
 
@@ -165,28 +166,6 @@ def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
         take[np.argmax(counts - take)] += 1
     idx = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, take)]
     return np.sort(np.concatenate(idx))
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with native bf16 math (AMX or AVX512-BF16), where bf16 autocast pays."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def bf16_pays(device: torch.device | str) -> bool:
-    """Whether bf16 autocast speeds things up on ``device``: CUDA with bf16, CPUs with AMX or AVX512-BF16.
-
-    Elsewhere it is emulated and slow: on a CPU without native bf16 a report_cnn forward pass
-    under bf16 autocast took about 12x as long as in float32.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_fast_bf16()
 
 
 def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:

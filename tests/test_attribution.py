@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -83,9 +85,11 @@ def test_deletion_insertion_uses_bf16_only_where_it_pays(toy_model, faces, monke
     maps = A.attribute(toy_model, x, t, "saliency")
     exact, fast = (A.deletion_insertion(toy_model, x, t, maps, bf16=b)["deletion"] for b in (False, True))
     assert not np.array_equal(exact, fast)  # the two settings are told apart
+    from fer_lib import device
+
     for native, expected in ((False, exact), (True, fast)):
-        monkeypatch.setattr(train, "cpu_has_fast_bf16", lambda: native)
-        assert train.bf16_pays("cpu") is native and train.bf16_pays(torch.device("cpu")) is native
+        monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: native)
+        assert device.bf16_pays("cpu") is native and device.bf16_pays(torch.device("cpu")) is native
         np.testing.assert_array_equal(A.deletion_insertion(toy_model, x, t, maps)["deletion"], expected)
     assert train.use_bf16(train.TrainConfig(model="report_cnn", bf16=False), torch.device("cpu")) is False
 
@@ -147,3 +151,27 @@ def test_photo_like_grids_show_as_much_smaller_jpeg(monkeypatch):
     assert data[:3] == b"\xff\xd8\xff" and len(data) < 0.5 * len(png.getvalue())
     assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it again as PNG
     assert len(shown) == 1 and shown[0].format == "jpeg" and shown[0].data == data
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("training", [True, False])
+def test_library_calls_give_the_callers_model_back_as_it_was(toy_model, faces, layout, training):
+    from fer_lib.device import is_channels_last
+    from fer_lib.evaluate import predict_logits
+
+    model = copy.deepcopy(toy_model)
+    model.to(memory_format=torch.channels_last if layout == "channels_last" else torch.contiguous_format)
+    model.train(training)
+    model.classifier[0].eval()  # a mixed state (one block frozen) must come back too
+    before = {name: m.training for name, m in model.named_modules()}
+    x, t = faces[0][:4], faces[1][:4]
+    calls = [lambda: predict_logits(model, (x[:, 0] * 255).byte().numpy(), tta="flip"),
+             lambda: A.attribute(model, x, t, "integrated_gradients", ig_steps=4),
+             lambda: A.deletion_insertion(model, x, t, None, steps=4),
+             lambda: A.layer_activations(model, x),
+             lambda: A.activation_maximisation(model, filters=[0, 1], steps=2),
+             lambda: A.activation_maximisation(model, filters=[0], steps=2, channels_last=False)]
+    for call in calls:
+        call()
+        assert is_channels_last(model) is (layout == "channels_last")
+        assert {name: m.training for name, m in model.named_modules()} == before

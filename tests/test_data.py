@@ -312,3 +312,19 @@ def test_real_fer2013_packs_losslessly(real_data, tmp_path):
     assert back.fingerprint() == public.fingerprint()
     ratio = p.stat().st_size / public.images.nbytes
     assert 0.5 < ratio < 0.75, ratio  # about 0.71 with the row-delta filter, 0.78 without
+
+
+def test_help_and_data_info_import_neither_torch_nor_captum(tiny, tmp_path):
+    import subprocess
+    import sys
+
+    from fer_lib.data import write_csv
+
+    csv = write_csv(tiny, tmp_path / "tiny.csv")
+    probe = ("import sys, contextlib, io; from fer_lib.__main__ import main\n"
+             "for argv in (['--help'], ['data', 'info', sys.argv[1]]):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): main(argv)\n"
+             "print(sorted(m for m in ('torch', 'captum', 'cv2', 'pandas') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", probe, str(csv)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

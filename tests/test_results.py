@@ -261,7 +261,7 @@ def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
 
 
 def test_environment_names_the_cpu_and_its_bf16(tmp_path):
-    from fer_lib.train import cpu_has_fast_bf16
+    from fer_lib.device import cpu_has_fast_bf16
 
     info = report.environment_info()
     assert info["cpu bf16"].startswith("native" if cpu_has_fast_bf16() else "none")
