@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6's reference runs on one lent GPU in one call: three seeds of the strong model (fer_vgg,
+# The shipped models' reference runs on one GPU in one call: three seeds of the strong model (fer_vgg,
 # scripts/gpu_seeds.sh's default recipe) and three seeds of report_cnn's distillation recipe
 # (the experiment record rc_kd05: norm=image, Adam 1e-3, cosine over 100 epochs, flips only,
 # BatchNorm statistics recomputed from 4,096 Training images before each validation,
@@ -7,7 +7,7 @@
 #
 #   BUDGET=520 scripts/gpu_reference.sh data/train.fer.xz /tmp/runs OUT_DIR
 #
-# What comes back fits the device tool's limits (8 files, 16 MiB each): OUT_DIR/gpu_seeds.log,
+# The output is eight files of at most 16 MiB each, easy to copy off a remote GPU machine: OUT_DIR/gpu_seeds.log,
 # OUT_DIR/fer_vgg_s<seed>/{best,last}.pt (float16, weights and metadata) and
 # OUT_DIR/report_cnn_runs.tar (the three report_cnn runs, compacted the same way, and their log).
 set -u
