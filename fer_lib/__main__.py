@@ -350,9 +350,8 @@ def _explain(a: argparse.Namespace) -> int:
     gray, faces = locate_faces(a.image, _detect_flag(a))
     if not faces:
         raise ConfigError(f"{a.image}: {NO_FACE}.")
-    detected = faces[0].box != (0, 0, gray.shape[1], gray.shape[0]) or len(faces) > 1
     classify_faces(faces, model, device=device)
-    heat = explain_faces(gray, faces, model, a.method, target=a.target, detected=detected, device=device)
+    heat = explain_faces(gray, faces, model, a.method, target=a.target, device=device)
     fig = explanation_figure(gray, faces, heat, a.method)
     fig.savefig(output, dpi=150, bbox_inches="tight")
     for i, f in enumerate(faces, 1):

@@ -26,11 +26,15 @@ MIN_FACE = 24  # pixels: smaller detections are noise more often than faces
 
 @dataclass
 class Face:
-    """One face found in a photo: its box (x, y, width, height in the photo's pixels) and its 48x48 crop."""
+    """One face in a photo: its box (x, y, width, height in the photo's pixels) and its 48x48 crop.
+
+    ``detected`` is False for an image taken whole as a face (cropped beforehand): its box is the image.
+    """
 
     box: tuple[int, int, int, int]
     crop: np.ndarray
     probabilities: dict[str, float] = field(default_factory=dict)
+    detected: bool = True
 
     @property
     def expression(self) -> str | None:
@@ -99,6 +103,13 @@ def detect_faces(gray: np.ndarray, min_size: int = MIN_FACE) -> list[tuple[int, 
     return sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3])
 
 
+def crop_square(box: tuple[int, int, int, int], share: float = FER_BOX_SHARE) -> tuple[int, int, int]:
+    """(left, top, side) of the square around ``box`` that the crop is taken from, in the photo's pixels."""
+    x, y, w, h = box
+    side = max(w, h) / share
+    return int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2)), int(round(side))
+
+
 def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], share: float = FER_BOX_SHARE) -> np.ndarray:
     """The 48x48 crop around ``box`` framed as FER2013's faces are (the box spans ``share`` of the side).
 
@@ -106,11 +117,7 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], share: float = F
     """
     from PIL import Image
 
-    x, y, w, h = box
-    side = max(w, h) / share
-    cx, cy = x + w / 2, y + h / 2
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    s = int(round(side))
+    left, top, s = crop_square(box, share)
     pad = max(0, -left, -top, left + s - gray.shape[1], top + s - gray.shape[0])
     src = np.pad(gray, pad, mode="edge") if pad else gray
     square = src[top + pad: top + pad + s, left + pad: left + pad + s]

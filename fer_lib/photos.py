@@ -18,7 +18,7 @@ from torch import nn
 from .data import CLASSES, IMAGE_SIZE, MIN_IMAGE_SIDE, DataError, gray8
 from .device import resolve_device
 from .evaluate import predict_logits, to_float_images
-from .faces import Face, find_faces, to_gray
+from .faces import Face, crop_square, find_faces, to_gray
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -63,7 +63,7 @@ def whole_image_face(gray: np.ndarray) -> Face:
         raise DataError(f"the image is {w}x{h} pixels, too small to hold a face "
                         f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; FER2013's faces are 48x48).")
     crop = np.asarray(Image.fromarray(gray).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
-    return Face((0, 0, w, h), crop)
+    return Face((0, 0, w, h), crop, detected=False)
 
 
 def locate_faces(image: Any, detect: bool | None = None) -> tuple[np.ndarray, list[Face]]:
@@ -128,19 +128,8 @@ def annotate(photo: np.ndarray, faces: list[Face]) -> "Image.Image":
     return im
 
 
-def crop_square(box: tuple[int, int, int, int], detected: bool) -> tuple[int, int, int]:
-    """(left, top, side) of the square a face's crop was taken from, in the photo's pixels."""
-    from .faces import FER_BOX_SHARE
-
-    x, y, w, h = box
-    if not detected:
-        return x, y, max(w, h)
-    side = max(w, h) / FER_BOX_SHARE
-    return int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2)), int(round(side))
-
-
 def explain_faces(gray: np.ndarray, faces: list[Face], model: str | Path | nn.Module, method: str, *,
-                  target: str | None = None, detected: bool = True, device: str | torch.device = "cpu") -> np.ndarray:
+                  target: str | None = None, device: str | torch.device = "cpu") -> np.ndarray:
     """An attribution map for each face's predicted (or ``target``) class, put back onto the photo: (H, W) in [0, 1]."""
     from PIL import Image
 
@@ -154,12 +143,11 @@ def explain_faces(gray: np.ndarray, faces: list[Face], model: str | Path | nn.Mo
     maps = to_display(attribute(net, to_float_images(np.stack([f.crop for f in faces]), device), targets.to(device), method))
     canvas = np.zeros(gray.shape, np.float32)
     for f, m in zip(faces, maps):
-        left, top, side = crop_square(f.box, detected)
-        if not detected:
+        if not f.detected:  # the whole image was the face: the map is squeezed back to its shape
             w, h = f.box[2], f.box[3]
-            big = np.asarray(Image.fromarray(m.astype(np.float32)).resize((w, h), Image.BILINEAR))
-            canvas[:h, :w] = np.maximum(canvas[:h, :w], big)
+            canvas[:h, :w] = np.maximum(canvas[:h, :w], np.asarray(Image.fromarray(m.astype(np.float32)).resize((w, h), Image.BILINEAR)))
             continue
+        left, top, side = crop_square(f.box)
         big = np.asarray(Image.fromarray(m.astype(np.float32)).resize((side, side), Image.BILINEAR))
         y0, x0 = max(top, 0), max(left, 0)
         y1, x1 = min(top + side, gray.shape[0]), min(left + side, gray.shape[1])
@@ -179,8 +167,8 @@ def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, me
 
     h, w = gray.shape
     x0, y0, x1, y1 = 0, 0, w, h
-    if zoom and faces:
-        squares = [crop_square(f.box, True) for f in faces]
+    if zoom and all(f.detected for f in faces) and faces:
+        squares = [crop_square(f.box) for f in faces]
         pad = max(s for _, _, s in squares) // 2
         x0, y0 = max(0, min(x for x, _, _ in squares) - pad), max(0, min(y for _, y, _ in squares) - pad)
         x1, y1 = min(w, max(x + s for x, _, s in squares) + pad), min(h, max(y + s for _, y, s in squares) + pad)
