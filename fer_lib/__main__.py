@@ -378,6 +378,41 @@ def _export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _ship(a: argparse.Namespace) -> int:
+    """Shipping models and keeping records: the maintainer's steps of docs/MAINTAINING.md."""
+    from . import pretrained as P
+    from .data import load_fer2013
+
+    dest = a.dest
+    if a.ship_command == "retire":
+        record = P.retire_pretrained(a.name, a.question, note=a.note, source=dest, dest=None if dest is None else Path(dest) / "experiments")
+        print(f"{a.name}'s shipped run is kept as the experiment record {record['run']}")
+        return 0
+    data = load_fer2013(a.data)
+    if a.ship_command == "export":
+        card = P.export_pretrained(a.run, data, name=a.name, dest=dest, seed_runs=tuple(a.seed_runs or ()))
+    elif a.ship_command == "add-seeds":
+        card = P.add_seed_runs(a.name, tuple(a.runs), data, dest=dest)
+    elif a.ship_command == "batchnorm":
+        entry = P.recompute_shipped_batchnorm(a.name, data, dest=dest)
+        print(f"{a.name}: BatchNorm statistics recomputed on Training; PublicTest {entry['PublicTest before']['accuracy']:.4f} "
+              f"-> {entry['PublicTest after']['accuracy']:.4f}; {'kept' if entry['kept'] else 'not kept'}")
+        return 0
+    elif a.ship_command == "record":
+        record = P.record_experiment(a.run, data, a.question, note=a.note, dest=None if dest is None else Path(dest) / "experiments")
+        print(f"recorded {record['run']}: best PublicTest "
+              f"{max(h.get('val_acc', 0) for h in record['history']):.4f} over {len(record['history'])} epochs")
+        return 0
+    else:  # predictions
+        preds = P.record_predictions(a.name, data, dest=dest)
+        print(f"{a.name}: PrivateTest predictions stored for {', '.join(preds)}")
+        return 0
+    m = card["metrics"]
+    print(f"shipped {card['model']}: PublicTest {m['PublicTest']['accuracy']:.4f}, PrivateTest {m['PrivateTest']['accuracy']:.4f} "
+          f"(ten-crop {m['PrivateTest']['accuracy_tencrop']:.4f}), {card.get('seeds', 1)} seed(s)")
+    return 0
+
+
 def _report_params(pairs: list[str]) -> dict:
     """-p KEY=VALUE pairs, each VALUE read as YAML (numbers, lists, true/false)."""
     import yaml
@@ -521,6 +556,41 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--no-detect", action="store_true", help="explain the whole image as one face (a face cropped beforehand)")
     ex.add_argument("--device", default="auto")
     ex.set_defaults(func=_explain)
+
+    sh = sub.add_parser("ship", help="maintainers: ship a trained run, add seeds, keep experiment records")
+    ssub = sh.add_subparsers(dest="ship_command", required=True, parser_class=_Parser)
+
+    def ship_args(sp: argparse.ArgumentParser, data: bool = True) -> None:
+        if data:
+            sp.add_argument("--data", required=True, help="FER2013 (the data the runs were trained on)")
+        sp.add_argument("--dest", default=None, help="the folder of cards and weights (default: the package's)")
+
+    se = ssub.add_parser("export", help="ship the run (or the seed run) with the best PublicTest accuracy, with its card")
+    se.add_argument("run", help="a run folder")
+    se.add_argument("--seed-runs", nargs="+", metavar="RUN", help="runs of the same recipe with other seeds")
+    se.add_argument("--name", default=None, help="ship under this name (default: the run's model)")
+    ship_args(se)
+    sa = ssub.add_parser("add-seeds", help="add --like replays to a shipped card whose own run folder is gone")
+    sa.add_argument("name")
+    sa.add_argument("runs", nargs="+")
+    ship_args(sa)
+    sb = ssub.add_parser("batchnorm", help="recompute a shipped model's BatchNorm statistics; kept only if PublicTest rises")
+    sb.add_argument("name")
+    ship_args(sb)
+    sr = ssub.add_parser("record", help="keep a run that did not ship as an experiment record (no weights, no PrivateTest)")
+    sr.add_argument("run")
+    sr.add_argument("--question", required=True, help="what the run was to find out")
+    sr.add_argument("--note", default="", help="what else a reader should know (why it stopped, say)")
+    ship_args(sr)
+    st = ssub.add_parser("retire", help="keep a shipped model's run as a record before another recipe replaces it")
+    st.add_argument("name")
+    st.add_argument("--question", required=True)
+    st.add_argument("--note", default="")
+    ship_args(st, data=False)
+    sp_ = ssub.add_parser("predictions", help="store a shipped model's PrivateTest predictions in its card")
+    sp_.add_argument("name")
+    ship_args(sp_)
+    sh.set_defaults(func=_ship)
 
     xp = sub.add_parser("export", help="write a model as ONNX, for onnxruntime (needs the export extra)")
     xp.add_argument("model", help="a pretrained model name, a checkpoint or a run folder")

@@ -469,3 +469,24 @@ def test_recorded_experiments_are_whole_and_on_the_shipped_data(path):
     assert (rec["best_epoch"], rec["best_PublicTest"]) == (best["epoch"], best["val_acc"])
     assert rec["data_hash"] == pretrained_info(rec["model"])["data_hash"]
     assert abs(rec["minutes"] - sum(h["seconds"] for h in hist) / 60) < 0.06
+
+
+def test_ship_commands_wrap_the_maintainer_steps(toy_run, synth_csv, tmp_path, capsys):
+    from fer_lib.__main__ import main
+
+    dest = tmp_path / "ship"
+    assert main(["ship", "export", str(toy_run), "--data", str(synth_csv), "--dest", str(dest)]) == 0
+    card = json.loads((dest / "report_cnn.json").read_text())
+    assert f"PublicTest {card['metrics']['PublicTest']['accuracy']:.4f}" in capsys.readouterr().out
+    assert main(["ship", "batchnorm", "report_cnn", "--data", str(synth_csv), "--dest", str(dest)]) == 0
+    entry = json.loads((dest / "report_cnn.json").read_text())["batchnorm"]
+    assert ("; kept" if entry["kept"] else "; not kept") in capsys.readouterr().out
+    assert main(["ship", "record", str(toy_run), "--data", str(synth_csv), "--question", "does it learn?",
+                 "--dest", str(dest)]) == 0
+    record = json.loads((dest / "experiments" / f"{toy_run.name}.json").read_text())
+    assert record["question"] == "does it learn?" and "PrivateTest" not in json.dumps(record)
+    assert main(["ship", "retire", "report_cnn", "--question", "replaced?", "--dest", str(dest)]) == 0
+    retired = json.loads((dest / "experiments" / "report_cnn.json").read_text())  # one seed: named after the model
+    assert retired["shipped_as"] == "report_cnn" and retired["question"] == "replaced?"
+    assert "kept as the experiment record report_cnn" in capsys.readouterr().out
+    assert main(["ship", "batchnorm", "nothing", "--data", str(synth_csv), "--dest", str(dest)]) == 2
