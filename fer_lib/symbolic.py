@@ -32,13 +32,14 @@ class Derivation:
     title: str
     formulas: dict[str, sp.Basic] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
+    as_written: set[str] = field(default_factory=set)  # formulas printed in the order their terms were written
 
     @property
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
     def latex(self) -> dict[str, str]:
-        return {k: sp.latex(v) for k, v in self.formulas.items()}
+        return {k: sp.latex(v, order="none") if k in self.as_written else sp.latex(v) for k, v in self.formulas.items()}
 
 
 def _is_zero(expr: sp.Expr) -> bool:
@@ -337,11 +338,14 @@ def derive_softmax_ce(ns: tuple[int, ...] = (2, 3, 5)) -> Derivation:
     out = Derivation("6-3 Softmax and cross-entropy")
     t, i = sp.symbols("t i", integer=True)
     yh, y = sp.IndexedBase(r"\hat{y}"), sp.IndexedBase("y")
-    out.formulas["dL/dz_t"] = sp.Eq(sp.Symbol(r"\frac{\partial L}{\partial z_t}"), yh[t] * sp.Symbol(r"\sum_i y_i") - y[t], evaluate=False)
-    out.formulas["dL/dz_t on the simplex"] = sp.Eq(sp.Symbol(r"\frac{\partial L}{\partial z_t}"), yh[t] - y[t], evaluate=False)
-    out.formulas["dL_t/dz_t"] = sp.Eq(sp.Symbol(r"\frac{\partial L_t}{\partial z_t}"), -y[t] * (1 - yh[t]), evaluate=False)
+    lhs, lhs_t = sp.Symbol(r"\frac{\partial L}{\partial z_t}"), sp.Symbol(r"\frac{\partial L_t}{\partial z_t}")
+    sum_y, sum_others = sp.Symbol(r"\sum_{i} y_{i}"), sp.Symbol(r"\sum_{i \neq t} y_{i}")  # braces: one symbol, not subscripts
+    out.formulas["dL/dz_t"] = sp.Eq(lhs, sp.Add(sp.Mul(yh[t], sum_y, evaluate=False), -y[t], evaluate=False), evaluate=False)
+    out.formulas["dL/dz_t on the simplex"] = sp.Eq(lhs, yh[t] - y[t], evaluate=False)
+    out.formulas["dL_t/dz_t"] = sp.Eq(lhs_t, sp.Mul(-y[t], 1 - yh[t], evaluate=False), evaluate=False)
     out.formulas["gap"] = sp.Eq(sp.Symbol(r"\frac{\partial L}{\partial z_t} - \frac{\partial L_t}{\partial z_t}"),
-                                yh[t] * sp.Symbol(r"\sum_{i \neq t} y_i"), evaluate=False)
+                                sp.Mul(yh[t], sum_others, evaluate=False), evaluate=False)
+    out.as_written |= {"dL/dz_t", "dL_t/dz_t", "gap"}
     out.checks.extend(check_softmax_general_n())
     for n in ns:
         out.checks.extend(check_softmax_symbolic(n))

@@ -44,3 +44,11 @@ def test_closed_form_batchnorm_is_usable_as_a_layer():
     w, b = torch.ones(4, dtype=torch.float64, requires_grad=True), torch.zeros(4, dtype=torch.float64, requires_grad=True)
     y = S.ClosedFormBatchNorm.apply(x, w, b, 1e-5)
     assert torch.allclose(y.mean(0), torch.zeros(4, dtype=torch.float64), atol=1e-12)
+
+
+def test_softmax_formulas_read_as_written():
+    tex = S.derive_softmax_ce(ns=(2,)).latex()
+    assert tex["dL/dz_t"] == r"\frac{\partial L}{\partial z_t} = {\hat{y}}_{t} \sum_{i} y_{i} - {y}_{t}"
+    assert tex["dL_t/dz_t"] == r"\frac{\partial L_t}{\partial z_t} = - {y}_{t} \left(1 - {\hat{y}}_{t}\right)"
+    assert tex["gap"].endswith(r"= {\hat{y}}_{t} \sum_{i \neq t} y_{i}")
+    assert not any("{i y i}" in t for t in tex.values())
