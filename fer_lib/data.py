@@ -127,6 +127,16 @@ class FerData:
         h.update("\n".join(self.splits.tolist()).encode())
         return h.hexdigest()[:16]
 
+    def copied_from(self, split: str, sources: tuple[str, ...] = ("Training",)) -> np.ndarray:
+        """For each face of ``split``, whether the same 48x48 pixels (exactly) are also a face of ``sources``.
+
+        FER2013 holds such copies across its splits: a model may have trained on a test face, so a
+        test accuracy without them says how much they count.
+        """
+        part = self.split(split)
+        seen = {np.ascontiguousarray(img).tobytes() for s in sources if s in self.split_names() for img in self.split(s).images}
+        return np.fromiter((np.ascontiguousarray(img).tobytes() in seen for img in part.images), bool, len(part))
+
     def data_hash(self) -> str:
         """The hash a model trained on this data records: the whole data set's fingerprint, also for
         a packed copy of some of its splits, so that the copy's models match the source's."""

@@ -151,9 +151,16 @@ def evaluate_split(
     tta: str = "none",
     batch_size: int = 1024,
     save_to: str | Path | None = None,
+    without_copies_of: Sequence[str] = (),
 ) -> dict:
-    """Accuracy, loss, confusion matrix and per-class metrics on one split; optionally save logits."""
+    """Accuracy, loss, confusion matrix and per-class metrics on one split; optionally save logits.
+
+    ``without_copies_of`` (say ``("Training",)``) leaves out the faces whose exact pixels also appear
+    in those splits (``FerData.copied_from``); the result's ``copies_left_out`` counts them.
+    """
     part = data.split(split)
+    copies = data.copied_from(split, tuple(without_copies_of)) if without_copies_of else np.zeros(len(part), bool)
+    part = FerData(part.images[~copies], part.labels[~copies], part.splits[~copies], part.source, part.layout)
     logits = predict_logits(model, part.images, device=device, tta=tta, batch_size=batch_size)
     labels = torch.as_tensor(part.labels)
     preds = logits.argmax(1).numpy()
@@ -165,6 +172,7 @@ def evaluate_split(
         "balanced_accuracy": balanced_accuracy(cm),
         "loss": float(F.cross_entropy(logits, labels)),
         "tta": tta,
+        "copies_left_out": int(copies.sum()),
         "confusion_matrix": cm.tolist(),
         "per_class": per_class_metrics(cm),
     }

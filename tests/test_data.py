@@ -328,3 +328,32 @@ def test_help_and_data_info_import_neither_torch_nor_captum(tiny, tmp_path):
     r = subprocess.run([sys.executable, "-c", probe, str(csv)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_test_faces_copied_from_training_are_found_and_can_be_left_out(synth, toy_model):
+    from fer_lib.data import FerData
+    from fer_lib.evaluate import evaluate_split
+
+    images = synth.images.copy()
+    train_idx = np.flatnonzero(synth.splits == "Training")[:3]
+    test_idx = np.flatnonzero(synth.splits == "PrivateTest")[[5, 17, 40]]
+    images[test_idx] = images[train_idx]  # three PrivateTest faces are exact copies of Training faces
+    data = FerData(images, synth.labels, synth.splits)
+    mask = data.copied_from("PrivateTest")
+    assert mask.sum() == 3 and np.array_equal(np.flatnonzero(mask), [5, 17, 40])
+    assert not data.copied_from("PrivateTest", ("PublicTest",)).any()
+    full = evaluate_split(toy_model, data, "PrivateTest")
+    clean = evaluate_split(toy_model, data, "PrivateTest", without_copies_of=("Training",))
+    assert (full["n"], full["copies_left_out"]) == (140, 0) and (clean["n"], clean["copies_left_out"]) == (137, 3)
+
+
+@pytest.mark.realdata
+def test_about_eight_percent_of_private_test_faces_are_copies_of_training_faces(real_data):
+    mask = real_data.copied_from("PrivateTest")
+    assert 0.07 < mask.mean() < 0.09, mask.mean()
+    train, test = real_data.split("Training").images, real_data.split("PrivateTest").images
+    rng = np.random.default_rng(0)
+    for i in rng.choice(np.flatnonzero(mask), 10, replace=False):  # checked pixel by pixel, not through the hashes
+        assert (train == test[i]).all((1, 2)).any()
+    for i in rng.choice(np.flatnonzero(~mask), 10, replace=False):
+        assert not (train == test[i]).all((1, 2)).any()
