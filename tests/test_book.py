@@ -41,6 +41,7 @@ def check_html(html: Path) -> None:
         assert page.exists(), f"{ch}.html was not built"
         text = page.read_text()
         assert "Traceback" not in text and "output_error" not in text, f"{ch}.html shows an error"
+        assert "{glue" not in text, f"{ch}.html shows a glue role unrendered"
         assert "cdn.jsdelivr" not in text and r"\sum_{i y i}" not in text, f"{ch}.html: math needs the network or is broken"
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax is not bundled with the book"
     import re
