@@ -464,16 +464,26 @@ def gray8(im: "Image.Image") -> "Image.Image":
     return im.convert("L")
 
 
-def open_image(f: str | os.PathLike) -> "Image.Image":
-    """An image file as upright 8-bit grayscale (EXIF orientation applied); one DataError sentence for any failure."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def upright(im: "Image.Image", rgb: bool = False) -> "Image.Image":
+    """A PIL image turned by its EXIF orientation, as 8-bit grayscale (or RGB with ``rgb``; deep images scaled, not clipped)."""
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if not rgb:
+        return gray8(im)
+    return gray8(im).convert("RGB") if im.mode.startswith(("I", "F")) else im.convert("RGB")
+
+
+def open_image(f: str | os.PathLike, rgb: bool = False) -> "Image.Image":
+    """An image file as upright 8-bit grayscale (or RGB with ``rgb``); one DataError sentence for any failure."""
+    from PIL import Image, UnidentifiedImageError
 
     f = Path(f)
     if f.is_dir():
         raise DataError(f"{f}: a folder, not an image file.")
     try:
         with Image.open(f) as im:
-            return gray8(ImageOps.exif_transpose(im))
+            return upright(im, rgb)
     except Image.DecompressionBombError:
         raise DataError(f"{f}: the image has more pixels than PIL opens safely ({2 * Image.MAX_IMAGE_PIXELS:,}); "
                         "scale it down before passing it.") from None

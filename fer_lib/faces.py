@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import IMAGE_SIZE, DataError, gray8, open_image
+from .data import IMAGE_SIZE, DataError, open_image, upright
 
 # median share of the image side that the Haar box covers on FER2013 faces (PublicTest, 307 of
 # the first 600 faces detected at 192 px; quartiles 0.79 and 0.86; box centre at 0.50, 0.49)
@@ -74,12 +74,12 @@ def _detector():
 
 def to_gray(image: Any) -> np.ndarray:
     """A photo as an upright 8-bit grayscale array: a file path, a PIL image or an array (RGB, RGBA or gray)."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
         return np.asarray(open_image(Path(image)))
     if isinstance(image, Image.Image):
-        return np.asarray(gray8(ImageOps.exif_transpose(image)))
+        return np.asarray(upright(image))
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] in (3, 4):
         rgb = a[..., :3].astype(np.float64)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import CLASSES, IMAGE_SIZE, MIN_IMAGE_SIDE, DataError, gray8
+from .data import CLASSES, IMAGE_SIZE, MIN_IMAGE_SIDE, DataError, open_image, upright
 from .device import resolve_device
 from .evaluate import predict_logits, to_float_images
 from .faces import Face, crop_square, find_faces, to_gray
@@ -28,18 +28,12 @@ CROP_MAX = 96  # an image this small (each side) is a cropped face, not a photo 
 
 def load_photo(image: Any) -> np.ndarray:
     """A photo as upright RGB uint8 (H, W, 3), for drawing on: a path, a PIL image or an array."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
-        from .data import open_image
-
-        open_image(image)  # one sentence for a file that cannot be read
-        with Image.open(image) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(gray8(im).convert("RGB") if im.mode.startswith(("I", "F")) else im.convert("RGB"))
+        return np.asarray(open_image(image, rgb=True))
     if isinstance(image, Image.Image):
-        im = ImageOps.exif_transpose(image)
-        return np.asarray(gray8(im).convert("RGB") if im.mode.startswith(("I", "F")) else im.convert("RGB"))
+        return np.asarray(upright(image, rgb=True))
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] in (3, 4) and a.dtype == np.uint8:
         return a[..., :3]

@@ -17,6 +17,7 @@ import torch
 
 from .checks import output_dir
 from .errors import ConfigError, FerError
+from .models import checkpoint_meta
 
 RUN_FILES = ("last.pt", "best.pt", "history.json")
 LOCK_NAME = ".lock"
@@ -67,13 +68,12 @@ def best_epoch(history: list[dict]) -> int | None:
 
 
 def read_meta(path: Path) -> dict:
-    """A checkpoint's metadata; one sentence when the file cannot be read."""
+    """A checkpoint's metadata; one sentence, saying what to do, when the file cannot be read."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        return json.loads(ckpt["meta"]) if isinstance(ckpt["meta"], str) else ckpt["meta"]
-    except Exception as e:  # torch raises many kinds for a damaged file
-        raise ConfigError(f"{path}: cannot be read ({type(e).__name__}): the file is truncated or damaged; start the run "
-                          "again with --force, or train into a new --out folder.") from None
+        return checkpoint_meta(path)
+    except ConfigError:
+        raise ConfigError(f"{path}: cannot be read: the file is truncated or damaged; start the run again with --force, "
+                          "or train into a new --out folder.") from None
 
 
 class RunFolder:
