@@ -18,24 +18,32 @@ model in NCHW (baseline) and channels_last (ours, the default), and the largest 
 
 Usage: python benchmarks/bench_attribution.py [N_FACES] [N_FACES_CURVES]
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import time
 
+import numpy as np
 import torch
 from captum import attr as ca
 
-import numpy as np
-
-from fer_lib.attribution import _activation_after, activation_maximisation, attribute, deletion_insertion, gaussian_blur, last_conv, make_baseline
+from fer_lib.attribution import (
+    _activation_after,
+    activation_maximisation,
+    attribute,
+    deletion_insertion,
+    gaussian_blur,
+    last_conv,
+    make_baseline,
+)
 from fer_lib.data import load_fer2013
+from fer_lib.device import bf16_pays
 from fer_lib.evaluate import to_float_images
 from fer_lib.models import build_model
-from fer_lib.pretrained import pretrained_info, pretrained
+from fer_lib.pretrained import pretrained, pretrained_info
 from fer_lib.synthetic import synthetic_fer
-from fer_lib.device import bf16_pays
 
 
 def baseline(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> dict[str, float]:
@@ -44,14 +52,21 @@ def baseline(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor) -> dict[s
     for name in ("saliency", "integrated_gradients", "gradcam"):
         t0 = time.perf_counter()
         for i in range(0, len(x), 256):
-            xb, tb = x[i:i + 256].clone().requires_grad_(True), t[i:i + 256]
+            xb, tb = x[i : i + 256].clone().requires_grad_(True), t[i : i + 256]
             if name == "saliency":
                 ca.Saliency(model).attribute(xb, target=tb, abs=True)
             elif name == "integrated_gradients":
-                ca.IntegratedGradients(model).attribute(xb, baselines=make_baseline(xb.detach(), "blur"), target=tb, n_steps=32,
-                                                        internal_batch_size=256)
+                ca.IntegratedGradients(model).attribute(
+                    xb,
+                    baselines=make_baseline(xb.detach(), "blur"),
+                    target=tb,
+                    n_steps=32,
+                    internal_batch_size=256,
+                )
             else:
-                cam = ca.LayerGradCam(model, _activation_after(model, last_conv(model))).attribute(xb, target=tb, relu_attributions=True)
+                cam = ca.LayerGradCam(model, _activation_after(model, last_conv(model))).attribute(
+                    xb, target=tb, relu_attributions=True
+                )
                 ca.LayerAttribution.interpolate(cam, (48, 48), interpolate_mode="bilinear")
         times[name] = time.perf_counter() - t0
     return times
@@ -66,7 +81,9 @@ def ours(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, bf16: bool) -
     return times
 
 
-def baseline_curves(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, maps: torch.Tensor, steps: int = 24) -> dict:
+def baseline_curves(
+    model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, maps: torch.Tensor, steps: int = 24
+) -> dict:
     """Deletion/insertion the plain way: fp32, NCHW, one no_grad forward per 1,024 faces and step."""
     model.eval()
     n, d = len(x), x[0].numel()
@@ -76,8 +93,11 @@ def baseline_curves(model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, ma
     with torch.no_grad():
         for f in torch.linspace(0, 1, steps + 1):
             mask = (rank < int(round(float(f) * d))).view_as(x)
-            for key, inp in (("deletion", torch.where(mask, blurred, x)), ("insertion", torch.where(mask, x, blurred))):
-                p = torch.cat([model(inp[i:i + 1024]).softmax(1) for i in range(0, n, 1024)])
+            for key, inp in (
+                ("deletion", torch.where(mask, blurred, x)),
+                ("insertion", torch.where(mask, x, blurred)),
+            ):
+                p = torch.cat([model(inp[i : i + 1024]).softmax(1) for i in range(0, n, 1024)])
                 curves[key].append(p.gather(1, t[:, None]).squeeze(1))
     fr = torch.linspace(0, 1, steps + 1).numpy()
     out = {k: torch.stack(v, 1).numpy() for k, v in curves.items()}
@@ -100,21 +120,31 @@ def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
             o = deletion_insertion(make(), x, t, maps, bf16=bf16)
             to = time.perf_counter() - t0
             diff = max(float(np.abs(o[k] - b[k]).max()) for k in ("deletion", "insertion"))
-            dauc = max(abs(float(o[f"{k}_auc"].mean() - b[f"{k}_auc"].mean())) for k in ("deletion", "insertion"))
-            print(f"deletion/insertion {name:<11} baseline {tb:6.1f} s   fer_lib {label} {to:6.1f} s   ({tb / to:.2f}x)   "
-                  f"max |p diff| {diff:.4f}, mean AUC diff {dauc:.4f}")
+            dauc = max(
+                abs(float(o[f"{k}_auc"].mean() - b[f"{k}_auc"].mean())) for k in ("deletion", "insertion")
+            )
+            print(
+                f"deletion/insertion {name:<11} baseline {tb:6.1f} s   fer_lib {label} {to:6.1f} s   ({tb / to:.2f}x)   "
+                f"max |p diff| {diff:.4f}, mean AUC diff {dauc:.4f}"
+            )
 
 
 def filters_part() -> None:
-    make = (lambda: pretrained("simple_cnn")) if pretrained_info("simple_cnn") else (lambda: build_model("simple_cnn"))
+    make = (
+        (lambda: pretrained("simple_cnn"))
+        if pretrained_info("simple_cnn")
+        else (lambda: build_model("simple_cnn"))
+    )
     times, imgs = {}, {}
     for cl in (False, True):
         t0 = time.perf_counter()
         imgs[cl] = activation_maximisation(make(), list(range(64)), steps=32, channels_last=cl)
         times[cl] = time.perf_counter() - t0
-    print(f"activation maximisation (simple_cnn, 64 filters, 32 steps): NCHW {times[False]:6.1f} s   "
-          f"channels_last {times[True]:6.1f} s   ({times[False] / times[True]:.2f}x)   "
-          f"max pixel diff {float(np.abs(imgs[True] - imgs[False]).max()):.4f}")
+    print(
+        f"activation maximisation (simple_cnn, 64 filters, 32 steps): NCHW {times[False]:6.1f} s   "
+        f"channels_last {times[True]:6.1f} s   ({times[False] / times[True]:.2f}x)   "
+        f"max pixel diff {float(np.abs(imgs[True] - imgs[False]).max()):.4f}"
+    )
 
 
 def main() -> None:
@@ -123,14 +153,20 @@ def main() -> None:
     faces = load_fer2013(path).split("PrivateTest") if path else synthetic_fer(0, 0, n)
     x = to_float_images(faces.images[:n])
     t = torch.as_tensor(faces.labels[:n])
-    make = (lambda: pretrained("report_cnn")) if pretrained_info("report_cnn") else (lambda: build_model("report_cnn"))
+    make = (
+        (lambda: pretrained("report_cnn"))
+        if pretrained_info("report_cnn")
+        else (lambda: build_model("report_cnn"))
+    )
     bf16 = os.environ.get("BENCH_BF16") == "1"
     b = baseline(make(), x, t)
     o = ours(make(), x, t, bf16)
     print(f"faces: {len(x)}  torch threads: {torch.get_num_threads()}  bf16: {bf16}")
     for k in b:
         print(f"{k:<22} baseline {b[k]:6.1f} s   fer_lib {o[k]:6.1f} s   ({b[k] / o[k]:.2f}x)")
-    print(f"{'all three':<22} baseline {sum(b.values()):6.1f} s   fer_lib {sum(o.values()):6.1f} s   ({sum(b.values()) / sum(o.values()):.2f}x)")
+    print(
+        f"{'all three':<22} baseline {sum(b.values()):6.1f} s   fer_lib {sum(o.values()):6.1f} s   ({sum(b.values()) / sum(o.values()):.2f}x)"
+    )
     m = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     print(f"faces for the curves: {min(m, len(x))}")
     curves_part(x[:m], t[:m])

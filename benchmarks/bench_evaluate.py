@@ -12,6 +12,7 @@ where present, else freshly initialised (the cost does not depend on the weights
 
 Usage: python benchmarks/bench_evaluate.py [N_FACES] [TTA]   (defaults: 1024 tencrop)
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,7 @@ def baseline(model: torch.nn.Module, images, tta: str) -> torch.Tensor:
     model.eval()
     out = []
     for i in range(0, len(images), 1024):
-        views = tta_views(to_float_images(images[i:i + 1024]), tta)
+        views = tta_views(to_float_images(images[i : i + 1024]), tta)
         out.append(torch.stack([model(v).softmax(1) for v in views]).mean(0))
     return torch.cat(out)
 
@@ -54,7 +55,9 @@ def main() -> None:
         ours = predict_logits(make(), images, tta=tta)
         to = time.perf_counter() - t0
         differ = int((ref.argmax(1) != ours.argmax(1)).sum())
-        print(f"{name:<11} baseline {tb:6.1f} s   fer_lib {to:6.1f} s   ({tb / to:.2f}x)   predictions that differ: {differ}")
+        print(
+            f"{name:<11} baseline {tb:6.1f} s   fer_lib {to:6.1f} s   ({tb / to:.2f}x)   predictions that differ: {differ}"
+        )
     print("all three TTA modes, as measure() computes a card:")
     for name in names:
         make = (lambda: pretrained(name)) if pretrained_info(name) else (lambda: build_model(name))
@@ -66,8 +69,10 @@ def main() -> None:
         ours = predict_logits_tta(model, images, TTA_MODES, batch_size=64)
         to = time.perf_counter() - t0
         differ = sum(int((ref[m].argmax(1) != ours[m].argmax(1)).sum()) for m in TTA_MODES)
-        print(f"{name:<11} separate passes {tb:6.1f} s   shared views {to:6.1f} s   ({tb / to:.2f}x)   "
-              f"predictions that differ (3 modes): {differ}")
+        print(
+            f"{name:<11} separate passes {tb:6.1f} s   shared views {to:6.1f} s   ({tb / to:.2f}x)   "
+            f"predictions that differ (3 modes): {differ}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ included: ``fer-lib data info PATH`` against a ``python -c`` that reads with pan
 one after the other, best of BENCH_ROUNDS each.
 Usage: python benchmarks/bench_load.py [PATH]  (PATH defaults to $FER2013_CSV)
 """
+
 from __future__ import annotations
 
 import os
@@ -31,18 +32,29 @@ def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "2"))
     t_base, t_ours = [], []
     for _ in range(rounds):  # interleaved, so both see the same machine state
-        t = time.perf_counter(); ref = baseline(path); t_base.append(time.perf_counter() - t)
-        t = time.perf_counter(); data = load_fer2013(path); t_ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ref = baseline(path)
+        t_base.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        data = load_fer2013(path)
+        t_ours.append(time.perf_counter() - t)
         assert np.array_equal(ref, data.images), "the two readers disagree"
     b, o = min(t_base), min(t_ours)
     print(f"rows: {len(data)}")
     print(f"baseline (pandas + str.split): {b:.2f} s   (best of {rounds})")
     print(f"fer_lib.load_fer2013:          {o:.2f} s   (best of {rounds})")
     print(f"speed-up: {b / o:.1f}x")
-    whole = {"pandas, python -c": [sys.executable, "-c", "import sys, numpy as np, pandas as pd; df = pd.read_csv(sys.argv[1]); "
-                                   "x = np.stack([np.array(s.split(), dtype=np.uint8) for s in df['pixels']]); "
-                                   "print(df.groupby(['Usage', 'emotion']).size())", path],
-             "fer-lib data info": [sys.executable, "-m", "fer_lib", "data", "info", path]}
+    whole = {
+        "pandas, python -c": [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np, pandas as pd; df = pd.read_csv(sys.argv[1]); "
+            "x = np.stack([np.array(s.split(), dtype=np.uint8) for s in df['pixels']]); "
+            "print(df.groupby(['Usage', 'emotion']).size())",
+            path,
+        ],
+        "fer-lib data info": [sys.executable, "-m", "fer_lib", "data", "info", path],
+    }
     best = {}
     for _ in range(rounds):
         for name, cmd in whole.items():

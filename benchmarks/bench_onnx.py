@@ -9,6 +9,7 @@ generated faces.
 
 Usage: python benchmarks/bench_onnx.py [N_FACES]   (default 2048; needs the export extra)
 """
+
 from __future__ import annotations
 
 import os
@@ -31,17 +32,17 @@ from fer_lib.synthetic import synthetic_fer
 def throughput(run, x: np.ndarray, batch: int = 256) -> tuple[float, np.ndarray]:
     run(x[:batch])  # warm up
     t0 = time.perf_counter()
-    out = np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
+    out = np.concatenate([run(x[i : i + batch]) for i in range(0, len(x), batch)])
     return len(x) / (time.perf_counter() - t0), out
 
 
 def latency(run, x: np.ndarray, calls: int = 200) -> float:
     for i in range(10):
-        run(x[i:i + 1])
+        run(x[i : i + 1])
     times = []
     for i in range(calls):
         t0 = time.perf_counter()
-        run(x[i % len(x):i % len(x) + 1])
+        run(x[i % len(x) : i % len(x) + 1])
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
 
@@ -69,8 +70,10 @@ def main() -> None:
             fps_o, out_o = throughput(onnx_run, x)
             lat_t, lat_o = latency(torch_run, x), latency(onnx_run, x)
             differ = int((out_t.argmax(1) != out_o.argmax(1)).sum())
-            print(f"{name:<11} faces/s torch {fps_t:8.0f}  onnxruntime {fps_o:8.0f} ({fps_o / fps_t:.2f}x)   "
-                  f"one face torch {lat_t:6.2f} ms  onnxruntime {lat_o:6.2f} ms ({lat_t / lat_o:.2f}x)   top classes that differ: {differ}")
+            print(
+                f"{name:<11} faces/s torch {fps_t:8.0f}  onnxruntime {fps_o:8.0f} ({fps_o / fps_t:.2f}x)   "
+                f"one face torch {lat_t:6.2f} ms  onnxruntime {lat_o:6.2f} ms ({lat_t / lat_o:.2f}x)   top classes that differ: {differ}"
+            )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ channels_last, fer_lib's faster CPU dropout mask). Both run one epoch over the s
 
 Usage: python benchmarks/bench_train.py [N_IMAGES]   (default 4096; uses $FER2013_CSV if set)
 """
+
 from __future__ import annotations
 
 import os
@@ -63,14 +64,21 @@ def main() -> None:
     idx = np.arange(min(n, len(tr)))
     # a tiny PublicTest keeps validation out of the measured epoch
     val = full.split("PublicTest")
-    data = FerData(np.concatenate([tr.images[idx], val.images[:7]]), np.concatenate([tr.labels[idx], val.labels[:7]]),
-                   np.array(["Training"] * len(idx) + ["PublicTest"] * 7), full.source, full.layout)
+    data = FerData(
+        np.concatenate([tr.images[idx], val.images[:7]]),
+        np.concatenate([tr.labels[idx], val.labels[:7]]),
+        np.array(["Training"] * len(idx) + ["PublicTest"] * 7),
+        full.source,
+        full.layout,
+    )
     base, ours = [], []
     for _ in range(rounds):
         base.append(baseline_epoch(data.split("Training")))
         ours.append(ours_epoch(data))
     b, o = max(base), max(ours)
-    print(f"images per epoch: {len(idx)}  torch threads: {torch.get_num_threads()}  bf16 math: {cpu_has_fast_bf16()}")
+    print(
+        f"images per epoch: {len(idx)}  torch threads: {torch.get_num_threads()}  bf16 math: {cpu_has_fast_bf16()}"
+    )
     print(f"baseline (DataLoader, fp32, eager):   {b:7.1f} images/s")
     print(f"fer_lib trainer (defaults):           {o:7.1f} images/s")
     print(f"speed-up: {o / b:.2f}x  (best of {rounds} interleaved rounds)")

@@ -1,11 +1,13 @@
 """The command line: ``python -m fer_lib`` (or ``fer-lib``), a thin layer over the library."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import ConfigError, FerError
 from .names import METHODS, TTA_MODES
@@ -44,10 +46,15 @@ def _data_pack(a: argparse.Namespace) -> int:
     data = load_fer2013(a.path, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     header = write_packed(data, a.out, splits=tuple(a.splits) if a.splits else None)
     size = os.path.getsize(a.out)
-    part = f" (a copy of some of its splits, whose own hash is {header['fingerprint']})" \
-        if header["origin"] != header["fingerprint"] else ""
-    print(f"{a.out}: {header['n']:,} images ({', '.join(header['splits'])}), {size / 2**20:.1f} MiB, "
-          f"data hash {header['origin']}{part}")
+    part = (
+        f" (a copy of some of its splits, whose own hash is {header['fingerprint']})"
+        if header["origin"] != header["fingerprint"]
+        else ""
+    )
+    print(
+        f"{a.out}: {header['n']:,} images ({', '.join(header['splits'])}), {size / 2**20:.1f} MiB, "
+        f"data hash {header['origin']}{part}"
+    )
     return 0
 
 
@@ -65,11 +72,20 @@ def _models(a: argparse.Namespace) -> int:
     rows = []
     for name, spec in sorted(REGISTRY.items()):
         info = pretrained_info(name)
-        rows.append({"name": name, "description": spec.description, "pretrained": info is not None,
-                     "metrics": (info or {}).get("metrics"), "seeds": (info or {}).get("seeds"),
-                     "seed_summary": (info or {}).get("seed_summary"),
-                     "model_kwargs": info["config"].get("model_kwargs", {}) if info else None,
-                     "batchnorm_recomputed": bool(((info or {}).get("batchnorm") or {}).get("kept")) if info else None})
+        rows.append(
+            {
+                "name": name,
+                "description": spec.description,
+                "pretrained": info is not None,
+                "metrics": (info or {}).get("metrics"),
+                "seeds": (info or {}).get("seeds"),
+                "seed_summary": (info or {}).get("seed_summary"),
+                "model_kwargs": info["config"].get("model_kwargs", {}) if info else None,
+                "batchnorm_recomputed": bool(((info or {}).get("batchnorm") or {}).get("kept"))
+                if info
+                else None,
+            }
+        )
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -77,14 +93,25 @@ def _models(a: argparse.Namespace) -> int:
         shipped = "pretrained weights ship" if r["pretrained"] else "no pretrained weights"
         print(f"{r['name']:<14} {r['description']} [{shipped}]")
         if r["model_kwargs"]:
-            print(f"{'':<14}   the weights are of the model built with "
-                  + ", ".join(f"{k}={v!r}" for k, v in r["model_kwargs"].items()))
+            print(
+                f"{'':<14}   the weights are of the model built with "
+                + ", ".join(f"{k}={v!r}" for k, v in r["model_kwargs"].items())
+            )
         for split, m in (r["metrics"] or {}).items():
-            print(f"{'':<14}   {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
+            print(
+                f"{'':<14}   {split}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
+            )
         if r["seed_summary"]:
-            print(f"{'':<14}   over {r['seeds']} seeds (mean ± sd): "
-                  + ", ".join(f"{k} {v['mean']:.4f} ± {v['sd']:.4f}" for k, v in r["seed_summary"].items() if v["sd"] is not None)
-                  + (" (the weights as trained)" if r["batchnorm_recomputed"] else ""))
+            print(
+                f"{'':<14}   over {r['seeds']} seeds (mean ± sd): "
+                + ", ".join(
+                    f"{k} {v['mean']:.4f} ± {v['sd']:.4f}"
+                    for k, v in r["seed_summary"].items()
+                    if v["sd"] is not None
+                )
+                + (" (the weights as trained)" if r["batchnorm_recomputed"] else "")
+            )
         elif r["pretrained"]:
             print(f"{'':<14}   one seed: no spread measured")
         if r["batchnorm_recomputed"]:
@@ -93,9 +120,33 @@ def _models(a: argparse.Namespace) -> int:
 
 
 # train options that set the recipe; --like takes all of them from the recipe it replays
-RECIPE_OPTIONS = ("model", "model_arg", "epochs", "batch_size", "lr", "optimizer", "schedule", "label_smoothing", "weight_decay",
-                  "momentum", "no_nesterov", "mixup", "erase", "no_flip", "shift", "rotate", "scale", "limit", "no_bf16",
-                  "ema", "init", "teacher", "distill", "distill_temp", "bn_recompute")
+RECIPE_OPTIONS = (
+    "model",
+    "model_arg",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "schedule",
+    "label_smoothing",
+    "weight_decay",
+    "momentum",
+    "no_nesterov",
+    "mixup",
+    "erase",
+    "no_flip",
+    "shift",
+    "rotate",
+    "scale",
+    "limit",
+    "no_bf16",
+    "ema",
+    "init",
+    "teacher",
+    "distill",
+    "distill_temp",
+    "bn_recompute",
+)
 
 
 def _recipe_of(like: str) -> dict:
@@ -109,7 +160,9 @@ def _recipe_of(like: str) -> dict:
         return checkpoint_meta(last)
     card = pretrained_info(like)
     if card is None:
-        raise ConfigError(f"--like {like}: neither a run folder with last.pt, a checkpoint file, nor a pretrained model.")
+        raise ConfigError(
+            f"--like {like}: neither a run folder with last.pt, a checkpoint file, nor a pretrained model."
+        )
     return card
 
 
@@ -119,17 +172,29 @@ def _replay(a: argparse.Namespace) -> int:
 
     given = sorted(k for k, v in a.recipe_defaults.items() if getattr(a, k) != v)
     if given:
-        raise ConfigError("--like takes the whole recipe from " + a.like + "; drop "
-                          + ", ".join("--" + k.replace("_", "-") for k in given) + ".")
+        raise ConfigError(
+            "--like takes the whole recipe from "
+            + a.like
+            + "; drop "
+            + ", ".join("--" + k.replace("_", "-") for k in given)
+            + "."
+        )
     recipe = _recipe_of(a.like)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     if recipe.get("data_hash") not in (None, data.data_hash()):
-        print(f"fer-lib: note: {a.like} was trained on data {recipe['data_hash']}, this is {data.data_hash()}; "
-              "the replay is not a seed run of it.", file=sys.stderr)
+        print(
+            f"fer-lib: note: {a.like} was trained on data {recipe['data_hash']}, this is {data.data_hash()}; "
+            "the replay is not a seed run of it.",
+            file=sys.stderr,
+        )
     runtime = {"device": a.device, "progress": not a.quiet, "compile": a.compile}
-    history = replay(recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime, force=a.force)
-    print(f"{len(history)} of {len(recipe['history'])} epochs of the {recipe['config']['model']} recipe "
-          f"(seed {a.seed}); checkpoints and history in {a.out}")
+    history = replay(
+        recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime, force=a.force
+    )
+    print(
+        f"{len(history)} of {len(recipe['history'])} epochs of the {recipe['config']['model']} recipe "
+        f"(seed {a.seed}); checkpoints and history in {a.out}"
+    )
     return 0
 
 
@@ -143,12 +208,15 @@ def _key_values(pairs: list[str] | None, flag: str, example: str, parse: Any) ->
         try:
             out[key] = parse(value)
         except ValueError:
-            raise ConfigError(f"{flag} {pair}: the value is not valid (write numbers as 2, lists as [a, b], text as is).") from None
+            raise ConfigError(
+                f"{flag} {pair}: the value is not valid (write numbers as 2, lists as [a, b], text as is)."
+            ) from None
     return out
 
 
 def _model_args(pairs: list[str] | None) -> dict:
     """--model-arg KEY=VALUE pairs as keyword arguments: VALUE read as JSON where it parses, else as text."""
+
     def parse(value: str) -> Any:
         try:
             return json.loads(value)
@@ -167,13 +235,35 @@ def _train(a: argparse.Namespace) -> int:
     missing = [f"--{k}" for k in ("model", "epochs") if getattr(a, k) is None]
     if missing:
         raise ConfigError(f"train needs {' and '.join(missing)} (or --like NAME_OR_RUN to replay a recipe).")
-    cfg = TrainConfig(model=a.model, model_kwargs=_model_args(a.model_arg), epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, optimizer=a.optimizer,
-                      schedule=a.schedule, seed=a.seed, limit=a.limit, device=a.device,
-                      label_smoothing=a.label_smoothing, weight_decay=a.weight_decay, momentum=a.momentum,
-                      nesterov=not a.no_nesterov, mixup=a.mixup, erase=a.erase, flip=not a.no_flip,
-                      shift=a.shift, rotate=a.rotate, scale=a.scale, ema=a.ema, init=a.init, teacher=a.teacher,
-                      distill=a.distill, distill_temp=a.distill_temp, bn_recompute=a.bn_recompute,
-                      progress=not a.quiet)
+    cfg = TrainConfig(
+        model=a.model,
+        model_kwargs=_model_args(a.model_arg),
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        optimizer=a.optimizer,
+        schedule=a.schedule,
+        seed=a.seed,
+        limit=a.limit,
+        device=a.device,
+        label_smoothing=a.label_smoothing,
+        weight_decay=a.weight_decay,
+        momentum=a.momentum,
+        nesterov=not a.no_nesterov,
+        mixup=a.mixup,
+        erase=a.erase,
+        flip=not a.no_flip,
+        shift=a.shift,
+        rotate=a.rotate,
+        scale=a.scale,
+        ema=a.ema,
+        init=a.init,
+        teacher=a.teacher,
+        distill=a.distill,
+        distill_temp=a.distill_temp,
+        bn_recompute=a.bn_recompute,
+        progress=not a.quiet,
+    )
     if a.compile:
         cfg.compile = True
     if a.no_bf16:
@@ -182,7 +272,10 @@ def _train(a: argparse.Namespace) -> int:
     history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force)
     if history:
         last = history[-1]
-        print(f"epoch {last['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("epoch",)))
+        print(
+            f"epoch {last['epoch']}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("epoch",))
+        )
     print(f"checkpoints and history in {a.out}")
     return 0
 
@@ -196,13 +289,26 @@ def _evaluate(a: argparse.Namespace) -> int:
     device = resolve_device(a.device)
     model, meta = load_model(a.checkpoint, device=device)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
-    res = evaluate_split(model, data, a.split, device=device, tta=a.tta, save_to=a.save_predictions,
-                         without_copies_of=("Training",) if a.without_copies else ())
+    res = evaluate_split(
+        model,
+        data,
+        a.split,
+        device=device,
+        tta=a.tta,
+        save_to=a.save_predictions,
+        without_copies_of=("Training",) if a.without_copies else (),
+    )
     if a.json:
         print(json.dumps(res))
         return 0
-    left_out = f"; {res['copies_left_out']:,} faces that also appear in Training left out" if a.without_copies else ""
-    print(f"{a.split}: accuracy {res['accuracy']:.4f} on {res['n']:,} images (loss {res['loss']:.4f}, TTA {res['tta']}{left_out})")
+    left_out = (
+        f"; {res['copies_left_out']:,} faces that also appear in Training left out"
+        if a.without_copies
+        else ""
+    )
+    print(
+        f"{a.split}: accuracy {res['accuracy']:.4f} on {res['n']:,} images (loss {res['loss']:.4f}, TTA {res['tta']}{left_out})"
+    )
     print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
     for c, m in res["per_class"].items():
         print(f"{c:<10}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9}")
@@ -216,8 +322,11 @@ def _detect_flag(a: argparse.Namespace) -> bool | None:
 def _face_line(i: int, face: Any) -> str:
     x, y, w, h = face.box
     top = sorted(face.probabilities.items(), key=lambda kv: -kv[1])
-    return (f"  face {i} at x {x}, y {y}, {w}x{h}: {face.expression} {face.probabilities[face.expression]:.3f}  ("
-            + ", ".join(f"{c} {v:.3f}" for c, v in top[1:]) + ")")
+    return (
+        f"  face {i} at x {x}, y {y}, {w}x{h}: {face.expression} {face.probabilities[face.expression]:.3f}  ("
+        + ", ".join(f"{c} {v:.3f}" for c, v in top[1:])
+        + ")"
+    )
 
 
 NO_FACE = "no face found; if the image is a face cropped beforehand, pass --no-detect"
@@ -225,8 +334,8 @@ NO_FACE = "no face found; if the image is a face cropped beforehand, pass --no-d
 
 def _predict(a: argparse.Namespace) -> int:
     from .checks import output_dir, output_file
-    from .errors import DataError
     from .device import resolve_device
+    from .errors import DataError
     from .photos import annotate, classify_faces, load_photo, locate_faces
     from .pretrained import load_model
 
@@ -235,7 +344,11 @@ def _predict(a: argparse.Namespace) -> int:
     if not a.images:
         raise ConfigError("predict needs image files, or --video PATH|CAMERA_INDEX.")
     if a.output:
-        out = (output_dir(a.output, "-o") if len(a.images) > 1 else output_file(a.output, FIGURE_SUFFIXES[:3], "-o"))
+        out = (
+            output_dir(a.output, "-o")
+            if len(a.images) > 1
+            else output_file(a.output, FIGURE_SUFFIXES[:3], "-o")
+        )
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
     rows, failed = [], 0
@@ -263,7 +376,10 @@ def _predict(a: argparse.Namespace) -> int:
             if r.get("error"):
                 continue
             n = len(r["faces"])
-            print(f"{r['image']}: {n} face{'s' if n != 1 else ''}" + (f", drawn in {r['annotated']}" if "annotated" in r else ""))
+            print(
+                f"{r['image']}: {n} face{'s' if n != 1 else ''}"
+                + (f", drawn in {r['annotated']}" if "annotated" in r else "")
+            )
             for i, f in enumerate(r["faces"], 1):
                 print(_face_line(i, f))
     for r in rows:
@@ -294,13 +410,27 @@ def _predict_video(a: argparse.Namespace) -> int:
                 break
             faces = classify_faces(locate_faces(frame, _detect_flag(a))[1], model, tta=a.tta, device=device)
             when = {"frame": index, "seconds": round(t, 3)}
-            rows += [{**when, "face": i, "box": list(f.box), "expression": f.expression,
-                      **{c: round(p, 4) for c, p in f.probabilities.items()}} for i, f in enumerate(faces)]
+            rows += [
+                {
+                    **when,
+                    "face": i,
+                    "box": list(f.box),
+                    "expression": f.expression,
+                    **{c: round(p, 4) for c, p in f.probabilities.items()},
+                }
+                for i, f in enumerate(faces)
+            ]
             if not faces:
                 rows.append({**when, "face": None, "box": None, "expression": None})
             if out is None and not a.json:
-                print(f"frame {index} ({t:.1f} s): " + (", ".join(f"{f.expression} {f.probabilities[f.expression]:.2f}"
-                                                                     for f in faces) or "no face"), flush=True)
+                print(
+                    f"frame {index} ({t:.1f} s): "
+                    + (
+                        ", ".join(f"{f.expression} {f.probabilities[f.expression]:.2f}" for f in faces)
+                        or "no face"
+                    ),
+                    flush=True,
+                )
     except KeyboardInterrupt:
         pass
     if out is not None and out.suffix.lower() == ".csv":
@@ -317,7 +447,9 @@ def _predict_video(a: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
     frames = len({r["frame"] for r in rows})
     found = len({r["frame"] for r in rows if r["face"] is not None})
-    print(f"{frames} frames read, a face in {found}" + (f"; results in {out}" if out else ""), file=sys.stderr)
+    print(
+        f"{frames} frames read, a face in {found}" + (f"; results in {out}" if out else ""), file=sys.stderr
+    )
     return 0
 
 
@@ -372,11 +504,15 @@ def _export(a: argparse.Namespace) -> int:
     out = output_file(a.onnx, (".onnx",), "--onnx")
     model, meta = load_model(a.model, device="cpu")
     export_onnx(model, out, name=meta.get("model", a.model))
-    faces = synthetic_fer(64, 0, 0, seed=0).images  # a quick check; tests/test_export.py checks FER2013's PrivateTest
+    faces = synthetic_fer(
+        64, 0, 0, seed=0
+    ).images  # a quick check; tests/test_export.py checks FER2013's PrivateTest
     check = compare(model, OnnxModel(out), faces)
-    print(f"{out}: {meta.get('model', a.model)} as ONNX ({out.stat().st_size / 2**20:.1f} MiB); on {check['faces']} faces "
-          f"onnxruntime and torch differ in {check['classes_differ']} classes, probabilities by at most "
-          f"{check['max_probability_gap']:.1e}")
+    print(
+        f"{out}: {meta.get('model', a.model)} as ONNX ({out.stat().st_size / 2**20:.1f} MiB); on {check['faces']} faces "
+        f"onnxruntime and torch differ in {check['classes_differ']} classes, probabilities by at most "
+        f"{check['max_probability_gap']:.1e}"
+    )
     return 0
 
 
@@ -387,7 +523,13 @@ def _ship(a: argparse.Namespace) -> int:
 
     dest = a.dest
     if a.ship_command == "retire":
-        record = P.retire_pretrained(a.name, a.question, note=a.note, source=dest, dest=None if dest is None else Path(dest) / "experiments")
+        record = P.retire_pretrained(
+            a.name,
+            a.question,
+            note=a.note,
+            source=dest,
+            dest=None if dest is None else Path(dest) / "experiments",
+        )
         print(f"{a.name}'s shipped run is kept as the experiment record {record['run']}")
         return 0
     data = load_fer2013(a.data)
@@ -397,21 +539,29 @@ def _ship(a: argparse.Namespace) -> int:
         card = P.add_seed_runs(a.name, tuple(a.runs), data, dest=dest)
     elif a.ship_command == "batchnorm":
         entry = P.recompute_shipped_batchnorm(a.name, data, dest=dest)
-        print(f"{a.name}: BatchNorm statistics recomputed on Training; PublicTest {entry['PublicTest before']['accuracy']:.4f} "
-              f"-> {entry['PublicTest after']['accuracy']:.4f}; {'kept' if entry['kept'] else 'not kept'}")
+        print(
+            f"{a.name}: BatchNorm statistics recomputed on Training; PublicTest {entry['PublicTest before']['accuracy']:.4f} "
+            f"-> {entry['PublicTest after']['accuracy']:.4f}; {'kept' if entry['kept'] else 'not kept'}"
+        )
         return 0
     elif a.ship_command == "record":
-        record = P.record_experiment(a.run, data, a.question, note=a.note, dest=None if dest is None else Path(dest) / "experiments")
-        print(f"recorded {record['run']}: best PublicTest "
-              f"{max(h.get('val_acc', 0) for h in record['history']):.4f} over {len(record['history'])} epochs")
+        record = P.record_experiment(
+            a.run, data, a.question, note=a.note, dest=None if dest is None else Path(dest) / "experiments"
+        )
+        print(
+            f"recorded {record['run']}: best PublicTest "
+            f"{max(h.get('val_acc', 0) for h in record['history']):.4f} over {len(record['history'])} epochs"
+        )
         return 0
     else:  # predictions
         preds = P.record_predictions(a.name, data, dest=dest)
         print(f"{a.name}: PrivateTest predictions stored for {', '.join(preds)}")
         return 0
     m = card["metrics"]
-    print(f"shipped {card['model']}: PublicTest {m['PublicTest']['accuracy']:.4f}, PrivateTest {m['PrivateTest']['accuracy']:.4f} "
-          f"(ten-crop {m['PrivateTest']['accuracy_tencrop']:.4f}), {card.get('seeds', 1)} seed(s)")
+    print(
+        f"shipped {card['model']}: PublicTest {m['PublicTest']['accuracy']:.4f}, PrivateTest {m['PrivateTest']['accuracy']:.4f} "
+        f"(ten-crop {m['PrivateTest']['accuracy_tencrop']:.4f}), {card.get('seeds', 1)} seed(s)"
+    )
     return 0
 
 
@@ -431,7 +581,9 @@ def _report_params(pairs: list[str]) -> dict:
 def _report(a: argparse.Namespace) -> int:
     from .report import REPO, run_report, select_chapters
 
-    def for_notebooks(path: str) -> str:  # the notebooks run in the repository: a path the caller gave, as seen from there
+    def for_notebooks(
+        path: str,
+    ) -> str:  # the notebooks run in the repository: a path the caller gave, as seen from there
         full = Path(path).resolve()
         return str(full.relative_to(REPO)) if full.is_relative_to(REPO) else str(full)
 
@@ -442,7 +594,13 @@ def _report(a: argparse.Namespace) -> int:
     params["run_dir"] = for_notebooks(a.run_dir)
     params["report_dir"] = for_notebooks(a.out)
     notebooks = select_chapters(a.only) if a.only else None
-    run_report(params, a.out, notebooks=notebooks, publish=a.publish, given=set(params) - {"data", "device", "run_dir", "report_dir"})
+    run_report(
+        params,
+        a.out,
+        notebooks=notebooks,
+        publish=a.publish,
+        given=set(params) - {"data", "device", "run_dir", "report_dir"},
+    )
     return 0
 
 
@@ -451,7 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def data_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--val-fraction", type=float, default=0.1, help="held-out share for an NTU train.csv (no Usage column)")
+        sp.add_argument(
+            "--val-fraction",
+            type=float,
+            default=0.1,
+            help="held-out share for an NTU train.csv (no Usage column)",
+        )
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--resize", action="store_true", help="scale image-folder images that are not 48x48")
 
@@ -462,11 +625,17 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--json", action="store_true")
     data_args(di)
     di.set_defaults(func=_data_info)
-    dp = dsub.add_parser("pack", help="a compact lossless copy (*.fer.xz) that any command reads like the CSV")
+    dp = dsub.add_parser(
+        "pack", help="a compact lossless copy (*.fer.xz) that any command reads like the CSV"
+    )
     dp.add_argument("path")
     dp.add_argument("out", help="the file to write, named *.fer.xz")
-    dp.add_argument("--splits", nargs="+", choices=["Training", "PublicTest", "PrivateTest"],
-                    help="keep only these splits (say Training PublicTest for a training machine)")
+    dp.add_argument(
+        "--splits",
+        nargs="+",
+        choices=["Training", "PublicTest", "PrivateTest"],
+        help="keep only these splits (say Training PublicTest for a training machine)",
+    )
     data_args(dp)
     dp.set_defaults(func=_data_pack)
 
@@ -483,11 +652,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True, help="run folder: last.pt, best.pt, history.json")
     t.add_argument("--epochs", type=int, help="planned epochs (not with --like)")
-    t.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
-                   help="a keyword for the model's constructor, e.g. head=dense for simple_cnn (repeatable)")
-    t.add_argument("--like", metavar="NAME_OR_RUN",
-                   help="replay the recipe of a pretrained model or a run folder, every phase as it ran, with --seed; "
-                        "the recipe options below are then taken from it")
+    t.add_argument(
+        "--model-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a keyword for the model's constructor, e.g. head=dense for simple_cnn (repeatable)",
+    )
+    t.add_argument(
+        "--like",
+        metavar="NAME_OR_RUN",
+        help="replay the recipe of a pretrained model or a run folder, every phase as it ran, with --seed; "
+        "the recipe options below are then taken from it",
+    )
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--optimizer", default="adam")
@@ -496,25 +672,53 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     t.add_argument("--no-nesterov", action="store_true", help="plain SGD momentum instead of Nesterov")
-    t.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA); 0 is off")
+    t.add_argument(
+        "--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA); 0 is off"
+    )
     t.add_argument("--erase", type=float, default=0.0, metavar="P", help="random erasing probability")
     t.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     t.add_argument("--shift", type=float, default=4.0, help="random shift, pixels")
     t.add_argument("--rotate", type=float, default=10.0, help="random rotation, degrees")
     t.add_argument("--scale", type=float, default=0.1, help="random scale, +- fraction")
-    t.add_argument("--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images")
-    t.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="validate and keep a moving average of the weights with this decay (e.g. 0.999); 0 is off")
-    t.add_argument("--init", default=None, metavar="NAME_OR_CKPT", help="start from these weights instead of random ones")
-    t.add_argument("--teacher", default=None, metavar="NAME_OR_CKPT", help="distil from this model's softened outputs")
-    t.add_argument("--distill", type=float, default=0.0, metavar="W", help="weight of the distillation term (0-1)")
-    t.add_argument("--distill-temp", type=float, default=4.0, metavar="T", help="temperature of the distillation term")
-    t.add_argument("--bn-recompute", type=int, default=0, metavar="N",
-                   help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); 0 is off")
+    t.add_argument(
+        "--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images"
+    )
+    t.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="validate and keep a moving average of the weights with this decay (e.g. 0.999); 0 is off",
+    )
+    t.add_argument(
+        "--init", default=None, metavar="NAME_OR_CKPT", help="start from these weights instead of random ones"
+    )
+    t.add_argument(
+        "--teacher", default=None, metavar="NAME_OR_CKPT", help="distil from this model's softened outputs"
+    )
+    t.add_argument(
+        "--distill", type=float, default=0.0, metavar="W", help="weight of the distillation term (0-1)"
+    )
+    t.add_argument(
+        "--distill-temp", type=float, default=4.0, metavar="T", help="temperature of the distillation term"
+    )
+    t.add_argument(
+        "--bn-recompute",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); 0 is off",
+    )
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--force", action="store_true", help="replace the run that --out already holds")
-    t.add_argument("--stop-after", type=int, default=None, metavar="N", help="end this call after N epochs (resume later)")
+    t.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="end this call after N epochs (resume later)",
+    )
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--no-bf16", action="store_true", help="train in float32")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -530,34 +734,62 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--json", action="store_true")
     e.add_argument("--save-predictions", default=None, metavar="NPZ", help="write logits and labels here")
-    e.add_argument("--without-copies", action="store_true",
-                   help="leave out the faces whose exact pixels also appear in Training (about 8%% of PrivateTest)")
+    e.add_argument(
+        "--without-copies",
+        action="store_true",
+        help="leave out the faces whose exact pixels also appear in Training (about 8%% of PrivateTest)",
+    )
     data_args(e)
     e.set_defaults(func=_evaluate)
 
-
     pr = sub.add_parser("predict", help="the expression of every face in photos, a video or a camera")
-    pr.add_argument("images", nargs="*", help="photos (faces are found in them) or cropped faces (96 px or less a side)")
-    pr.add_argument("--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder")
+    pr.add_argument(
+        "images", nargs="*", help="photos (faces are found in them) or cropped faces (96 px or less a side)"
+    )
+    pr.add_argument(
+        "--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder"
+    )
     pr.add_argument("--tta", default="none", help=", ".join(TTA_MODES))
     pr.add_argument("--device", default="auto")
     pr.add_argument("--json", action="store_true")
-    pr.add_argument("-o", "--output", metavar="PATH",
-                    help="the photo with boxes and labels (.png/.jpg; a folder for several photos); "
-                         "with --video, a .csv or .json of per-frame results")
-    pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one face (faces cropped beforehand)")
+    pr.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="the photo with boxes and labels (.png/.jpg; a folder for several photos); "
+        "with --video, a .csv or .json of per-frame results",
+    )
+    pr.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="classify each whole image as one face (faces cropped beforehand)",
+    )
     pr.add_argument("--video", metavar="PATH|N", help="a video file, or a camera index such as 0")
-    pr.add_argument("--every", type=float, default=0.5, metavar="SECONDS", help="read one video frame every SECONDS (0.5)")
-    pr.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames read (a camera runs until Ctrl-C)")
+    pr.add_argument(
+        "--every", type=float, default=0.5, metavar="SECONDS", help="read one video frame every SECONDS (0.5)"
+    )
+    pr.add_argument(
+        "--max-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N frames read (a camera runs until Ctrl-C)",
+    )
     pr.set_defaults(func=_predict)
 
     ex = sub.add_parser("explain", help="an attribution map of each face in a photo, drawn on the photo")
     ex.add_argument("image")
     ex.add_argument("--method", default="saliency", choices=METHODS)
     ex.add_argument("-o", "--output", required=True, help="the figure to write (.png, .jpg, .pdf or .svg)")
-    ex.add_argument("--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder")
+    ex.add_argument(
+        "--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder"
+    )
     ex.add_argument("--target", default=None, help="class to explain (default: each face's predicted one)")
-    ex.add_argument("--no-detect", action="store_true", help="explain the whole image as one face (a face cropped beforehand)")
+    ex.add_argument(
+        "--no-detect",
+        action="store_true",
+        help="explain the whole image as one face (a face cropped beforehand)",
+    )
     ex.add_argument("--device", default="auto")
     ex.set_defaults(func=_explain)
 
@@ -567,26 +799,38 @@ def build_parser() -> argparse.ArgumentParser:
     def ship_args(sp: argparse.ArgumentParser, data: bool = True) -> None:
         if data:
             sp.add_argument("--data", required=True, help="FER2013 (the data the runs were trained on)")
-        sp.add_argument("--dest", default=None, help="the folder of cards and weights (default: the package's)")
+        sp.add_argument(
+            "--dest", default=None, help="the folder of cards and weights (default: the package's)"
+        )
 
-    se = ssub.add_parser("export", help="ship the run (or the seed run) with the best PublicTest accuracy, with its card")
+    se = ssub.add_parser(
+        "export", help="ship the run (or the seed run) with the best PublicTest accuracy, with its card"
+    )
     se.add_argument("run", help="a run folder")
     se.add_argument("--seed-runs", nargs="+", metavar="RUN", help="runs of the same recipe with other seeds")
     se.add_argument("--name", default=None, help="ship under this name (default: the run's model)")
     ship_args(se)
-    sa = ssub.add_parser("add-seeds", help="add --like replays to a shipped card whose own run folder is gone")
+    sa = ssub.add_parser(
+        "add-seeds", help="add --like replays to a shipped card whose own run folder is gone"
+    )
     sa.add_argument("name")
     sa.add_argument("runs", nargs="+")
     ship_args(sa)
-    sb = ssub.add_parser("batchnorm", help="recompute a shipped model's BatchNorm statistics; kept only if PublicTest rises")
+    sb = ssub.add_parser(
+        "batchnorm", help="recompute a shipped model's BatchNorm statistics; kept only if PublicTest rises"
+    )
     sb.add_argument("name")
     ship_args(sb)
-    sr = ssub.add_parser("record", help="keep a run that did not ship as an experiment record (no weights, no PrivateTest)")
+    sr = ssub.add_parser(
+        "record", help="keep a run that did not ship as an experiment record (no weights, no PrivateTest)"
+    )
     sr.add_argument("run")
     sr.add_argument("--question", required=True, help="what the run was to find out")
     sr.add_argument("--note", default="", help="what else a reader should know (why it stopped, say)")
     ship_args(sr)
-    st = ssub.add_parser("retire", help="keep a shipped model's run as a record before another recipe replaces it")
+    st = ssub.add_parser(
+        "retire", help="keep a shipped model's run as a record before another recipe replaces it"
+    )
     st.add_argument("name")
     st.add_argument("--question", required=True)
     st.add_argument("--note", default="")
@@ -602,15 +846,26 @@ def build_parser() -> argparse.ArgumentParser:
     xp.set_defaults(func=_export)
 
     rp = sub.add_parser("report", help="execute every chapter notebook with papermill, in order")
-    rp.add_argument("--data", default=None, help="FER2013 path ('' = $FER2013_CSV, 'synthetic' = generated faces)")
+    rp.add_argument(
+        "--data", default=None, help="FER2013 path ('' = $FER2013_CSV, 'synthetic' = generated faces)"
+    )
     rp.add_argument("--device", default="auto")
     rp.add_argument("--run-dir", default="runs", help="where training runs live (resumed if present)")
     rp.add_argument("--out", default="_report", help="folder for the executed notebooks")
-    rp.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="any other notebook parameter")
-    rp.add_argument("--publish", action="store_true", help="after a complete run, copy the executed notebooks over book/")
-    rp.add_argument("--only", nargs="+", metavar="CHAPTER", default=None,
-                    help="run only these chapters (names from _toc.yml, say q4_saliency results); "
-                         "chapters that train (q2_training) must run before those that load its runs")
+    rp.add_argument(
+        "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="any other notebook parameter"
+    )
+    rp.add_argument(
+        "--publish", action="store_true", help="after a complete run, copy the executed notebooks over book/"
+    )
+    rp.add_argument(
+        "--only",
+        nargs="+",
+        metavar="CHAPTER",
+        default=None,
+        help="run only these chapters (names from _toc.yml, say q4_saliency results); "
+        "chapters that train (q2_training) must run before those that load its runs",
+    )
     rp.set_defaults(func=_report)
     return p
 

@@ -9,6 +9,7 @@
 * :func:`activation_maximisation`, :func:`top_activating` and :func:`activation_maps` show what
   the last conv layer's filters respond to.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,6 +24,7 @@ from torch import nn
 from .device import bf16_pays, borrowed
 from .errors import ConfigError
 from .names import METHODS
+
 BASELINES = ("black", "blur", "mean")
 
 
@@ -42,7 +44,7 @@ def _activation_after(model: nn.Module, conv: nn.Conv2d) -> nn.Module:
     for block in model.modules():
         kids = list(block.children())
         if conv in kids:
-            after = kids[kids.index(conv) + 1:]
+            after = kids[kids.index(conv) + 1 :]
             return next((m for m in after if isinstance(m, nn.ReLU)), conv)
     return conv
 
@@ -114,28 +116,46 @@ def attribute(
     x = x.contiguous(memory_format=torch.channels_last)
     if method not in METHODS:
         raise ConfigError(f"unknown attribution method '{method}'; expected one of {', '.join(METHODS)}.")
-    target = torch.as_tensor(target, device=x.device).long().expand(len(x)) if not torch.is_tensor(target) or target.dim() == 0 \
+    target = (
+        torch.as_tensor(target, device=x.device).long().expand(len(x))
+        if not torch.is_tensor(target) or target.dim() == 0
         else target.to(x.device).long()
+    )
     out = []
     import warnings
 
-    with borrowed(model), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16), warnings.catch_warnings():
+    with (
+        borrowed(model),
+        torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16),
+        warnings.catch_warnings(),
+    ):
         # Captum announces that guided backprop hooks the ReLUs (and removes them afterwards)
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].detach().clone().requires_grad_(True)
-            tb = target[i:i + batch_size]
+            xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
+            tb = target[i : i + batch_size]
             if method == "saliency":
                 a = ca.Saliency(model).attribute(xb, target=tb, abs=True)
             elif method == "input_x_gradient":
                 a = ca.InputXGradient(model).attribute(xb, target=tb)
             elif method == "integrated_gradients":
-                a = ca.IntegratedGradients(model).attribute(xb, baselines=make_baseline(xb.detach(), baseline, mean_face),
-                                                            target=tb, n_steps=ig_steps, internal_batch_size=batch_size)
+                a = ca.IntegratedGradients(model).attribute(
+                    xb,
+                    baselines=make_baseline(xb.detach(), baseline, mean_face),
+                    target=tb,
+                    n_steps=ig_steps,
+                    internal_batch_size=batch_size,
+                )
             elif method == "smoothgrad":
-                a = ca.NoiseTunnel(ca.Saliency(model)).attribute(xb, nt_type="smoothgrad", nt_samples=smooth_samples,
-                                                                 nt_samples_batch_size=smooth_samples, stdevs=smooth_std,
-                                                                 target=tb, abs=True)
+                a = ca.NoiseTunnel(ca.Saliency(model)).attribute(
+                    xb,
+                    nt_type="smoothgrad",
+                    nt_samples=smooth_samples,
+                    nt_samples_batch_size=smooth_samples,
+                    stdevs=smooth_std,
+                    target=tb,
+                    abs=True,
+                )
             elif method == "guided_backprop":
                 a = ca.GuidedBackprop(model).attribute(xb, target=tb)
             elif method == "gradcam":
@@ -143,11 +163,19 @@ def attribute(
                 cam = ca.LayerGradCam(model, layer).attribute(xb, target=tb, relu_attributions=True)
                 a = ca.LayerAttribution.interpolate(cam, xb.shape[-2:], interpolate_mode="bilinear")
             elif method == "guided_gradcam":
-                a = ca.GuidedGradCam(model, _activation_after(model, last_conv(model))).attribute(xb, target=tb)
+                a = ca.GuidedGradCam(model, _activation_after(model, last_conv(model))).attribute(
+                    xb, target=tb
+                )
             else:  # occlusion: a gray patch slid over the face
                 w, s = occlusion_window, occlusion_stride
-                a = ca.Occlusion(model).attribute(xb, sliding_window_shapes=(1, w, w), strides=(1, s, s), baselines=0.5,
-                                                  target=tb, perturbations_per_eval=16)
+                a = ca.Occlusion(model).attribute(
+                    xb,
+                    sliding_window_shapes=(1, w, w),
+                    strides=(1, s, s),
+                    baselines=0.5,
+                    target=tb,
+                    perturbations_per_eval=16,
+                )
             out.append(a.detach().float().contiguous())
     return torch.cat(out)
 
@@ -162,8 +190,10 @@ def to_display(a: torch.Tensor, signed: bool = False) -> np.ndarray:
 
 # --------------------------------------------------------------------------- sanity checks
 
+
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Spearman rank correlation per row of two (N, D) tensors."""
+
     def ranks(t: torch.Tensor) -> torch.Tensor:
         return t.argsort(1).argsort(1).float()
 
@@ -175,14 +205,21 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def parameter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Layers with weights, from the output back to the input (the cascade's order)."""
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d))]
+    layers = [
+        (n, m)
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d))
+    ]
     return layers[::-1]
 
 
 def _randomize(module: nn.Module, gen: torch.Generator) -> None:
     with torch.no_grad():
         for p in module.parameters(recurse=False):
-            p.copy_(torch.randn(p.shape, generator=gen) * (p.std() if p.numel() > 1 else 1.0) + (0 if p.dim() > 1 else p.mean()))
+            p.copy_(
+                torch.randn(p.shape, generator=gen) * (p.std() if p.numel() > 1 else 1.0)
+                + (0 if p.dim() > 1 else p.mean())
+            )
         if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             module.weight.copy_(torch.rand(module.weight.shape, generator=gen) + 0.5)
 
@@ -220,11 +257,19 @@ def insensitive_methods(result: dict[str, list[tuple[str, float]]], threshold: f
 
 
 @torch.inference_mode()
-def _true_prob(model: nn.Module, x: torch.Tensor, target: torch.Tensor, batch_size: int = 256, bf16: bool = False) -> torch.Tensor:
+def _true_prob(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor, batch_size: int = 256, bf16: bool = False
+) -> torch.Tensor:
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        out = [model(x[i:i + batch_size]).float().softmax(1).gather(1, target[i:i + batch_size, None]).squeeze(1)
-               for i in range(0, len(x), batch_size)]
+        out = [
+            model(x[i : i + batch_size])
+            .float()
+            .softmax(1)
+            .gather(1, target[i : i + batch_size, None])
+            .squeeze(1)
+            for i in range(0, len(x), batch_size)
+        ]
     return torch.cat(out)
 
 
@@ -275,19 +320,29 @@ def deletion_insertion(
             ins.append(_true_prob(model, torch.where(mask, x, blurred), target, bf16=bf16))
     dele_c, ins_c = torch.stack(dele, 1).cpu().numpy(), torch.stack(ins, 1).cpu().numpy()
     auc = lambda c: np.trapezoid(c, fracs.numpy(), axis=1)  # noqa: E731
-    return {"fractions": fracs.numpy(), "deletion": dele_c, "insertion": ins_c,
-            "deletion_auc": auc(dele_c), "insertion_auc": auc(ins_c)}
+    return {
+        "fractions": fracs.numpy(),
+        "deletion": dele_c,
+        "insertion": ins_c,
+        "deletion_auc": auc(dele_c),
+        "insertion_auc": auc(ins_c),
+    }
 
 
 # --------------------------------------------------------------------------- filters (question 5)
 
-def _hooked_activation(model: nn.Module, layer: nn.Module) -> tuple[Callable[[], torch.Tensor], Callable[[], None]]:
+
+def _hooked_activation(
+    model: nn.Module, layer: nn.Module
+) -> tuple[Callable[[], torch.Tensor], Callable[[], None]]:
     store: dict[str, torch.Tensor] = {}
     h = layer.register_forward_hook(lambda m, i, o: store.__setitem__("out", o))
     return (lambda: store["out"]), h.remove
 
 
-def layer_activations(model: nn.Module, x: torch.Tensor, layer: nn.Module | None = None, batch_size: int = 512) -> torch.Tensor:
+def layer_activations(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | None = None, batch_size: int = 512
+) -> torch.Tensor:
     """Outputs of ``layer`` (default: the last conv) for a batch, in eval mode."""
     layer = layer or last_conv(model)
     get, remove = _hooked_activation(model, layer)
@@ -295,7 +350,7 @@ def layer_activations(model: nn.Module, x: torch.Tensor, layer: nn.Module | None
     try:
         with borrowed(model), torch.no_grad():
             for i in range(0, len(x), batch_size):
-                model(x[i:i + batch_size].contiguous(memory_format=torch.channels_last))
+                model(x[i : i + batch_size].contiguous(memory_format=torch.channels_last))
                 outs.append(get().float())
     finally:
         remove()
@@ -307,7 +362,9 @@ def activation_maps(model: nn.Module, face: torch.Tensor, layer: nn.Module | Non
     return layer_activations(model, face[:1], layer)[0].cpu().numpy()
 
 
-def top_activating(model: nn.Module, x: torch.Tensor, k: int = 9, layer: nn.Module | None = None) -> torch.Tensor:
+def top_activating(
+    model: nn.Module, x: torch.Tensor, k: int = 9, layer: nn.Module | None = None
+) -> torch.Tensor:
     """Indices (filters, k) of the faces whose strongest response per filter is largest."""
     act = layer_activations(model, x, layer)
     peak = act.flatten(2).amax(2)  # (N, filters)
@@ -357,7 +414,9 @@ def activation_maximisation(
                 dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))
                 model(torch.roll(img, (dy, dx), (2, 3)))
                 act = get()[idx, fidx].mean((1, 2))
-                tv_loss = (img[..., 1:, :] - img[..., :-1, :]).abs().mean((1, 2, 3)) + (img[..., 1:] - img[..., :-1]).abs().mean((1, 2, 3))
+                tv_loss = (img[..., 1:, :] - img[..., :-1, :]).abs().mean((1, 2, 3)) + (
+                    img[..., 1:] - img[..., :-1]
+                ).abs().mean((1, 2, 3))
                 loss = (-act + l2 * ((img - 0.5) ** 2).sum((1, 2, 3)) + tv * tv_loss * size).sum()
                 opt.zero_grad()
                 loss.backward()
@@ -373,7 +432,13 @@ def activation_maximisation(
 # --------------------------------------------------------------------------- where do maps point?
 
 # Horizontal bands of a FER2013 face (the faces are roughly aligned: eyes near row 18 of 48).
-REGIONS: dict[str, tuple[int, int]] = {"forehead": (0, 13), "eyes": (13, 24), "nose": (24, 32), "mouth": (32, 43), "chin": (43, 48)}
+REGIONS: dict[str, tuple[int, int]] = {
+    "forehead": (0, 13),
+    "eyes": (13, 24),
+    "nose": (24, 32),
+    "mouth": (32, 43),
+    "chin": (43, 48),
+}
 
 
 def region_shares(maps: torch.Tensor) -> dict[str, float]:
@@ -389,4 +454,6 @@ def brightness_correlation(maps: torch.Tensor, x: torch.Tensor) -> float:
     A method that mostly lights up bright skin (the original report's forehead guess) shows a
     high value; a map that follows features scores near zero.
     """
-    return float(spearman(maps.detach().abs().flatten(1).float().cpu(), x.detach().flatten(1).float().cpu()).mean())
+    return float(
+        spearman(maps.detach().abs().flatten(1).float().cpu(), x.detach().flatten(1).float().cpu()).mean()
+    )

@@ -3,18 +3,27 @@
 The trainer's settings, the CLI's output files and run folders are all checked here, so that a
 mistake reads the same wherever it is made. Nothing here imports torch.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import ConfigError
 
 
-def number(name: str, value: float, low: float | None = None, high: float | None = None, *,
-           low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
+def number(
+    name: str,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    hint: str = "",
+) -> float:
     """``value`` as a finite number within [low, high] (an end is left out with low_open/high_open)."""
     try:
         v = float(value)
@@ -32,7 +41,9 @@ def number(name: str, value: float, low: float | None = None, high: float | None
 
 def integer(name: str, value: int, low: int, hint: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be a whole number >= {low}, got {value}{'; ' + hint if hint else ''}.")
+        raise ConfigError(
+            f"{name} must be a whole number >= {low}, got {value}{'; ' + hint if hint else ''}."
+        )
     return value
 
 
@@ -44,9 +55,13 @@ def output_dir(path: str | os.PathLike, what: str = "the output folder") -> Path
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"cannot create the folder {p} ({e.strerror or e}); choose {what} where you can write.") from None
+        raise ConfigError(
+            f"cannot create the folder {p} ({e.strerror or e}); choose {what} where you can write."
+        ) from None
     if not os.access(p, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write into {p} (read-only or not yours); choose {what} where you can write.")
+        raise ConfigError(
+            f"cannot write into {p} (read-only or not yours); choose {what} where you can write."
+        )
     return p
 
 

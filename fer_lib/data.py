@@ -11,6 +11,7 @@ Layouts (detected from the path and the CSV header):
   delta filter, about 0.7 of the raw pixels; it carries the fingerprint, so a model trained on a packed
   copy names the same data as one trained on the CSV.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -90,20 +91,26 @@ class FerData:
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or self.images.dtype != np.uint8:
-            raise DataError(f"{self.source or 'data'}: images must be uint8 of shape (N, 48, 48), got {self.images.dtype} {self.images.shape}.")
+            raise DataError(
+                f"{self.source or 'data'}: images must be uint8 of shape (N, 48, 48), got {self.images.dtype} {self.images.shape}."
+            )
         if len(self.labels) != n or len(self.splits) != n:
-            raise DataError(f"{self.source or 'data'}: {n} images but {len(self.labels)} labels and {len(self.splits)} split names.")
+            raise DataError(
+                f"{self.source or 'data'}: {n} images but {len(self.labels)} labels and {len(self.splits)} split names."
+            )
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def split(self, name: str) -> "FerData":
+    def split(self, name: str) -> FerData:
         """The rows of one split (Training, PublicTest or PrivateTest)."""
         if name not in SPLITS:
             raise DataError(f"unknown split '{name}'; expected one of {', '.join(SPLITS)}.")
         mask = self.splits == name
         if not mask.any():
-            raise DataError(f"{self.source or 'data'} has no '{name}' rows (splits present: {', '.join(self.split_names())}).")
+            raise DataError(
+                f"{self.source or 'data'} has no '{name}' rows (splits present: {', '.join(self.split_names())})."
+            )
         return FerData(self.images[mask], self.labels[mask], self.splits[mask], self.source, self.layout)
 
     def split_names(self) -> list[str]:
@@ -134,8 +141,15 @@ class FerData:
         test accuracy without them says how much they count.
         """
         part = self.split(split)
-        seen = {np.ascontiguousarray(img).tobytes() for s in sources if s in self.split_names() for img in self.split(s).images}
-        return np.fromiter((np.ascontiguousarray(img).tobytes() in seen for img in part.images), bool, len(part))
+        seen = {
+            np.ascontiguousarray(img).tobytes()
+            for s in sources
+            if s in self.split_names()
+            for img in self.split(s).images
+        }
+        return np.fromiter(
+            (np.ascontiguousarray(img).tobytes() in seen for img in part.images), bool, len(part)
+        )
 
     def data_hash(self) -> str:
         """The hash a model trained on this data records: the whole data set's fingerprint, also for
@@ -154,7 +168,9 @@ def detect_layout(path: str | os.PathLike) -> str:
         raise DataError(f"{p}: a folder must hold train/<class>/ and/or test/<class>/ image folders.")
     if _head(p)[:6] == _XZ_MAGIC:
         if not p.name.endswith(PACK_SUFFIX):
-            raise DataError(f"{p}: an xz file; fer_lib reads xz only as a packed copy named *{PACK_SUFFIX} (fer-lib pack).")
+            raise DataError(
+                f"{p}: an xz file; fer_lib reads xz only as a packed copy named *{PACK_SUFFIX} (fer-lib pack)."
+            )
         return "packed"
     head = _read_bytes(p, header_only=True)
     names = set(_header_names(head, p))
@@ -164,7 +180,7 @@ def detect_layout(path: str | os.PathLike) -> str:
     if {"label", "feature"} <= names:
         return "ntu"
     if "pixels" in names or "feature" in names:
-        missing = ("emotion" if "pixels" in names else "label")
+        missing = "emotion" if "pixels" in names else "label"
         if "pixels" in names and "emotion" in names:
             missing = "Usage"
         raise DataError(f"{p}: missing column '{missing}' (found: {', '.join(_header_raw(raw_header))}).")
@@ -217,7 +233,7 @@ def _read_bytes(p: Path, header_only: bool = False) -> bytes:
                 raise DataError(f"{p}: not a valid gzip file.") from None
         else:
             blob = _gunzip(blob, p)
-    return blob[len(_BOM):] if blob.startswith(_BOM) else blob
+    return blob[len(_BOM) :] if blob.startswith(_BOM) else blob
 
 
 def _gunzip(blob: bytes, p: Path) -> bytes:
@@ -229,15 +245,19 @@ def _gunzip(blob: bytes, p: Path) -> bytes:
         try:
             parts.append(d.decompress(rest))
         except errors:
-            raise DataError(f"{p}: the gzip stream is truncated or corrupt; download the file again.") from None
+            raise DataError(
+                f"{p}: the gzip stream is truncated or corrupt; download the file again."
+            ) from None
         if not d.eof:
             raise DataError(f"{p}: the gzip stream is truncated or corrupt; download the file again.")
         rest = d.unused_data
         if not rest.strip(b"\0"):  # the end, or the zero padding some tools add
             break
         if rest[:2] != b"\x1f\x8b":
-            raise DataError(f"{p}: {len(rest):,} bytes after the end of the gzip data are not gzip; the file is damaged "
-                            "or something was appended to it.")
+            raise DataError(
+                f"{p}: {len(rest):,} bytes after the end of the gzip data are not gzip; the file is damaged "
+                "or something was appended to it."
+            )
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
@@ -293,10 +313,10 @@ def _load_csv(p: Path, layout: str) -> FerData:
             what = "is empty" if not line else f"has {found} fields, expected {ncols} ({', '.join(names)})"
             raise DataError(f"{p}: row {row} (line {row + 1}) {what}.")
         bounds.append(end)
-        labels_f.append(raw[bounds[label_col] + 1:bounds[label_col + 1]])
-        pixels_f.append(view[bounds[pixel_col] + 1:bounds[pixel_col + 1]])
+        labels_f.append(raw[bounds[label_col] + 1 : bounds[label_col + 1]])
+        pixels_f.append(view[bounds[pixel_col] + 1 : bounds[pixel_col + 1]])
         if usage_col is not None:
-            usage_f.append(raw[bounds[usage_col] + 1:bounds[usage_col + 1]])
+            usage_f.append(raw[bounds[usage_col] + 1 : bounds[usage_col + 1]])
         pos = end + 1
 
     labels = _parse_labels(labels_f, p)
@@ -326,7 +346,9 @@ def _parse_labels(fields: list[bytes], p: Path) -> np.ndarray:
 
 def _parse_usage(fields: list[bytes], p: Path) -> np.ndarray:
     table = {s.encode(): s for s in SPLITS}
-    return _lookup_column(fields, table, "<U11", p, "unknown Usage '{value}'; expected one of " + ", ".join(SPLITS))
+    return _lookup_column(
+        fields, table, "<U11", p, "unknown Usage '{value}'; expected one of " + ", ".join(SPLITS)
+    )
 
 
 def _parse_pixels(fields: list, p: Path) -> np.ndarray:
@@ -362,7 +384,7 @@ def _parse_pixels_compiled(fields: list, p: Path) -> np.ndarray:
     bad_rows = [b for b in bad if b >= 0]
     if bad_rows:
         r = min(bad_rows)
-        _explain_bad_pixels(fields[r:r + 1], p, first_row=r)
+        _explain_bad_pixels(fields[r : r + 1], p, first_row=r)
         raise DataError(f"{p}: row {r + 1}: the pixel column could not be parsed.")  # pragma: no cover
     return out.reshape(n, IMAGE_SIZE, IMAGE_SIZE)
 
@@ -408,6 +430,7 @@ def _assign_validation(data: FerData, val_fraction: float, seed: int) -> FerData
 
 # --------------------------------------------------------------------------- image folders
 
+
 def _load_image_folder(root: Path, resize: bool = False) -> FerData:
     files: list[tuple[Path, int, str]] = []
     for sub in ("train", "test"):
@@ -419,7 +442,9 @@ def _load_image_folder(root: Path, resize: bool = False) -> FerData:
                 continue
             name = cdir.name.lower()
             if name not in CLASSES:
-                raise DataError(f"{cdir}: unknown class folder '{cdir.name}'; expected one of {', '.join(CLASSES)}.")
+                raise DataError(
+                    f"{cdir}: unknown class folder '{cdir.name}'; expected one of {', '.join(CLASSES)}."
+                )
             for f in sorted(cdir.iterdir()):
                 if f.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
@@ -449,7 +474,7 @@ def _split_from_name(f: Path, sub: str) -> str:
 MIN_IMAGE_SIDE = 16  # below this a photo holds no recognisable face
 
 
-def gray8(im: "Image.Image") -> "Image.Image":
+def gray8(im: Image.Image) -> Image.Image:
     """Any PIL image as 8-bit grayscale: 16- and 32-bit images scaled to 0-255, not clipped to white."""
     from PIL import Image
 
@@ -464,7 +489,7 @@ def gray8(im: "Image.Image") -> "Image.Image":
     return im.convert("L")
 
 
-def upright(im: "Image.Image", rgb: bool = False) -> "Image.Image":
+def upright(im: Image.Image, rgb: bool = False) -> Image.Image:
     """A PIL image turned by its EXIF orientation, as 8-bit grayscale (or RGB with ``rgb``; deep images scaled, not clipped)."""
     from PIL import ImageOps
 
@@ -474,7 +499,7 @@ def upright(im: "Image.Image", rgb: bool = False) -> "Image.Image":
     return gray8(im).convert("RGB") if im.mode.startswith(("I", "F")) else im.convert("RGB")
 
 
-def open_image(f: str | os.PathLike, rgb: bool = False) -> "Image.Image":
+def open_image(f: str | os.PathLike, rgb: bool = False) -> Image.Image:
     """An image file as upright 8-bit grayscale (or RGB with ``rgb``); one DataError sentence for any failure."""
     from PIL import Image, UnidentifiedImageError
 
@@ -485,12 +510,16 @@ def open_image(f: str | os.PathLike, rgb: bool = False) -> "Image.Image":
         with Image.open(f) as im:
             return upright(im, rgb)
     except Image.DecompressionBombError:
-        raise DataError(f"{f}: the image has more pixels than PIL opens safely ({2 * Image.MAX_IMAGE_PIXELS:,}); "
-                        "scale it down before passing it.") from None
+        raise DataError(
+            f"{f}: the image has more pixels than PIL opens safely ({2 * Image.MAX_IMAGE_PIXELS:,}); "
+            "scale it down before passing it."
+        ) from None
     except FileNotFoundError:
         raise DataError(f"{f}: no such file.") from None
     except UnidentifiedImageError:
-        raise DataError(f"{f}: cannot read the image: not a format PIL knows (PNG, JPEG, BMP, TIFF, WebP, ...).") from None
+        raise DataError(
+            f"{f}: cannot read the image: not a format PIL knows (PNG, JPEG, BMP, TIFF, WebP, ...)."
+        ) from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{f}: cannot read the image ({type(e).__name__}: {e}).") from None
 
@@ -501,10 +530,14 @@ def _read_image(f: Path, resize: bool) -> np.ndarray:
     im = open_image(f)
     if im.size != (IMAGE_SIZE, IMAGE_SIZE):
         if not resize:
-            raise DataError(f"{f}: image is {im.size[0]}x{im.size[1]}, expected 48x48 (pass resize=True, or --resize, to scale it).")
+            raise DataError(
+                f"{f}: image is {im.size[0]}x{im.size[1]}, expected 48x48 (pass resize=True, or --resize, to scale it)."
+            )
         if min(im.size) < MIN_IMAGE_SIDE:
-            raise DataError(f"{f}: the image is {im.size[0]}x{im.size[1]} pixels, too small to hold a face "
-                            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; FER2013's faces are 48x48).")
+            raise DataError(
+                f"{f}: the image is {im.size[0]}x{im.size[1]} pixels, too small to hold a face "
+                f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; FER2013's faces are 48x48)."
+            )
         im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
     return np.asarray(im, dtype=np.uint8).copy()
 
@@ -543,8 +576,14 @@ def write_packed(data: FerData, path: str | os.PathLike, splits: tuple[str, ...]
         keep = np.isin(data.splits, list(splits))
         data = FerData(data.images[keep], data.labels[keep], data.splits[keep], data.source, data.layout)
     names = data.split_names()
-    header = {"n": len(data), "splits": names, "source": Path(data.source).name if data.source else "",
-              "layout": data.layout, "fingerprint": data.fingerprint(), "origin": origin}
+    header = {
+        "n": len(data),
+        "splits": names,
+        "source": Path(data.source).name if data.source else "",
+        "layout": data.layout,
+        "fingerprint": data.fingerprint(),
+        "origin": origin,
+    }
     codes = np.zeros(len(data), np.uint8)
     for i, name in enumerate(names):
         codes[data.splits == name] = i
@@ -553,8 +592,13 @@ def write_packed(data: FerData, path: str | os.PathLike, splits: tuple[str, ...]
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            for chunk in (_PACK_MAGIC, json.dumps(header).encode() + b"\n", data.labels.astype(np.uint8).tobytes(),
-                          codes.tobytes(), np.ascontiguousarray(data.images).tobytes()):
+            for chunk in (
+                _PACK_MAGIC,
+                json.dumps(header).encode() + b"\n",
+                data.labels.astype(np.uint8).tobytes(),
+                codes.tobytes(),
+                np.ascontiguousarray(data.images).tobytes(),
+            ):
                 f.write(comp.compress(chunk))
             f.write(comp.flush())
         os.replace(tmp, p)
@@ -574,22 +618,27 @@ def read_packed(path: str | os.PathLike) -> FerData:
     if not raw.startswith(_PACK_MAGIC):
         raise DataError(f"{p}: not a packed FER2013 copy (no {_PACK_MAGIC.strip().decode()} header).")
     end = raw.index(b"\n", len(_PACK_MAGIC))
-    header = json.loads(raw[len(_PACK_MAGIC):end])
-    n, body = header["n"], memoryview(raw)[end + 1:]
+    header = json.loads(raw[len(_PACK_MAGIC) : end])
+    n, body = header["n"], memoryview(raw)[end + 1 :]
     if len(body) != n * (2 + N_PIXELS):
-        raise DataError(f"{p}: holds {len(body)} bytes of arrays, expected {n * (2 + N_PIXELS)} for {n} images.")
+        raise DataError(
+            f"{p}: holds {len(body)} bytes of arrays, expected {n * (2 + N_PIXELS)} for {n} images."
+        )
     labels = np.frombuffer(body[:n], np.uint8).astype(np.int64)
-    splits = np.array(header["splits"], dtype=object)[np.frombuffer(body[n:2 * n], np.uint8)].astype(str)
-    images = np.frombuffer(body[2 * n:], np.uint8).reshape(n, IMAGE_SIZE, IMAGE_SIZE).copy()
+    splits = np.array(header["splits"], dtype=object)[np.frombuffer(body[n : 2 * n], np.uint8)].astype(str)
+    images = np.frombuffer(body[2 * n :], np.uint8).reshape(n, IMAGE_SIZE, IMAGE_SIZE).copy()
     fingerprint = header["fingerprint"]
     origin = header.get("origin", fingerprint)  # copies packed before 'origin' existed
     data = FerData(images, labels, splits, str(p), "packed", "" if origin == fingerprint else origin)
     if data.fingerprint() != fingerprint:
-        raise DataError(f"{p}: the arrays do not match the fingerprint recorded when packing; pack the data again.")
+        raise DataError(
+            f"{p}: the arrays do not match the fingerprint recorded when packing; pack the data again."
+        )
     return data
 
 
 # --------------------------------------------------------------------------- writers
+
 
 def write_csv(data: FerData, path: str | os.PathLike, layout: str = "fer2013") -> Path:
     """Write ``data`` as fer2013.csv[.gz], icml_face_data.csv or an NTU train.csv."""
@@ -601,7 +650,9 @@ def write_csv(data: FerData, path: str | os.PathLike, layout: str = "fer2013") -
     if layout == "fer2013":
         lines = ["emotion,pixels,Usage"] + [f"{l},{x},{s}" for l, x, s in zip(data.labels, pix, data.splits)]
     elif layout == "icml":
-        lines = ["emotion, Usage, pixels"] + [f"{l},{s},{x}" for l, x, s in zip(data.labels, pix, data.splits)]
+        lines = ["emotion, Usage, pixels"] + [
+            f"{l},{s},{x}" for l, x, s in zip(data.labels, pix, data.splits)
+        ]
     elif layout == "ntu":
         lines = ["label,feature"] + [f"{l},{x}" for l, x in zip(data.labels, pix)]
     else:

@@ -3,6 +3,7 @@
 Asked by the trainer, evaluation and attribution alike; it imports nothing else of fer_lib's but
 its errors.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device '{device}' was asked for, but this machine has no CUDA GPU (use --device cpu or auto).")
+        raise ConfigError(
+            f"device '{device}' was asked for, but this machine has no CUDA GPU (use --device cpu or auto)."
+        )
     try:
         return torch.device(device)
     except RuntimeError:
@@ -61,8 +64,9 @@ def is_channels_last(model: nn.Module) -> bool:
 
 
 @contextmanager
-def borrowed(model: nn.Module, *, eval_mode: bool = True,
-             layout: torch.memory_format | None = torch.channels_last) -> Iterator[nn.Module]:
+def borrowed(
+    model: nn.Module, *, eval_mode: bool = True, layout: torch.memory_format | None = torch.channels_last
+) -> Iterator[nn.Module]:
     """Run ``model`` in eval mode and in ``layout`` for a block, then give it back as it was (mode and layout).
 
     channels_last gives the same results about 1.2-1.5x faster on the CPU; ``layout=None`` leaves the

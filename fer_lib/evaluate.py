@@ -1,8 +1,9 @@
 """Accuracy, test-time augmentation, confusion matrices, per-class metrics and saved predictions."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -13,7 +14,6 @@ from .data import CLASSES, FerData
 from .device import borrowed
 from .errors import ConfigError
 from .names import TTA_MODES
-
 
 
 def to_float_images(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -37,7 +37,7 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     if mode == "tencrop":
         h, w = x.shape[-2:]
         pad = F.pad(x, (2, 2, 2, 2), mode="reflect")
-        crops = [pad[..., dy:dy + h, dx:dx + w] for dy, dx in ((2, 2), (0, 0), (0, 4), (4, 0), (4, 4))]
+        crops = [pad[..., dy : dy + h, dx : dx + w] for dy, dx in ((2, 2), (0, 0), (0, 4), (4, 0), (4, 4))]
         return crops + [c.flip(3) for c in crops]
     raise ConfigError(f"unknown TTA mode '{mode}'; expected one of {', '.join(TTA_MODES)}.")
 
@@ -45,8 +45,11 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
 # Which views of each TTA mode's set the smaller modes reuse: ten-crop's first view is the face
 # itself (the centre crop of the padded face) and its sixth the mirror image, so a ten-crop pass
 # also gives the plain and the flip predictions.
-_SHARED_VIEWS = {"none": {"none": [0]}, "flip": {"none": [0], "flip": [0, 1]},
-                 "tencrop": {"none": [0], "flip": [0, 5], "tencrop": list(range(10))}}
+_SHARED_VIEWS = {
+    "none": {"none": [0]},
+    "flip": {"none": [0], "flip": [0, 1]},
+    "tencrop": {"none": [0], "flip": [0, 5], "tencrop": list(range(10))},
+}
 
 
 def predict_logits(
@@ -92,7 +95,7 @@ def predict_logits_tta(
     out: dict[str, list[torch.Tensor]] = {tta: [] for tta in ttas}
     with borrowed(model):
         for i in range(0, len(images), batch_size):
-            x = to_float_images(images[i:i + batch_size], device)
+            x = to_float_images(images[i : i + batch_size], device)
             views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, base)]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 raw = [model(v).float() for v in views]
@@ -108,7 +111,9 @@ def predict_logits_tta(
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
     """Counts C[true, predicted]."""
-    return np.bincount(np.asarray(labels) * n_classes + np.asarray(preds), minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return np.bincount(
+        np.asarray(labels) * n_classes + np.asarray(preds), minlength=n_classes * n_classes
+    ).reshape(n_classes, n_classes)
 
 
 def per_class_metrics(cm: np.ndarray) -> dict[str, dict[str, float]]:
@@ -119,7 +124,12 @@ def per_class_metrics(cm: np.ndarray) -> dict[str, dict[str, float]]:
         prec = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
         rec = tp / cm[i].sum() if cm[i].sum() else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        out[c] = {"precision": float(prec), "recall": float(rec), "f1": float(f1), "support": int(cm[i].sum())}
+        out[c] = {
+            "precision": float(prec),
+            "recall": float(rec),
+            "f1": float(f1),
+            "support": int(cm[i].sum()),
+        }
     return out
 
 
@@ -159,7 +169,9 @@ def evaluate_split(
     in those splits (``FerData.copied_from``); the result's ``copies_left_out`` counts them.
     """
     part = data.split(split)
-    copies = data.copied_from(split, tuple(without_copies_of)) if without_copies_of else np.zeros(len(part), bool)
+    copies = (
+        data.copied_from(split, tuple(without_copies_of)) if without_copies_of else np.zeros(len(part), bool)
+    )
     part = FerData(part.images[~copies], part.labels[~copies], part.splits[~copies], part.source, part.layout)
     logits = predict_logits(model, part.images, device=device, tta=tta, batch_size=batch_size)
     labels = torch.as_tensor(part.labels)
@@ -185,5 +197,11 @@ def save_predictions(path: str | Path, split: str, logits: np.ndarray, labels: n
     """Write logits and labels of one split to ``path`` (an .npz)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(p, split=split, logits=logits.astype(np.float32), labels=labels.astype(np.int64), classes=np.array(CLASSES))
+    np.savez_compressed(
+        p,
+        split=split,
+        logits=logits.astype(np.float32),
+        labels=labels.astype(np.int64),
+        classes=np.array(CLASSES),
+    )
     return p

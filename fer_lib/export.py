@@ -5,6 +5,7 @@ normalisation is inside the graph), and returns ``logits`` (N, 7); the batch siz
 class names are stored in the file's metadata. Needs the ``export`` extra (onnx, onnxscript,
 onnxruntime).
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,10 @@ def _need(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"ONNX export and inference need {module}: pip install 'fer-lib[export]' "
-                          "(onnx, onnxscript, onnxruntime).") from None
+        raise ConfigError(
+            f"ONNX export and inference need {module}: pip install 'fer-lib[export]' "
+            "(onnx, onnxscript, onnxruntime)."
+        ) from None
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, name: str = "", opset: int = 18) -> Path:
@@ -47,14 +50,25 @@ def export_onnx(model: nn.Module, path: str | Path, *, name: str = "", opset: in
             lg.setLevel(logging.ERROR)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(net, (example,), input_names=[INPUT], output_names=[OUTPUT], opset_version=opset,
-                                        dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False)
+            program = torch.onnx.export(
+                net,
+                (example,),
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                opset_version=opset,
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                dynamo=True,
+                verbose=False,
+            )
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
     proto = program.model_proto
-    for key, value in (("classes", json.dumps(list(CLASSES))), ("model", name or type(model).__name__),
-                       ("input", "float32 (N, 1, 48, 48), pixels in [0, 1]")):
+    for key, value in (
+        ("classes", json.dumps(list(CLASSES))),
+        ("model", name or type(model).__name__),
+        ("input", "float32 (N, 1, 48, 48), pixels in [0, 1]"),
+    ):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     try:
@@ -74,9 +88,13 @@ class OnnxModel:
             opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
         except Exception as e:  # onnxruntime raises its own exception types for a bad file
-            raise ConfigError(f"{path}: not an ONNX model onnxruntime can load ({type(e).__name__}).") from None
+            raise ConfigError(
+                f"{path}: not an ONNX model onnxruntime can load ({type(e).__name__})."
+            ) from None
         meta = self.session.get_modelmeta().custom_metadata_map
         self.classes = json.loads(meta["classes"]) if "classes" in meta else list(CLASSES)
 
@@ -88,7 +106,10 @@ class OnnxModel:
         if x.ndim == 3:
             x = x[:, None]
         x = np.ascontiguousarray(x, dtype=np.float32)
-        out = [self.session.run([OUTPUT], {INPUT: x[i:i + batch_size]})[0] for i in range(0, len(x), batch_size)]
+        out = [
+            self.session.run([OUTPUT], {INPUT: x[i : i + batch_size]})[0]
+            for i in range(0, len(x), batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
@@ -103,5 +124,8 @@ def compare(model: nn.Module, onnx_model: OnnxModel, images: np.ndarray) -> dict
 
     p_torch = predict_logits(model, images, bf16=False).softmax(1).numpy()
     p_onnx = onnx_model.probabilities(images)
-    return {"faces": len(images), "classes_differ": int((p_torch.argmax(1) != p_onnx.argmax(1)).sum()),
-            "max_probability_gap": float(np.abs(p_torch - p_onnx).max()) if len(images) else 0.0}
+    return {
+        "faces": len(images),
+        "classes_differ": int((p_torch.argmax(1) != p_onnx.argmax(1)).sum()),
+        "max_probability_gap": float(np.abs(p_torch - p_onnx).max()) if len(images) else 0.0,
+    }

@@ -7,6 +7,7 @@ measurement on FER2013 itself: on its faces (scaled up 4x) the same detector's b
 ``FER_BOX_SHARE`` of the image side, centred, so a crop of ``box / FER_BOX_SHARE`` frames a new
 face as FER2013 framed its own (tests/test_faces.py measures it again where FER2013 is present).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,19 +42,28 @@ class Face:
         return max(self.probabilities, key=self.probabilities.get) if self.probabilities else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"box": list(self.box), "expression": self.expression,
-                "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()}}
+        return {
+            "box": list(self.box),
+            "expression": self.expression,
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+        }
 
 
 def _cv2():
     try:
         import cv2
     except ImportError:  # pragma: no cover - a declared dependency
-        raise DataError("face detection needs OpenCV: pip install 'opencv-python-headless>=4.8,<5'.") from None
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # its warnings are not the user's business
+        raise DataError(
+            "face detection needs OpenCV: pip install 'opencv-python-headless>=4.8,<5'."
+        ) from None
+    cv2.utils.logging.setLogLevel(
+        cv2.utils.logging.LOG_LEVEL_ERROR
+    )  # its warnings are not the user's business
     if not hasattr(cv2, "data"):
-        raise DataError(f"OpenCV {cv2.__version__} ships no face detector (5.x dropped it); "
-                        "pip install 'opencv-python-headless>=4.8,<5'.")
+        raise DataError(
+            f"OpenCV {cv2.__version__} ships no face detector (5.x dropped it); "
+            "pip install 'opencv-python-headless>=4.8,<5'."
+        )
     return cv2
 
 
@@ -67,7 +77,9 @@ def _detector():
         path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
         detector = cv2.CascadeClassifier(path)
         if detector.empty():
-            raise DataError(f"cannot load OpenCV's face detector from {path}; reinstall opencv-python-headless 4.x.")
+            raise DataError(
+                f"cannot load OpenCV's face detector from {path}; reinstall opencv-python-headless 4.x."
+            )
         _DETECTOR = detector
     return _DETECTOR
 
@@ -98,8 +110,9 @@ def detect_faces(gray: np.ndarray, min_size: int = MIN_FACE) -> list[tuple[int, 
     h, w = gray.shape
     if min(h, w) < min_size:
         return []
-    boxes = _detector().detectMultiScale(np.ascontiguousarray(gray), scaleFactor=1.1, minNeighbors=5,
-                                         minSize=(min_size, min_size))
+    boxes = _detector().detectMultiScale(
+        np.ascontiguousarray(gray), scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size)
+    )
     return sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3])
 
 
@@ -120,8 +133,10 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], share: float = F
     left, top, s = crop_square(box, share)
     pad = max(0, -left, -top, left + s - gray.shape[1], top + s - gray.shape[0])
     src = np.pad(gray, pad, mode="edge") if pad else gray
-    square = src[top + pad: top + pad + s, left + pad: left + pad + s]
-    return np.asarray(Image.fromarray(square).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR if s < 96 else Image.BOX))
+    square = src[top + pad : top + pad + s, left + pad : left + pad + s]
+    return np.asarray(
+        Image.fromarray(square).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR if s < 96 else Image.BOX)
+    )
 
 
 def find_faces(image: Any, min_size: int = MIN_FACE) -> list[Face]:

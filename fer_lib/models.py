@@ -4,6 +4,7 @@ Every model takes float images in [0, 1] shaped (N, 1, 48, 48) and normalises th
 loaded model needs no hidden preprocessing. No module instance is used twice in ``forward``:
 Captum's DeepLift and layer hooks rely on that.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,7 +108,9 @@ class ReportCNN(nn.Module):
     INITS = ("torch", "keras")
     NORMS = ("dataset", "image")
 
-    def __init__(self, dropout: float = 0.25, n_classes: int = 7, init: str = "torch", norm: str = "dataset") -> None:
+    def __init__(
+        self, dropout: float = 0.25, n_classes: int = 7, init: str = "torch", norm: str = "dataset"
+    ) -> None:
         super().__init__()
         if init not in self.INITS:
             raise ConfigError(f"report_cnn: unknown init '{init}'; choose one of {', '.join(self.INITS)}.")
@@ -147,19 +150,33 @@ class SimpleCNN(nn.Module):
 
     HEADS = ("gap", "dense")
 
-    def __init__(self, widths: tuple[int, ...] = (64, 128, 512), dropout: float = 0.25, n_classes: int = 7,
-                 head: str = "gap", hidden: int = 256, size: int = 48) -> None:
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (64, 128, 512),
+        dropout: float = 0.25,
+        n_classes: int = 7,
+        head: str = "gap",
+        hidden: int = 256,
+        size: int = 48,
+    ) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ConfigError(f"simple_cnn: unknown head '{head}'; choose one of {', '.join(self.HEADS)}.")
         self.normalize = Normalize()
         chans = (1, *widths)
-        self.features = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 3, dropout) for i in range(len(widths))])
+        self.features = nn.Sequential(
+            *[conv_block(chans[i], chans[i + 1], 3, dropout) for i in range(len(widths))]
+        )
         side = size // 2 ** len(widths)
         self.pool = nn.AdaptiveAvgPool2d(1) if head == "gap" else nn.Identity()
         self.flatten = nn.Flatten()
-        self.classifier = (nn.Linear(widths[-1], n_classes) if head == "gap" else
-                           nn.Sequential(dense_block(widths[-1] * side * side, hidden, dropout), nn.Linear(hidden, n_classes)))
+        self.classifier = (
+            nn.Linear(widths[-1], n_classes)
+            if head == "gap"
+            else nn.Sequential(
+                dense_block(widths[-1] * side * side, hidden, dropout), nn.Linear(hidden, n_classes)
+            )
+        )
 
     @property
     def last_conv(self) -> nn.Conv2d:
@@ -177,13 +194,21 @@ class VGGNet(nn.Module):
     one dense layer, in place of their two wide dense layers.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (64, 128, 256, 512), dropout: float = 0.4, n_classes: int = 7) -> None:
+    def __init__(
+        self, widths: tuple[int, ...] = (64, 128, 256, 512), dropout: float = 0.4, n_classes: int = 7
+    ) -> None:
         super().__init__()
         self.normalize = Normalize()
         stages, c_in = [], 1
         for i, w in enumerate(widths):
-            layers: list[nn.Module] = [nn.Conv2d(c_in, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-                                       nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+            layers: list[nn.Module] = [
+                nn.Conv2d(c_in, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(),
+                nn.Conv2d(w, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(),
+            ]
             if i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
             stages.append(nn.Sequential(*layers))
@@ -203,6 +228,7 @@ class VGGNet(nn.Module):
 
 
 # --------------------------------------------------------------------------- registry
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -239,7 +265,9 @@ def fer_vgg(**kw: Any) -> nn.Module:
     return VGGNet(**kw)
 
 
-@register("fer_vgg_s", "fer_vgg at half width (32-256 filters, 1.2M params): a strong model a CPU trains in hours")
+@register(
+    "fer_vgg_s", "fer_vgg at half width (32-256 filters, 1.2M params): a strong model a CPU trains in hours"
+)
 def fer_vgg_s(**kw: Any) -> nn.Module:
     kw.setdefault("widths", (32, 64, 128, 256))
     return VGGNet(**kw)
@@ -261,7 +289,11 @@ def _constructor_complaint(name: str, e: Exception) -> str:
 
     msg = str(e)
     if "unexpected keyword argument" in msg:
-        takes = [p for p in inspect.signature(REGISTRY[name].build(**{}).__class__.__init__).parameters if p != "self"]
+        takes = [
+            p
+            for p in inspect.signature(REGISTRY[name].build(**{}).__class__.__init__).parameters
+            if p != "self"
+        ]
         bad = msg.split("'")[-2] if msg.count("'") >= 2 else msg
         return f"it takes no argument '{bad}' (it takes {', '.join(takes)})"
     return msg.rstrip(".")
@@ -275,6 +307,7 @@ def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
 
 
 # --------------------------------------------------------------------------- checkpoints
+
 
 def half_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A state dict with float16 copies of its floating tensors (integer buffers kept): how weights ship."""
@@ -315,14 +348,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
-        raise ConfigError(f"{path}: the weights hold NaN or infinite values (in {bad}): the run diverged before it was saved; "
-                          "use an earlier checkpoint or train again with a lower learning rate.")
+        raise ConfigError(
+            f"{path}: the weights hold NaN or infinite values (in {bad}): the run diverged before it was saved; "
+            "use an earlier checkpoint or train again with a lower learning rate."
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         first = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
-        raise ConfigError(f"{path}: its weights do not fit a '{meta['model']}' {meta.get('model_kwargs') or ''}"
-                          f"({first.rstrip('.')}); the checkpoint is of another architecture or damaged.") from None
+        raise ConfigError(
+            f"{path}: its weights do not fit a '{meta['model']}' {meta.get('model_kwargs') or ''}"
+            f"({first.rstrip('.')}); the checkpoint is of another architecture or damaged."
+        ) from None
     return model.to(device).eval(), meta
 
 
@@ -378,7 +415,9 @@ def summary_rows(model: nn.Module, input_shape: tuple[int, int, int] = (1, 48, 4
         keras_shape = (None, *shape[1:], shape[0]) if len(shape) == 3 else (None, *shape)
         trainable = sum(p.numel() for p in mod.parameters(recurse=False) if p.requires_grad)
         frozen = sum(p.numel() for p in mod.parameters(recurse=False) if not p.requires_grad)
-        stats = sum(b.numel() for n, b in mod.named_buffers(recurse=False) if n in ("running_mean", "running_var"))
+        stats = sum(
+            b.numel() for n, b in mod.named_buffers(recurse=False) if n in ("running_mean", "running_var")
+        )
         label = next((v for k, v in _KERAS_NAMES.items() if isinstance(mod, k)), type(mod).__name__)
         if isinstance(mod, nn.Conv2d):
             label += f" ({mod.out_channels}, {mod.kernel_size})"

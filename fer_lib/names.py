@@ -2,8 +2,14 @@
 
 # attribution methods of fer_lib.attribution, in the order the saliency chapter shows them
 METHODS: tuple[str, ...] = (
-    "saliency", "input_x_gradient", "integrated_gradients", "smoothgrad",
-    "guided_backprop", "gradcam", "guided_gradcam", "occlusion",
+    "saliency",
+    "input_x_gradient",
+    "integrated_gradients",
+    "smoothgrad",
+    "guided_backprop",
+    "gradcam",
+    "guided_gradcam",
+    "occlusion",
 )
 # test-time augmentation of fer_lib.evaluate: the face; it and its mirror image; ten crops
 TTA_MODES: tuple[str, ...] = ("none", "flip", "tencrop")

@@ -5,11 +5,13 @@ with its box in the photo, its 48x48 crop and the class probabilities. Images of
 ``CROP_MAX`` pixels a side are taken as faces already cropped (FER2013's own are 48x48); larger
 ones go through face detection (``fer_lib.faces``).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -54,8 +56,10 @@ def whole_image_face(gray: np.ndarray) -> Face:
 
     h, w = gray.shape
     if min(h, w) < MIN_IMAGE_SIDE:
-        raise DataError(f"the image is {w}x{h} pixels, too small to hold a face "
-                        f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; FER2013's faces are 48x48).")
+        raise DataError(
+            f"the image is {w}x{h} pixels, too small to hold a face "
+            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}; FER2013's faces are 48x48)."
+        )
     crop = np.asarray(Image.fromarray(gray).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
     return Face((0, 0, w, h), crop, detected=False)
 
@@ -69,8 +73,13 @@ def locate_faces(image: Any, detect: bool | None = None) -> tuple[np.ndarray, li
     return gray, (find_faces(gray) if detect else [whole_image_face(gray)])
 
 
-def classify_faces(faces: list[Face], model: str | Path | nn.Module = "report_cnn", *, tta: str = "none",
-                   device: str | torch.device = "cpu") -> list[Face]:
+def classify_faces(
+    faces: list[Face],
+    model: str | Path | nn.Module = "report_cnn",
+    *,
+    tta: str = "none",
+    device: str | torch.device = "cpu",
+) -> list[Face]:
     """Fill in each face's class probabilities (softmax of the model's logits)."""
     if not faces:
         return faces
@@ -82,8 +91,14 @@ def classify_faces(faces: list[Face], model: str | Path | nn.Module = "report_cn
     return faces
 
 
-def read_expressions(image: Any, model: str | Path | nn.Module = "report_cnn", *, detect: bool | None = None,
-                     tta: str = "none", device: str | torch.device = "cpu") -> list[Face]:
+def read_expressions(
+    image: Any,
+    model: str | Path | nn.Module = "report_cnn",
+    *,
+    detect: bool | None = None,
+    tta: str = "none",
+    device: str | torch.device = "cpu",
+) -> list[Face]:
     """Every face in ``image`` (path, PIL image or array), largest first, with box, crop and probabilities.
 
     An empty list means no face was found. ``model`` is a pretrained name, a checkpoint path or a model.
@@ -92,6 +107,7 @@ def read_expressions(image: Any, model: str | Path | nn.Module = "report_cnn", *
 
 
 # --------------------------------------------------------------------------- drawing
+
 
 def _font(size: int):
     from PIL import ImageFont
@@ -102,7 +118,7 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def annotate(photo: np.ndarray, faces: list[Face]) -> "Image.Image":
+def annotate(photo: np.ndarray, faces: list[Face]) -> Image.Image:
     """The photo with each face's box and its top class and probability."""
     from PIL import Image, ImageDraw
 
@@ -117,13 +133,22 @@ def annotate(photo: np.ndarray, faces: list[Face]) -> "Image.Image":
             label = f"{f.expression} {f.probabilities[f.expression]:.2f}"
             left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
             ty = y - (bottom - top) - 3 * width if y - (bottom - top) - 3 * width >= 0 else y + h + width
-            draw.rectangle([x, ty, x + right - left + 2 * width, ty + bottom - top + 2 * width], fill=(255, 210, 0))
+            draw.rectangle(
+                [x, ty, x + right - left + 2 * width, ty + bottom - top + 2 * width], fill=(255, 210, 0)
+            )
             draw.text((x + width - left, ty + width - top), label, fill=(0, 0, 0), font=font)
     return im
 
 
-def explain_faces(gray: np.ndarray, faces: list[Face], model: str | Path | nn.Module, method: str, *,
-                  target: str | None = None, device: str | torch.device = "cpu") -> np.ndarray:
+def explain_faces(
+    gray: np.ndarray,
+    faces: list[Face],
+    model: str | Path | nn.Module,
+    method: str,
+    *,
+    target: str | None = None,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
     """An attribution map for each face's predicted (or ``target``) class, put back onto the photo: (H, W) in [0, 1]."""
     from PIL import Image
 
@@ -134,24 +159,35 @@ def explain_faces(gray: np.ndarray, faces: list[Face], model: str | Path | nn.Mo
     if target is not None and target not in CLASSES:
         raise DataError(f"unknown target '{target}'; expected one of {', '.join(CLASSES)}.")
     targets = torch.tensor([CLASSES.index(target or f.expression) for f in faces])
-    maps = to_display(attribute(net, to_float_images(np.stack([f.crop for f in faces]), device), targets.to(device), method))
+    maps = to_display(
+        attribute(net, to_float_images(np.stack([f.crop for f in faces]), device), targets.to(device), method)
+    )
     canvas = np.zeros(gray.shape, np.float32)
     for f, m in zip(faces, maps):
         if not f.detected:  # the whole image was the face: the map is squeezed back to its shape
             w, h = f.box[2], f.box[3]
-            canvas[:h, :w] = np.maximum(canvas[:h, :w], np.asarray(Image.fromarray(m.astype(np.float32)).resize((w, h), Image.BILINEAR)))
+            canvas[:h, :w] = np.maximum(
+                canvas[:h, :w],
+                np.asarray(Image.fromarray(m.astype(np.float32)).resize((w, h), Image.BILINEAR)),
+            )
             continue
         left, top, side = crop_square(f.box)
         big = np.asarray(Image.fromarray(m.astype(np.float32)).resize((side, side), Image.BILINEAR))
         y0, x0 = max(top, 0), max(left, 0)
         y1, x1 = min(top + side, gray.shape[0]), min(left + side, gray.shape[1])
-        part = big[y0 - top:y1 - top, x0 - left:x1 - left]
+        part = big[y0 - top : y1 - top, x0 - left : x1 - left]
         canvas[y0:y1, x0:x1] = np.maximum(canvas[y0:y1, x0:x1], part)
     return canvas
 
 
-def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, method: str, cmap: str = "inferno",
-                       zoom: bool = True):
+def explanation_figure(
+    gray: np.ndarray,
+    faces: list[Face],
+    heat: np.ndarray,
+    method: str,
+    cmap: str = "inferno",
+    zoom: bool = True,
+):
     """The photo in gray, the attribution overlaid with a colour bar, each face boxed and labelled.
 
     With ``zoom`` the view is the part of the photo around the faces (their crop squares and as much
@@ -165,7 +201,10 @@ def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, me
         squares = [crop_square(f.box) for f in faces]
         pad = max(s for _, _, s in squares) // 2
         x0, y0 = max(0, min(x for x, _, _ in squares) - pad), max(0, min(y for _, y, _ in squares) - pad)
-        x1, y1 = min(w, max(x + s for x, _, s in squares) + pad), min(h, max(y + s for _, y, s in squares) + pad)
+        x1, y1 = (
+            min(w, max(x + s for x, _, s in squares) + pad),
+            min(h, max(y + s for _, y, s in squares) + pad),
+        )
     fig, ax = plt.subplots(figsize=(6.4, 6.4 * (y1 - y0) / (x1 - x0) + 0.3))
     ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
     shown = ax.imshow(np.ma.masked_where(heat <= 0.02, heat), cmap=cmap, alpha=0.6, vmin=0, vmax=1)
@@ -173,8 +212,15 @@ def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, me
         x, y, bw, bh = f.box
         ax.add_patch(Rectangle((x, y), bw, bh, fill=False, edgecolor="#ffd200", linewidth=1.5))
         if f.probabilities:
-            ax.text(x, y - 4, f"{f.expression} {f.probabilities[f.expression]:.2f}", color="black", fontsize=9,
-                    va="bottom", bbox={"facecolor": "#ffd200", "edgecolor": "none", "pad": 1.5})
+            ax.text(
+                x,
+                y - 4,
+                f"{f.expression} {f.probabilities[f.expression]:.2f}",
+                color="black",
+                fontsize=9,
+                va="bottom",
+                bbox={"facecolor": "#ffd200", "edgecolor": "none", "pad": 1.5},
+            )
     ax.set_xlim(x0 - 0.5, x1 - 0.5)
     ax.set_ylim(y1 - 0.5, y0 - 0.5)
     ax.set_xticks([])
@@ -185,6 +231,7 @@ def explanation_figure(gray: np.ndarray, faces: list[Face], heat: np.ndarray, me
 
 
 # --------------------------------------------------------------------------- video
+
 
 def video_frames(source: str | int, every: float) -> Iterator[tuple[int, float, np.ndarray]]:
     """(frame index, time in seconds, RGB frame) every ``every`` seconds of a video file or camera index.
@@ -200,8 +247,14 @@ def video_frames(source: str | int, every: float) -> Iterator[tuple[int, float, 
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         what = f"camera {source}" if isinstance(source, int) else str(source)
-        raise DataError(f"OpenCV cannot open {what}" + ("; check the index and that nothing else uses it." if isinstance(source, int)
-                                                          else "; is it a video file in a format FFmpeg reads?"))
+        raise DataError(
+            f"OpenCV cannot open {what}"
+            + (
+                "; check the index and that nothing else uses it."
+                if isinstance(source, int)
+                else "; is it a video file in a format FFmpeg reads?"
+            )
+        )
     try:
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         live = isinstance(source, int)

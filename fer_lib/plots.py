@@ -1,4 +1,5 @@
 """Figures shared by the notebooks and the CLI (seaborn/matplotlib; faces always in gray)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -46,12 +47,19 @@ def class_balance(data: FerData) -> plt.Figure:
     return fig
 
 
-def face_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.3,
-              suptitle: str | None = None) -> plt.Figure:
+def face_grid(
+    images: np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.3,
+    suptitle: str | None = None,
+) -> plt.Figure:
     """Faces in a grid, in gray, with optional titles."""
     n = len(images)
     nrows = max(1, int(np.ceil(n / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + (0.25 if titles else 0))), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * (size + (0.25 if titles else 0))), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -65,7 +73,9 @@ def face_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: in
 def samples_per_class(data: FerData, per_class: int = 8, seed: int = 0) -> plt.Figure:
     """A row of random faces for each class."""
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(per_class * 1.1, len(CLASSES) * 1.2), squeeze=False)
+    fig, axes = plt.subplots(
+        len(CLASSES), per_class, figsize=(per_class * 1.1, len(CLASSES) * 1.2), squeeze=False
+    )
     for c, name in enumerate(CLASSES):
         idx = np.flatnonzero(data.labels == c)
         pick = rng.choice(idx, min(per_class, len(idx)), replace=False) if len(idx) else []
@@ -88,35 +98,60 @@ def history_curves(history: list[dict], title: str = "", reference: dict | None 
     for metric in ("loss", "acc"):
         for split, col in (("training", metric), ("validation (PublicTest)", f"val_{metric}")):
             if col in h:
-                rows += [{"epoch": e, "metric": metric, "split": split, "value": v} for e, v in zip(h["epoch"], h[col])]
+                rows += [
+                    {"epoch": e, "metric": metric, "split": split, "value": v}
+                    for e, v in zip(h["epoch"], h[col])
+                ]
     df = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, metric, label in zip(axes, ("loss", "acc"), ("cross-entropy loss", "accuracy")):
-        sns.lineplot(df[df.metric == metric], x="epoch", y="value", hue="split", ax=ax, marker="o", markersize=3)
+        sns.lineplot(
+            df[df.metric == metric], x="epoch", y="value", hue="split", ax=ax, marker="o", markersize=3
+        )
         if reference:
             for key, style in ((metric, ":"), (f"val_{metric}", "--")):
                 if key in reference:
                     ax.axhline(reference[key], ls=style, color="gray", lw=1)
-                    ax.annotate(f"original report {key} {reference[key]:.4f}", (h["epoch"].min(), reference[key]),
-                                fontsize=7, color="gray", va="bottom")
+                    ax.annotate(
+                        f"original report {key} {reference[key]:.4f}",
+                        (h["epoch"].min(), reference[key]),
+                        fontsize=7,
+                        color="gray",
+                        va="bottom",
+                    )
         ax.set_ylabel(label)
         ax.set_title(f"{title} {label}".strip())
     fig.tight_layout()
     return fig
 
 
-def validation_curves(histories: dict[str, list[dict]], target: float | None = None, target_label: str = "",
-                      title: str = "") -> plt.Figure:
+def validation_curves(
+    histories: dict[str, list[dict]], target: float | None = None, target_label: str = "", title: str = ""
+) -> plt.Figure:
     """PublicTest accuracy per epoch of several runs on one axis, with an optional target line."""
-    df = pd.DataFrame([{"epoch": e["epoch"], "PublicTest accuracy": e["val_acc"], "run": name}
-                       for name, hist in histories.items() for e in hist if "val_acc" in e])
+    df = pd.DataFrame(
+        [
+            {"epoch": e["epoch"], "PublicTest accuracy": e["val_acc"], "run": name}
+            for name, hist in histories.items()
+            for e in hist
+            if "val_acc" in e
+        ]
+    )
     fig, ax = plt.subplots(figsize=(9, 4))
     sns.lineplot(df, x="epoch", y="PublicTest accuracy", hue="run", ax=ax, lw=1.2)
     if target is not None:
         ax.axhline(target, ls="--", color="gray", lw=1)
-        ax.annotate(f"{target_label} {target:.4f}".strip(), (df["epoch"].min(), target), fontsize=7, color="gray", va="bottom")
+        ax.annotate(
+            f"{target_label} {target:.4f}".strip(),
+            (df["epoch"].min(), target),
+            fontsize=7,
+            color="gray",
+            va="bottom",
+        )
         lo, hi = ax.get_ylim()
-        ax.set_ylim(lo, max(hi, target + 0.02 * (max(hi, target) - lo)))  # the line and its label inside the axes
+        ax.set_ylim(
+            lo, max(hi, target + 0.02 * (max(hi, target) - lo))
+        )  # the line and its label inside the axes
     ax.set_title(title)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -127,11 +162,32 @@ def confusion_heatmaps(cm: np.ndarray, title: str = "") -> plt.Figure:
     """The confusion matrix with a logarithmic colour scale, and row-normalised (recall per class)."""
     cm = np.asarray(cm)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    sns.heatmap(cm + 0.0, ax=axes[0], annot=cm, fmt="d", cmap="viridis", norm=LogNorm(vmin=max(cm.min(), 1), vmax=cm.max()),
-                xticklabels=CLASSES, yticklabels=CLASSES, cbar_kws={"label": "images (log scale)"}, square=True)
+    sns.heatmap(
+        cm + 0.0,
+        ax=axes[0],
+        annot=cm,
+        fmt="d",
+        cmap="viridis",
+        norm=LogNorm(vmin=max(cm.min(), 1), vmax=cm.max()),
+        xticklabels=CLASSES,
+        yticklabels=CLASSES,
+        cbar_kws={"label": "images (log scale)"},
+        square=True,
+    )
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    sns.heatmap(share, ax=axes[1], annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1,
-                xticklabels=CLASSES, yticklabels=CLASSES, cbar_kws={"label": "share of the true class"}, square=True)
+    sns.heatmap(
+        share,
+        ax=axes[1],
+        annot=True,
+        fmt=".2f",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        xticklabels=CLASSES,
+        yticklabels=CLASSES,
+        cbar_kws={"label": "share of the true class"},
+        square=True,
+    )
     for ax, t in zip(axes, ("counts, log colour scale", "row-normalised (recall on the diagonal)")):
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
@@ -152,8 +208,13 @@ def per_class_bars(per_class: dict[str, dict[str, float]], title: str = "") -> p
     return fig
 
 
-def overlay_grid(images: np.ndarray, maps: dict[str, np.ndarray], titles: Sequence[str], cmap: str = "inferno",
-                 alpha: float = 0.55) -> plt.Figure:
+def overlay_grid(
+    images: np.ndarray,
+    maps: dict[str, np.ndarray],
+    titles: Sequence[str],
+    cmap: str = "inferno",
+    alpha: float = 0.55,
+) -> plt.Figure:
     """One row per face: the face in gray, then each method's map overlaid on it."""
     n, methods = len(images), list(maps)
     fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.7 * (len(methods) + 1), 1.75 * n), squeeze=False)
@@ -173,8 +234,14 @@ def overlay_grid(images: np.ndarray, maps: dict[str, np.ndarray], titles: Sequen
     return fig
 
 
-def filter_grid(images: np.ndarray, ncols: int = 8, titles: Sequence[str] | None = None, cmap: str = "gray",
-                suptitle: str | None = None, size: float = 1.2) -> plt.Figure:
+def filter_grid(
+    images: np.ndarray,
+    ncols: int = 8,
+    titles: Sequence[str] | None = None,
+    cmap: str = "gray",
+    suptitle: str | None = None,
+    size: float = 1.2,
+) -> plt.Figure:
     """Per-filter images (each scaled to its own range)."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))
@@ -204,7 +271,11 @@ def parameter_bars(rows: list, title: str = "") -> plt.Figure:
 
 def randomization_plot(result: dict[str, list[tuple[str, float]]], title: str = "") -> plt.Figure:
     """Spearman rho between trained and progressively randomised maps, layer by layer from the top."""
-    rows = [{"method": m, "step": i, "layer": name, "rho": rho} for m, curve in result.items() for i, (name, rho) in enumerate(curve)]
+    rows = [
+        {"method": m, "step": i, "layer": name, "rho": rho}
+        for m, curve in result.items()
+        for i, (name, rho) in enumerate(curve)
+    ]
     df = pd.DataFrame(rows)
     layers = [name for name, _ in next(iter(result.values()))]
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -225,8 +296,13 @@ def deletion_insertion_plot(curves: dict[str, dict[str, np.ndarray]], title: str
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for kind, ax in zip(("deletion", "insertion"), axes):
         for m, c in curves.items():
-            ax.plot(c["fractions"], c[kind].mean(0), label=f"{m} (AUC {c[kind + '_auc'].mean():.3f})",
-                    ls="--" if m == "random" else "-", color="black" if m == "random" else None)
+            ax.plot(
+                c["fractions"],
+                c[kind].mean(0),
+                label=f"{m} (AUC {c[kind + '_auc'].mean():.3f})",
+                ls="--" if m == "random" else "-",
+                color="black" if m == "random" else None,
+            )
         ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'restored'}")
         ax.set_title(f"{title} {kind}".strip())
         ax.legend(fontsize=7)
@@ -247,19 +323,30 @@ def show_as_jpeg(fig: plt.Figure, quality: int = 85, dpi: float = 100) -> bytes:
     from IPython.display import Image, display
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="jpeg", dpi=dpi, bbox_inches="tight", pil_kwargs={"quality": quality, "optimize": True})
+    fig.savefig(
+        buf, format="jpeg", dpi=dpi, bbox_inches="tight", pil_kwargs={"quality": quality, "optimize": True}
+    )
     plt.close(fig)
     data = buf.getvalue()
     display(Image(data=data, format="jpeg"))
     return data
 
 
-def photo_and_crops(photo: np.ndarray, crops: Sequence[np.ndarray], references: np.ndarray, labels: Sequence[str],
-                    ref_title: str = "FER2013 faces") -> plt.Figure:
+def photo_and_crops(
+    photo: np.ndarray,
+    crops: Sequence[np.ndarray],
+    references: np.ndarray,
+    labels: Sequence[str],
+    ref_title: str = "FER2013 faces",
+) -> plt.Figure:
     """A photo with its faces drawn (left), each face's 48x48 crop, and FER2013 faces to compare the framing with."""
     n_ref = len(references)
     fig = plt.figure(figsize=(9, 3.6))
-    grid = fig.add_gridspec(2, 1 + max(len(crops), 1) + n_ref // 2 + n_ref % 2, width_ratios=[4] + [1] * (max(len(crops), 1) + (n_ref + 1) // 2))
+    grid = fig.add_gridspec(
+        2,
+        1 + max(len(crops), 1) + n_ref // 2 + n_ref % 2,
+        width_ratios=[4] + [1] * (max(len(crops), 1) + (n_ref + 1) // 2),
+    )
     ax = fig.add_subplot(grid[:, 0])
     ax.imshow(photo)
     ax.set_title("the photo, faces found", fontsize=10)

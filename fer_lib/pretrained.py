@@ -1,8 +1,9 @@
 """Models that ship inside the package, loadable by name, with their recorded metrics."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +34,24 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     p = Path(name_or_path)
     if p.is_dir():
         if not (p / "best.pt").is_file():
-            raise ConfigError(f"{p}: a folder without best.pt; pass a checkpoint file, a run folder or a pretrained name.")
+            raise ConfigError(
+                f"{p}: a folder without best.pt; pass a checkpoint file, a run folder or a pretrained name."
+            )
         return load_checkpoint(p / "best.pt", device=device)
     if p.suffix == ".pt" or p.exists():
         return load_checkpoint(p, device=device)
     name = str(name_or_path)
     if name in REGISTRY:
         if pretrained_info(name) is None:
-            raise ConfigError(f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the checkpoint path.")
+            raise ConfigError(
+                f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the checkpoint path."
+            )
         model, meta = load_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
         return model, dict(meta, card=pretrained_info(name))
     shipped = [n for n in sorted(REGISTRY) if pretrained_info(n) is not None]
-    raise ConfigError(f"'{name}' is neither a checkpoint file nor a pretrained model (shipped: {', '.join(shipped) or 'none yet'}).")
+    raise ConfigError(
+        f"'{name}' is neither a checkpoint file nor a pretrained model (shipped: {', '.join(shipped) or 'none yet'})."
+    )
 
 
 def _eval_batch(device: torch.device) -> int:
@@ -60,9 +67,14 @@ def _stored_classes(predictions: str, n: int, what: str) -> np.ndarray:
     return pred
 
 
-def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "PrivateTest"),
-            ttas: tuple[str, ...] = ("none", "flip", "tencrop"), device: str | torch.device = "cpu",
-            predictions: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
+def measure(
+    model: nn.Module,
+    data,
+    splits: tuple[str, ...] = ("PublicTest", "PrivateTest"),
+    ttas: tuple[str, ...] = ("none", "flip", "tencrop"),
+    device: str | torch.device = "cpu",
+    predictions: dict[str, str] | None = None,
+) -> dict[str, dict[str, float]]:
     """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop": ..., "n": n}}.
 
     The modes share their views (``predict_logits_tta``): all three cost ten forward passes a face.
@@ -78,7 +90,9 @@ def measure(model: nn.Module, data, splits: tuple[str, ...] = ("PublicTest", "Pr
     for split in splits:
         part = data.split(split)
         row: dict[str, float] = {"n": len(part)}
-        for tta, logits in predict_logits_tta(model, part.images, ttas, device=device, batch_size=batch).items():
+        for tta, logits in predict_logits_tta(
+            model, part.images, ttas, device=device, batch_size=batch
+        ).items():
             pred = logits.argmax(1).numpy()
             row["accuracy" if tta == "none" else f"accuracy_{tta}"] = float((pred == part.labels).mean())
             if predictions is not None:
@@ -92,8 +106,16 @@ def prediction_accuracy(predictions: str, labels: np.ndarray) -> float:
     return float((_stored_classes(predictions, len(labels), f"{len(labels)} faces") == labels).mean())
 
 
-def check_predictions(model: nn.Module, data, predictions: str, split: str = "PrivateTest", tta: str = "tencrop",
-                      sample: int = 300, seed: int = 0, device: str | torch.device = "cpu") -> int:
+def check_predictions(
+    model: nn.Module,
+    data,
+    predictions: str,
+    split: str = "PrivateTest",
+    tta: str = "tencrop",
+    sample: int = 300,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> int:
     """How many of a fixed random sample of faces ``model`` predicts otherwise than the stored ``predictions``.
 
     A full ten-crop pass of the strong model over a test split takes many minutes on a 2-core CPU;
@@ -106,7 +128,9 @@ def check_predictions(model: nn.Module, data, predictions: str, split: str = "Pr
     stored = _stored_classes(predictions, len(part), f"the {len(part)} faces of {split}")
     idx = np.sort(np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False))
     device = torch.device(device)
-    logits = predict_logits_tta(model, part.images[idx], (tta,), device=device, batch_size=_eval_batch(device))[tta]
+    logits = predict_logits_tta(
+        model, part.images[idx], (tta,), device=device, batch_size=_eval_batch(device)
+    )[tta]
     return int((logits.argmax(1).numpy() != stored[idx]).sum())
 
 
@@ -122,7 +146,9 @@ def record_predictions(name: str, data, dest: str | Path | None = None) -> dict[
     got = measure(model, data, splits=("PrivateTest",), predictions=preds)["PrivateTest"]
     for key, value in got.items():
         if key != "n" and abs(value - card["metrics"]["PrivateTest"][key]) > 1.5 / got["n"]:
-            raise ConfigError(f"{name}: PrivateTest {key} is {value:.4f} now, the card says {card['metrics']['PrivateTest'][key]:.4f}.")
+            raise ConfigError(
+                f"{name}: PrivateTest {key} is {value:.4f} now, the card says {card['metrics']['PrivateTest'][key]:.4f}."
+            )
     card["predictions"] = preds
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     return preds
@@ -134,8 +160,14 @@ def full_run_meta(run: Path, best_meta: dict) -> dict:
     if not last.exists():
         return best_meta
     meta = checkpoint_meta(last)
-    return dict(best_meta, history=meta["history"], config=meta["config"], config_changes=meta.get("config_changes", []),
-                epoch=meta["epoch"], best_epoch=best_meta["epoch"])
+    return dict(
+        best_meta,
+        history=meta["history"],
+        config=meta["config"],
+        config_changes=meta.get("config_changes", []),
+        epoch=meta["epoch"],
+        best_epoch=best_meta["epoch"],
+    )
 
 
 def _best_val_acc(run: Path) -> float:
@@ -148,18 +180,26 @@ def _recipe(meta: dict) -> tuple[str, str]:
     """A run's recipe with its seed left out: what seed runs must share."""
     from .train import recipe_settings
 
-    return json.dumps(recipe_settings(meta["config"]), sort_keys=True), json.dumps(meta.get("config_changes", []), sort_keys=True)
+    return json.dumps(recipe_settings(meta["config"]), sort_keys=True), json.dumps(
+        meta.get("config_changes", []), sort_keys=True
+    )
 
 
-def seed_summary(rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "PrivateTest", "PrivateTest ten-crop")) -> dict:
+def seed_summary(
+    rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "PrivateTest", "PrivateTest ten-crop")
+) -> dict:
     """Mean, sample standard deviation, min and max of each metric over seed runs."""
     import numpy as np
 
     out = {}
     for k in keys:
         v = np.array([r[k] for r in rows], dtype=float)
-        out[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
-                  "min": float(v.min()), "max": float(v.max())}
+        out[k] = {
+            "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+            "min": float(v.min()),
+            "max": float(v.max()),
+        }
     return out
 
 
@@ -167,14 +207,29 @@ def _seed_row(run: Path, data, recipe_meta: dict, recipe_of: str, shipped: bool)
     """One seed run's row: its best.pt measured plain and ten-crop, after checking it shares ``recipe_meta``'s recipe."""
     net, m = load_checkpoint(run / "best.pt")
     m = full_run_meta(run, m)
-    if m["model"] != recipe_meta["model"] or m["data_hash"] != recipe_meta["data_hash"] or _recipe(m) != _recipe(recipe_meta):
-        raise ConfigError(f"{run} is not a seed run of {recipe_of}: the model, data or recipe (seed aside) differ.")
-    public = measure(net, data, splits=("PublicTest",), ttas=("none",))["PublicTest"]  # the row has no PublicTest ten-crop
+    if (
+        m["model"] != recipe_meta["model"]
+        or m["data_hash"] != recipe_meta["data_hash"]
+        or _recipe(m) != _recipe(recipe_meta)
+    ):
+        raise ConfigError(
+            f"{run} is not a seed run of {recipe_of}: the model, data or recipe (seed aside) differ."
+        )
+    public = measure(net, data, splits=("PublicTest",), ttas=("none",))[
+        "PublicTest"
+    ]  # the row has no PublicTest ten-crop
     private = measure(net, data, splits=("PrivateTest",), ttas=("none", "tencrop"))["PrivateTest"]
-    return {"run": run.name, "seed": m["config"]["seed"], "best_epoch": m.get("best_epoch", m["epoch"]),
-            "epochs": len(m["history"]), "PublicTest": public["accuracy"],
-            "PrivateTest": private["accuracy"],
-            "PrivateTest ten-crop": private["accuracy_tencrop"], "shipped": shipped, "bf16": m.get("bf16")}
+    return {
+        "run": run.name,
+        "seed": m["config"]["seed"],
+        "best_epoch": m.get("best_epoch", m["epoch"]),
+        "epochs": len(m["history"]),
+        "PublicTest": public["accuracy"],
+        "PrivateTest": private["accuracy"],
+        "PrivateTest ten-crop": private["accuracy_tencrop"],
+        "shipped": shipped,
+        "bf16": m.get("bf16"),
+    }
 
 
 def _check_seeds(rows: list[dict]) -> None:
@@ -196,16 +251,25 @@ def _shipped_card(name: str, out: Path, data) -> tuple[Path, dict]:
         raise ConfigError(f"no weights and card for '{name}' in {out}.")
     card = json.loads(card_path.read_text())
     if card["data_hash"] != data.data_hash():
-        raise ConfigError(f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}.")
+        raise ConfigError(
+            f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}."
+        )
     return card_path, card
 
 
 def card_row(card: dict, name: str, metrics: dict) -> dict:
     """A one-seed card's run as a seed row (the shipped one), with the accuracies of ``metrics``."""
-    return {"run": name, "seed": card["config"]["seed"], "best_epoch": card["best_epoch"], "epochs": card["epochs"],
-            "PublicTest": metrics["PublicTest"]["accuracy"], "PrivateTest": metrics["PrivateTest"]["accuracy"],
-            "PrivateTest ten-crop": metrics["PrivateTest"].get("accuracy_tencrop"), "shipped": True,
-            "bf16": card.get("bf16")}
+    return {
+        "run": name,
+        "seed": card["config"]["seed"],
+        "best_epoch": card["best_epoch"],
+        "epochs": card["epochs"],
+        "PublicTest": metrics["PublicTest"]["accuracy"],
+        "PrivateTest": metrics["PrivateTest"]["accuracy"],
+        "PrivateTest ten-crop": metrics["PrivateTest"].get("accuracy_tencrop"),
+        "shipped": True,
+        "bf16": card.get("bf16"),
+    }
 
 
 def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
@@ -213,8 +277,13 @@ def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
     torch.save({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
 
 
-def export_pretrained(run_folder: str | Path, data, name: str | None = None, dest: str | Path | None = None,
-                      seed_runs: tuple[str | Path, ...] = ()) -> dict:
+def export_pretrained(
+    run_folder: str | Path,
+    data,
+    name: str | None = None,
+    dest: str | Path | None = None,
+    seed_runs: tuple[str | Path, ...] = (),
+) -> dict:
     """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash).
 
     ``seed_runs`` are more runs of the same recipe with other seeds. The run that ships is the one
@@ -240,7 +309,9 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     meta = full_run_meta(run, meta)
     name = name or meta["model"]
     if meta["data_hash"] != data.data_hash():
-        raise ConfigError(f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
+        raise ConfigError(
+            f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
+        )
     dest = Path(dest or PRETRAINED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
     save_fp16(model, meta, dest / f"{name}.pt")
@@ -274,7 +345,9 @@ def export_pretrained(run_folder: str | Path, data, name: str | None = None, des
     return card
 
 
-def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None, device: str | torch.device = "cpu") -> dict:
+def recompute_shipped_batchnorm(
+    name: str, data, dest: str | Path | None = None, device: str | torch.device = "cpu"
+) -> dict:
     """Recompute a shipped model's BatchNorm statistics on Training (dropout off), keep them if PublicTest gains.
 
     The shipped weights were chosen on PublicTest with the statistics they were trained with: the
@@ -293,7 +366,9 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
     src = out / f"{name}.pt"
     card_path, card = _shipped_card(name, out, data)
     if card.get("batchnorm", {}).get("kept"):
-        raise ConfigError(f"{name}'s BatchNorm statistics were already recomputed ({card['batchnorm']['statistics']}).")
+        raise ConfigError(
+            f"{name}'s BatchNorm statistics were already recomputed ({card['batchnorm']['statistics']})."
+        )
     model, meta = load_checkpoint(src, device=device)
     public = data.split("PublicTest")
     before = measure(model, data, splits=("PublicTest",), device=device)["PublicTest"]
@@ -304,16 +379,24 @@ def recompute_shipped_batchnorm(name: str, data, dest: str | Path | None = None,
     try:
         new_model, _ = load_checkpoint(trial, device=device)  # measure what users would load
         after = measure(new_model, data, splits=("PublicTest",), device=device)["PublicTest"]
-        entry = {"statistics": f"recomputed on all {len(train_images):,} Training images, no augmentation, dropout off",
-                 "images": len(train_images), "rule": "kept only if plain PublicTest accuracy rises",
-                 "PublicTest before": before, "PublicTest after": after,
-                 "kept": after["accuracy"] > before["accuracy"], "n": len(public)}
+        entry = {
+            "statistics": f"recomputed on all {len(train_images):,} Training images, no augmentation, dropout off",
+            "images": len(train_images),
+            "rule": "kept only if plain PublicTest accuracy rises",
+            "PublicTest before": before,
+            "PublicTest after": after,
+            "kept": after["accuracy"] > before["accuracy"],
+            "n": len(public),
+        }
         if entry["kept"]:
             entry["metrics before"] = card["metrics"]
             meta = dict(meta, batchnorm=entry["statistics"])
             save_fp16(new_model, meta, out / f"{name}.pt")
             preds: dict[str, str] = {}
-            metrics = {"PublicTest": after, **measure(new_model, data, splits=("PrivateTest",), device=device, predictions=preds)}
+            metrics = {
+                "PublicTest": after,
+                **measure(new_model, data, splits=("PrivateTest",), device=device, predictions=preds),
+            }
             card = dict(card, metrics=metrics, predictions=preds)
         card_path.write_text(json.dumps(dict(card, batchnorm=entry), indent=1) + "\n")
     finally:
@@ -338,9 +421,15 @@ def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str 
     if not runs:
         raise ConfigError("add_seed_runs needs at least one run folder.")
     _check_finished(runs)
-    recipe_meta = {"model": card["architecture"], "data_hash": card["data_hash"], "config": card["config"],
-                   "config_changes": card.get("config_changes", [])}
-    as_trained = card["batchnorm"]["metrics before"] if card.get("batchnorm", {}).get("kept") else card["metrics"]
+    recipe_meta = {
+        "model": card["architecture"],
+        "data_hash": card["data_hash"],
+        "config": card["config"],
+        "config_changes": card.get("config_changes", []),
+    }
+    as_trained = (
+        card["batchnorm"]["metrics before"] if card.get("batchnorm", {}).get("kept") else card["metrics"]
+    )
     old_rows = card.get("seed_runs") or [card_row(card, name, as_trained)]
     new_rows = [_seed_row(r, data, recipe_meta, f"the shipped {name}", shipped=False) for r in runs]
     _check_seeds(old_rows + new_rows)
@@ -351,8 +440,13 @@ def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str 
         old_rows = [dict(r, shipped=False) for r in old_rows]
         new_rows = [dict(r, shipped=run == winner) for r, run in zip(new_rows, runs)]
     rows = sorted(old_rows + new_rows, key=lambda r: r["seed"])
-    card = dict(card, seeds=len(rows), seed_runs=rows, seed_summary=seed_summary(rows),
-                selected_on="PublicTest accuracy (best epoch, then best seed run)")
+    card = dict(
+        card,
+        seeds=len(rows),
+        seed_runs=rows,
+        seed_summary=seed_summary(rows),
+        selected_on="PublicTest accuracy (best epoch, then best seed run)",
+    )
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     return card
 
@@ -360,7 +454,9 @@ def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str 
 EXPERIMENTS_DIR = PRETRAINED_DIR / "experiments"
 
 
-def record_experiment(run_folder: str | Path, data, question: str, note: str = "", dest: str | Path | None = None) -> dict:
+def record_experiment(
+    run_folder: str | Path, data, question: str, note: str = "", dest: str | Path | None = None
+) -> dict:
     """Keep a run that did not ship in the package: its recipe and whole history, no weights.
 
     Run folders are local state, so an experiment that was tried and not shipped would leave no
@@ -380,7 +476,9 @@ def record_experiment(run_folder: str | Path, data, question: str, note: str = "
         raise ConfigError("record_experiment needs the question the run was to answer.")
     meta = checkpoint_meta(last)
     if meta["data_hash"] != data.data_hash():
-        raise ConfigError(f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}.")
+        raise ConfigError(
+            f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
+        )
     return _write_record(_record(run.name, meta, question, note), dest)
 
 
@@ -398,9 +496,11 @@ def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
         "planned_epochs": meta["config"]["epochs"],
         "best_epoch": best["epoch"],
         "best_PublicTest": best["val_acc"],
-        "validated_with": ("BatchNorm statistics recomputed from "
-                           f"{meta['config']['bn_recompute']:,} Training images" if meta["config"].get("bn_recompute")
-                           else "the trainer's running BatchNorm statistics"),
+        "validated_with": (
+            f"BatchNorm statistics recomputed from {meta['config']['bn_recompute']:,} Training images"
+            if meta["config"].get("bn_recompute")
+            else "the trainer's running BatchNorm statistics"
+        ),
         "config": meta["config"],
         "config_changes": meta.get("config_changes", []),
         "trained_on": meta.get("device"),
@@ -408,7 +508,7 @@ def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
         "torch": meta.get("torch"),
         "minutes": round(sum(h.get("seconds", 0.0) for h in hist) / 60, 1),
         "data_hash": meta["data_hash"],
-        "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "recorded": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "history": hist,
     } | _weights_fingerprints(meta)
 
@@ -426,8 +526,9 @@ def _write_record(record: dict, dest: str | Path | None) -> dict:
     return record
 
 
-def retire_pretrained(name: str, question: str, note: str = "", source: str | Path | None = None,
-                      dest: str | Path | None = None) -> dict:
+def retire_pretrained(
+    name: str, question: str, note: str = "", source: str | Path | None = None, dest: str | Path | None = None
+) -> dict:
     """Keep a shipped model's run as an experiment record before a recipe that did better on PublicTest replaces it.
 
     Its run folder is usually gone, so the record is made from the card (``source``, default the
@@ -445,17 +546,30 @@ def retire_pretrained(name: str, question: str, note: str = "", source: str | Pa
     card = json.loads(card_path.read_text())
     rows = card.get("seed_runs") or []
     shipped = next((r for r in rows if r["shipped"]), None)
-    meta = {"model": card["architecture"], "config": card["config"], "config_changes": card.get("config_changes", []),
-            "history": card["history"], "device": card.get("trained_on"), "bf16": card.get("bf16"),
-            "torch": card.get("torch"), "data_hash": card["data_hash"], **_weights_fingerprints(card)}
+    meta = {
+        "model": card["architecture"],
+        "config": card["config"],
+        "config_changes": card.get("config_changes", []),
+        "history": card["history"],
+        "device": card.get("trained_on"),
+        "bf16": card.get("bf16"),
+        "torch": card.get("torch"),
+        "data_hash": card["data_hash"],
+        **_weights_fingerprints(card),
+    }
     record = _record(shipped["run"] if shipped else name, meta, question, note)
     record["shipped_as"] = name
-    record["other_seeds"] = [{"run": r["run"], "seed": r["seed"], "best_epoch": r["best_epoch"], "PublicTest": r["PublicTest"]}
-                             for r in rows if not r["shipped"]]
+    record["other_seeds"] = [
+        {"run": r["run"], "seed": r["seed"], "best_epoch": r["best_epoch"], "PublicTest": r["PublicTest"]}
+        for r in rows
+        if not r["shipped"]
+    ]
     return _write_record(record, dest)
 
 
 def experiments(model: str | None = None, folder: str | Path | None = None) -> list[dict]:
     """The recorded experiments (``record_experiment``), in the order they were recorded, optionally of one model only."""
     recs = [json.loads(p.read_text()) for p in sorted(Path(folder or EXPERIMENTS_DIR).glob("*.json"))]
-    return sorted((r for r in recs if model is None or r["model"] == model), key=lambda r: (r["recorded"], r["run"]))
+    return sorted(
+        (r for r in recs if model is None or r["model"] == model), key=lambda r: (r["recorded"], r["run"])
+    )

@@ -5,6 +5,7 @@ history says which epoch best.pt must hold), then renames ``best.next.pt`` to ``
 process is killed, :meth:`RunFolder.settle` finds the best file that belongs to ``last.pt``, so that a
 resumed run ends exactly as an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import errno
@@ -30,8 +31,10 @@ def _tmp_name(path: Path) -> Path:
 
 def _write_failed(path: Path, e: OSError) -> FerError:
     why = "the file system is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-    return FerError(f"cannot write {path}: {why}; the last complete checkpoint is kept, so free space or fix the folder "
-                    "and run the same command with --resume.")
+    return FerError(
+        f"cannot write {path}: {why}; the last complete checkpoint is kept, so free space or fix the folder "
+        "and run the same command with --resume."
+    )
 
 
 def _atomic_write(path: Path, mode: str, write: Any) -> None:
@@ -72,8 +75,10 @@ def read_meta(path: Path) -> dict:
     try:
         return checkpoint_meta(path)
     except ConfigError:
-        raise ConfigError(f"{path}: cannot be read: the file is truncated or damaged; start the run again with --force, "
-                          "or train into a new --out folder.") from None
+        raise ConfigError(
+            f"{path}: cannot be read: the file is truncated or damaged; start the run again with --force, "
+            "or train into a new --out folder."
+        ) from None
 
 
 class RunFolder:
@@ -84,7 +89,7 @@ class RunFolder:
         self._lock_file = None
 
     # ------------------------------------------------------------------ one writer at a time
-    def lock(self) -> "RunFolder":
+    def lock(self) -> RunFolder:
         """Take the folder (created if needed) for this process; another training already in it is an error."""
         import fcntl
 
@@ -93,15 +98,19 @@ class RunFolder:
         try:
             f = open(lock_path, "a+")
         except OSError as e:
-            raise ConfigError(f"cannot write into {self.path} ({e.strerror or e}); choose a folder you can write to with --out.") from None
+            raise ConfigError(
+                f"cannot write into {self.path} ({e.strerror or e}); choose a folder you can write to with --out."
+            ) from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             owner = f.read().strip() or "another process"
             f.close()
-            raise ConfigError(f"{self.path} is in use: process {owner} is training into it; wait for it to finish, "
-                              "or choose another --out folder.") from None
+            raise ConfigError(
+                f"{self.path} is in use: process {owner} is training into it; wait for it to finish, "
+                "or choose another --out folder."
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))
@@ -114,7 +123,7 @@ class RunFolder:
             self._lock_file.close()  # closing releases the flock; a killed process releases it too
             self._lock_file = None
 
-    def __enter__(self) -> "RunFolder":
+    def __enter__(self) -> RunFolder:
         return self.lock()
 
     def __exit__(self, *exc: Any) -> None:

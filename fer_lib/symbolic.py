@@ -5,6 +5,7 @@ gradient of softmax with cross-entropy (6-3). Each ``derive_*`` function returns
 as SymPy expressions plus a list of :class:`Check` records: what was compared, how, and whether
 it held. The math chapter renders them; the tests fail if any check fails.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,14 +33,19 @@ class Derivation:
     title: str
     formulas: dict[str, sp.Basic] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
-    as_written: set[str] = field(default_factory=set)  # formulas printed in the order their terms were written
+    as_written: set[str] = field(
+        default_factory=set
+    )  # formulas printed in the order their terms were written
 
     @property
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
     def latex(self) -> dict[str, str]:
-        return {k: sp.latex(v, order="none") if k in self.as_written else sp.latex(v) for k, v in self.formulas.items()}
+        return {
+            k: sp.latex(v, order="none") if k in self.as_written else sp.latex(v)
+            for k, v in self.formulas.items()
+        }
 
 
 def _is_zero(expr: sp.Expr) -> bool:
@@ -50,7 +56,10 @@ def _is_zero(expr: sp.Expr) -> bool:
 
 # --------------------------------------------------------------------------- 6-1 convolution
 
-def conv_output_size(n: sp.Expr | int, k: sp.Expr | int, s: sp.Expr | int, p: sp.Expr | int, d: sp.Expr | int = 1) -> sp.Expr:
+
+def conv_output_size(
+    n: sp.Expr | int, k: sp.Expr | int, s: sp.Expr | int, p: sp.Expr | int, d: sp.Expr | int = 1
+) -> sp.Expr:
     """Output length along one axis: floor((n + 2p - d(k - 1) - 1) / s) + 1."""
     return sp.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1
 
@@ -66,17 +75,28 @@ def derive_conv_shape(n_configs: int = 600, seed: int = 0) -> Derivation:
     out.formulas["output shape"] = sp.Eq(sp.Symbol(r"\mathrm{shape}_{out}"), plain, evaluate=False)
     out.formulas["with dilation"] = sp.Eq(sp.Symbol(r"\mathrm{shape}_{out}"), general, evaluate=False)
     same = all(sp.simplify(a.subs({d1: 1, d2: 1}) - b) == 0 for a, b in zip(general, plain))
-    out.checks.append(Check("with dilation 1 the general form reduces to floor((W + 2p - k)/s) + 1",
-                            "SymPy: difference simplifies to 0", same))
+    out.checks.append(
+        Check(
+            "with dilation 1 the general form reduces to floor((W + 2p - k)/s) + 1",
+            "SymPy: difference simplifies to 0",
+            same,
+        )
+    )
 
     rng = np.random.default_rng(seed)
-    grid = [(w, h, a, b, sa, sb, pa, pb, da, db)
-            for w, h in ((5, 7), (8, 8), (13, 6), (48, 48), (24, 11))
-            for a, b in ((1, 1), (3, 3), (5, 5), (2, 3), (3, 1))
-            for sa, sb in ((1, 1), (2, 2), (3, 2), (1, 3))
-            for pa, pb in ((0, 0), (1, 1), (2, 0), (0, 3))
-            for da, db in ((1, 1), (2, 1), (2, 3))]
-    valid = [g for g in grid if g[0] + 2 * g[6] >= g[8] * (g[2] - 1) + 1 and g[1] + 2 * g[7] >= g[9] * (g[3] - 1) + 1]
+    grid = [
+        (w, h, a, b, sa, sb, pa, pb, da, db)
+        for w, h in ((5, 7), (8, 8), (13, 6), (48, 48), (24, 11))
+        for a, b in ((1, 1), (3, 3), (5, 5), (2, 3), (3, 1))
+        for sa, sb in ((1, 1), (2, 2), (3, 2), (1, 3))
+        for pa, pb in ((0, 0), (1, 1), (2, 0), (0, 3))
+        for da, db in ((1, 1), (2, 1), (2, 3))
+    ]
+    valid = [
+        g
+        for g in grid
+        if g[0] + 2 * g[6] >= g[8] * (g[2] - 1) + 1 and g[1] + 2 * g[7] >= g[9] * (g[3] - 1) + 1
+    ]
     pick = [valid[i] for i in sorted(rng.choice(len(valid), min(n_configs, len(valid)), replace=False))]
     f = sp.lambdify((W, k1, s1, p1, d1), conv_output_size(W, k1, s1, p1, d1), "math")
     bad, uneven = [], 0
@@ -89,15 +109,21 @@ def derive_conv_shape(n_configs: int = 600, seed: int = 0) -> Derivation:
             uneven += (w + 2 * pa - da * (a - 1) - 1) % sa != 0
             if tuple(got) != want:
                 bad.append(((w, h, a, b, sa, sb, pa, pb, da, db), tuple(got), want))
-    out.checks.append(Check(
-        f"the closed form gives nn.Conv2d's output shape for {len(pick)} configurations "
-        f"({uneven} where the stride does not divide evenly, dilation 1 to 3)",
-        "exact comparison of shapes", not bad, f"mismatches: {bad[:3]}" if bad else f"{len(pick)} of {len(pick)} equal"))
+    out.checks.append(
+        Check(
+            f"the closed form gives nn.Conv2d's output shape for {len(pick)} configurations "
+            f"({uneven} where the stride does not divide evenly, dilation 1 to 3)",
+            "exact comparison of shapes",
+            not bad,
+            f"mismatches: {bad[:3]}" if bad else f"{len(pick)} of {len(pick)} equal",
+        )
+    )
     out.formulas["n_configs"] = sp.Integer(len(pick))
     return out
 
 
 # --------------------------------------------------------------------------- 6-2 BatchNorm
+
 
 def batchnorm_symbols(m: int):
     """Symbols for a mini-batch of size m: inputs x, upstream gradients g = dl/dy, and parameters."""
@@ -114,33 +140,68 @@ def batchnorm_closed_forms(x, g, gamma, eps, mu, var):
     inv = 1 / sp.sqrt(var + eps)
     x_hat = [(xi - mu) * inv for xi in x]
     d_xhat = [gi * gamma for gi in g]
-    d_var = sum(dh * (xi - mu) for dh, xi in zip(d_xhat, x)) * sp.Rational(-1, 2) * (var + eps) ** sp.Rational(-3, 2)
+    d_var = (
+        sum(dh * (xi - mu) for dh, xi in zip(d_xhat, x))
+        * sp.Rational(-1, 2)
+        * (var + eps) ** sp.Rational(-3, 2)
+    )
     d_mu = sum(dh * (-inv) for dh in d_xhat) + d_var * sum(-2 * (xi - mu) for xi in x) / m
     d_x = [dh * inv + d_var * 2 * (xi - mu) / m + d_mu / m for dh, xi in zip(d_xhat, x)]
     d_gamma = sum(gi * xh for gi, xh in zip(g, x_hat))
     d_beta = sum(g)
-    return {"x_hat": x_hat, "d_xhat": d_xhat, "d_var": d_var, "d_mu": d_mu, "d_x": d_x, "d_gamma": d_gamma, "d_beta": d_beta}
+    return {
+        "x_hat": x_hat,
+        "d_xhat": d_xhat,
+        "d_var": d_var,
+        "d_mu": d_mu,
+        "d_x": d_x,
+        "d_gamma": d_gamma,
+        "d_beta": d_beta,
+    }
 
 
 def _display_batchnorm() -> dict[str, sp.Basic]:
     """The closed forms written with indexed symbols, for the chapter."""
     i, j, m = sp.symbols("i j m", integer=True, positive=True)
-    x, g, xh = sp.IndexedBase("x"), sp.IndexedBase(r"\frac{\partial \ell}{\partial y}"), sp.IndexedBase(r"\hat{x}")
+    x, g, xh = (
+        sp.IndexedBase("x"),
+        sp.IndexedBase(r"\frac{\partial \ell}{\partial y}"),
+        sp.IndexedBase(r"\hat{x}"),
+    )
     gamma, eps = sp.symbols("gamma epsilon")
     mu, var = sp.Symbol(r"\mu_B"), sp.Symbol(r"\sigma_B^2")
     dxh = sp.IndexedBase(r"\frac{\partial \ell}{\partial \hat{x}}")
-    dvar, dmu = sp.Symbol(r"\frac{\partial \ell}{\partial \sigma_B^2}"), sp.Symbol(r"\frac{\partial \ell}{\partial \mu_B}")
+    dvar, dmu = (
+        sp.Symbol(r"\frac{\partial \ell}{\partial \sigma_B^2}"),
+        sp.Symbol(r"\frac{\partial \ell}{\partial \mu_B}"),
+    )
     lhs = lambda s: sp.Symbol(rf"\frac{{\partial \ell}}{{\partial {s}}}")  # noqa: E731
     return {
         "dl/dx_hat_i": sp.Eq(lhs(r"\hat{x}_i"), g[i] * gamma, evaluate=False),
-        "dl/dvar": sp.Eq(lhs(r"\sigma_B^2"), sp.Sum(dxh[i] * (x[i] - mu), (i, 1, m)) * sp.Rational(-1, 2) * (var + eps) ** sp.Rational(-3, 2), evaluate=False),
-        "dl/dmu": sp.Eq(lhs(r"\mu_B"), sp.Sum(dxh[i] * (-1 / sp.sqrt(var + eps)), (i, 1, m)) + dvar * sp.Sum(-2 * (x[i] - mu), (i, 1, m)) / m, evaluate=False),
-        "dl/dx_i": sp.Eq(lhs("x_i"), dxh[i] / sp.sqrt(var + eps) + dvar * 2 * (x[i] - mu) / m + dmu / m, evaluate=False),
+        "dl/dvar": sp.Eq(
+            lhs(r"\sigma_B^2"),
+            sp.Sum(dxh[i] * (x[i] - mu), (i, 1, m)) * sp.Rational(-1, 2) * (var + eps) ** sp.Rational(-3, 2),
+            evaluate=False,
+        ),
+        "dl/dmu": sp.Eq(
+            lhs(r"\mu_B"),
+            sp.Sum(dxh[i] * (-1 / sp.sqrt(var + eps)), (i, 1, m))
+            + dvar * sp.Sum(-2 * (x[i] - mu), (i, 1, m)) / m,
+            evaluate=False,
+        ),
+        "dl/dx_i": sp.Eq(
+            lhs("x_i"), dxh[i] / sp.sqrt(var + eps) + dvar * 2 * (x[i] - mu) / m + dmu / m, evaluate=False
+        ),
         "dl/dgamma": sp.Eq(lhs(r"\gamma"), sp.Sum(g[i] * xh[i], (i, 1, m)), evaluate=False),
         "dl/dbeta": sp.Eq(lhs(r"\beta"), sp.Sum(g[i], (i, 1, m)), evaluate=False),
-        "update": sp.Eq(sp.Symbol(r"\gamma_{t+1},\ \beta_{t+1}"),
-                        sp.Tuple(sp.Symbol(r"\gamma_t - \eta \frac{\partial \ell}{\partial \gamma}"),
-                                 sp.Symbol(r"\beta_t - \eta \frac{\partial \ell}{\partial \beta}")), evaluate=False),
+        "update": sp.Eq(
+            sp.Symbol(r"\gamma_{t+1},\ \beta_{t+1}"),
+            sp.Tuple(
+                sp.Symbol(r"\gamma_t - \eta \frac{\partial \ell}{\partial \gamma}"),
+                sp.Symbol(r"\beta_t - \eta \frac{\partial \ell}{\partial \beta}"),
+            ),
+            evaluate=False,
+        ),
     }
 
 
@@ -155,15 +216,30 @@ def check_batchnorm_symbolic(m: int) -> list[Check]:
     cf = batchnorm_closed_forms(x, g, gamma, eps, mu_s, var_s)
     xh = sp.symbols(f"xhat_1:{m + 1}", real=True)
     l_hat = sum(gi * (gamma * h + beta) for gi, h in zip(g, xh))
-    checks.append(Check(f"dl/dx_hat_i = dl/dy_i * gamma (m={m})", "SymPy diff, difference = 0",
-                        all(_is_zero(sp.diff(l_hat, h) - d) for h, d in zip(xh, cf["d_xhat"]))))
-    checks.append(Check(f"dl/dsigma_B^2 (m={m})", "SymPy diff w.r.t. sigma_B^2 in the graph, difference = 0",
-                        _is_zero(sp.diff(l_graph, var_s) - cf["d_var"])))
+    checks.append(
+        Check(
+            f"dl/dx_hat_i = dl/dy_i * gamma (m={m})",
+            "SymPy diff, difference = 0",
+            all(_is_zero(sp.diff(l_hat, h) - d) for h, d in zip(xh, cf["d_xhat"])),
+        )
+    )
+    checks.append(
+        Check(
+            f"dl/dsigma_B^2 (m={m})",
+            "SymPy diff w.r.t. sigma_B^2 in the graph, difference = 0",
+            _is_zero(sp.diff(l_graph, var_s) - cf["d_var"]),
+        )
+    )
     var_of_mu = sum((xi - mu_s) ** 2 for xi in x) / m  # sigma^2 depends on mu: both paths count
     l_mu = l_graph.subs(var_s, var_of_mu)
     d_mu_cf = cf["d_mu"].subs(var_s, var_of_mu)
-    checks.append(Check(f"dl/dmu_B, through x_hat and sigma_B^2 (m={m})", "SymPy total derivative, difference = 0",
-                        _is_zero(sp.diff(l_mu, mu_s) - d_mu_cf)))
+    checks.append(
+        Check(
+            f"dl/dmu_B, through x_hat and sigma_B^2 (m={m})",
+            "SymPy total derivative, difference = 0",
+            _is_zero(sp.diff(l_mu, mu_s) - d_mu_cf),
+        )
+    )
     # end to end: mu and var as functions of x; compare dl/dx_i, dl/dgamma, dl/dbeta
     mu = sum(x) / m
     var = sum((xi - mu) ** 2 for xi in x) / m
@@ -173,9 +249,17 @@ def check_batchnorm_symbolic(m: int) -> list[Check]:
     s = sp.Symbol("s", positive=True)  # s = sqrt(var + eps): eliminating eps makes both sides rational
     elim = {eps: s**2 - var}
     ok_x = all(_is_zero((sp.diff(loss, xi) - d).subs(elim)) for xi, d in zip(x, cf_x["d_x"]))
-    checks.append(Check(f"dl/dx_i for every i (m={m})", "SymPy diff of the forward pass, difference = 0", ok_x))
-    checks.append(Check(f"dl/dgamma and dl/dbeta (m={m})", "SymPy diff, difference = 0",
-                        _is_zero((sp.diff(loss, gamma) - cf_x["d_gamma"]).subs(elim)) and _is_zero(sp.diff(loss, beta) - cf_x["d_beta"])))
+    checks.append(
+        Check(f"dl/dx_i for every i (m={m})", "SymPy diff of the forward pass, difference = 0", ok_x)
+    )
+    checks.append(
+        Check(
+            f"dl/dgamma and dl/dbeta (m={m})",
+            "SymPy diff, difference = 0",
+            _is_zero((sp.diff(loss, gamma) - cf_x["d_gamma"]).subs(elim))
+            and _is_zero(sp.diff(loss, beta) - cf_x["d_beta"]),
+        )
+    )
     return checks
 
 
@@ -209,12 +293,29 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
     x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
     gamma = torch.randn(3, dtype=torch.float64, requires_grad=True)
     beta = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    ok = torch.autograd.gradcheck(lambda a, b, c: ClosedFormBatchNorm.apply(a, b, c, 1e-5), (x, gamma, beta), eps=1e-6, atol=1e-8)
-    checks.append(Check("the closed-form backward agrees with finite differences", "torch.autograd.gradcheck, float64, atol 1e-8", bool(ok)))
+    ok = torch.autograd.gradcheck(
+        lambda a, b, c: ClosedFormBatchNorm.apply(a, b, c, 1e-5), (x, gamma, beta), eps=1e-6, atol=1e-8
+    )
+    checks.append(
+        Check(
+            "the closed-form backward agrees with finite differences",
+            "torch.autograd.gradcheck, float64, atol 1e-8",
+            bool(ok),
+        )
+    )
     ok = torch.autograd.gradcheck(nn.BatchNorm1d(3).double().train(), (x,), eps=1e-6, atol=1e-8)
-    checks.append(Check("nn.BatchNorm1d's own backward agrees with finite differences (training mode)", "gradcheck, float64", bool(ok)))
+    checks.append(
+        Check(
+            "nn.BatchNorm1d's own backward agrees with finite differences (training mode)",
+            "gradcheck, float64",
+            bool(ok),
+        )
+    )
 
-    for name, shape, bn in (("BatchNorm1d", (16, 5), nn.BatchNorm1d(5)), ("BatchNorm2d", (8, 4, 5, 5), nn.BatchNorm2d(4))):
+    for name, shape, bn in (
+        ("BatchNorm1d", (16, 5), nn.BatchNorm1d(5)),
+        ("BatchNorm2d", (8, 4, 5, 5), nn.BatchNorm2d(4)),
+    ):
         bn = bn.double().train()
         with torch.no_grad():
             bn.weight.uniform_(0.5, 1.5)
@@ -229,9 +330,19 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
         yf = ClosedFormBatchNorm.apply(xf, gf, bf, bn.eps)
         (yf * up.movedim(1, -1).reshape(-1, c)).sum().backward()
         dx = xf.grad.reshape(*[shape[0], *shape[2:], c]).movedim(-1, 1)
-        err = max((dx - xt.grad).abs().max().item(), (gf.grad - bn.weight.grad).abs().max().item(), (bf.grad - bn.bias.grad).abs().max().item())
-        checks.append(Check(f"closed forms for dl/dx, dl/dgamma, dl/dbeta equal nn.{name}'s autograd (training mode)",
-                            "float64, max abs difference < 1e-10", err < 1e-10, f"max abs difference {err:.2e}"))
+        err = max(
+            (dx - xt.grad).abs().max().item(),
+            (gf.grad - bn.weight.grad).abs().max().item(),
+            (bf.grad - bn.bias.grad).abs().max().item(),
+        )
+        checks.append(
+            Check(
+                f"closed forms for dl/dx, dl/dgamma, dl/dbeta equal nn.{name}'s autograd (training mode)",
+                "float64, max abs difference < 1e-10",
+                err < 1e-10,
+                f"max abs difference {err:.2e}",
+            )
+        )
 
     # the update rule: one plain gradient step is gamma - lr * dl/dgamma
     bn = nn.BatchNorm1d(5).double().train()
@@ -241,8 +352,16 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
     (bn(xt) ** 2).mean().backward()
     grads = bn.weight.grad.clone(), bn.bias.grad.clone()
     opt.step()
-    ok = torch.allclose(bn.weight, before[0] - 0.1 * grads[0]) and torch.allclose(bn.bias, before[1] - 0.1 * grads[1])
-    checks.append(Check("an SGD step updates gamma <- gamma - eta dl/dgamma and beta <- beta - eta dl/dbeta", "torch.optim.SGD, float64", ok))
+    ok = torch.allclose(bn.weight, before[0] - 0.1 * grads[0]) and torch.allclose(
+        bn.bias, before[1] - 0.1 * grads[1]
+    )
+    checks.append(
+        Check(
+            "an SGD step updates gamma <- gamma - eta dl/dgamma and beta <- beta - eta dl/dbeta",
+            "torch.optim.SGD, float64",
+            ok,
+        )
+    )
     return checks
 
 
@@ -257,6 +376,7 @@ def derive_batchnorm(ms: tuple[int, ...] = (2, 3, 4)) -> Derivation:
 
 # --------------------------------------------------------------------------- 6-3 softmax + cross-entropy
 
+
 def softmax_symbols(n: int):
     z = sp.symbols(f"z_1:{n + 1}", real=True)
     y = sp.symbols(f"y_1:{n + 1}", nonnegative=True)
@@ -269,23 +389,54 @@ def check_softmax_symbolic(n: int, t: int = 0) -> list[Check]:
     z, y, yhat = softmax_symbols(n)
     loss = -sum(yi * sp.log(h) for yi, h in zip(y, yhat))
     d_full = sp.diff(loss, z[t])
-    checks = [Check(f"dL/dz_t = y_hat_t * sum(y) - y_t for any y (n={n})", "SymPy diff, difference = 0",
-                    _is_zero(sp.expand_log(d_full - (yhat[t] * sum(y) - y[t]), force=True)))]
+    checks = [
+        Check(
+            f"dL/dz_t = y_hat_t * sum(y) - y_t for any y (n={n})",
+            "SymPy diff, difference = 0",
+            _is_zero(sp.expand_log(d_full - (yhat[t] * sum(y) - y[t]), force=True)),
+        )
+    ]
     on_simplex = {y[-1]: 1 - sum(y[:-1])}
-    checks.append(Check(f"with sum(y) = 1: dL/dz_t = y_hat_t - y_t (n={n})", "SymPy, substituting y_n = 1 - sum of the others",
-                        _is_zero((d_full - (yhat[t] - y[t])).subs(on_simplex))))
+    checks.append(
+        Check(
+            f"with sum(y) = 1: dL/dz_t = y_hat_t - y_t (n={n})",
+            "SymPy, substituting y_n = 1 - sum of the others",
+            _is_zero((d_full - (yhat[t] - y[t])).subs(on_simplex)),
+        )
+    )
     d_single = sp.diff(-y[t] * sp.log(yhat[t]), z[t])
-    checks.append(Check(f"keeping only the t-th term: dL_t/dz_t = -y_t (1 - y_hat_t) (n={n})", "SymPy diff, difference = 0",
-                        _is_zero(d_single - (-y[t] * (1 - yhat[t])))))
+    checks.append(
+        Check(
+            f"keeping only the t-th term: dL_t/dz_t = -y_t (1 - y_hat_t) (n={n})",
+            "SymPy diff, difference = 0",
+            _is_zero(d_single - (-y[t] * (1 - yhat[t]))),
+        )
+    )
     gap = sum(y[i] for i in range(n) if i != t) * yhat[t]
-    checks.append(Check(f"the two differ by y_hat_t * sum_(i != t) y_i (n={n})", "SymPy, difference = 0",
-                        _is_zero(d_full - d_single - gap)))
+    checks.append(
+        Check(
+            f"the two differ by y_hat_t * sum_(i != t) y_i (n={n})",
+            "SymPy, difference = 0",
+            _is_zero(d_full - d_single - gap),
+        )
+    )
     onehot_t = {yi: (1 if i == t else 0) for i, yi in enumerate(y)}
     onehot_k = {yi: (1 if i == (t + 1) % n else 0) for i, yi in enumerate(y)}
-    checks.append(Check(f"for one-hot y at the true class t both give y_hat_t - 1 (n={n})", "SymPy substitution",
-                        _is_zero((d_full - d_single).subs(onehot_t)) and _is_zero(d_single.subs(onehot_t) - (yhat[t] - 1))))
-    checks.append(Check(f"for one-hot y at another class: dL/dz_t = y_hat_t but dL_t/dz_t = 0 (n={n})", "SymPy substitution",
-                        _is_zero(d_full.subs(onehot_k) - yhat[t]) and d_single.subs(onehot_k) == 0))
+    checks.append(
+        Check(
+            f"for one-hot y at the true class t both give y_hat_t - 1 (n={n})",
+            "SymPy substitution",
+            _is_zero((d_full - d_single).subs(onehot_t))
+            and _is_zero(d_single.subs(onehot_t) - (yhat[t] - 1)),
+        )
+    )
+    checks.append(
+        Check(
+            f"for one-hot y at another class: dL/dz_t = y_hat_t but dL_t/dz_t = 0 (n={n})",
+            "SymPy substitution",
+            _is_zero(d_full.subs(onehot_k) - yhat[t]) and d_single.subs(onehot_k) == 0,
+        )
+    )
     return checks
 
 
@@ -301,10 +452,24 @@ def check_softmax_general_n() -> list[Check]:
     jac = []
     for m in (2, 3, 5):
         z, _, yhat = softmax_symbols(m)
-        jac.append(all(_is_zero(sp.diff(yhat[a], z[b]) - yhat[a] * ((1 if a == b else 0) - yhat[b])) for a in range(m) for b in range(m)))
+        jac.append(
+            all(
+                _is_zero(sp.diff(yhat[a], z[b]) - yhat[a] * ((1 if a == b else 0) - yhat[b]))
+                for a in range(m)
+                for b in range(m)
+            )
+        )
     return [
-        Check("softmax Jacobian dyhat_i/dz_t = yhat_i (delta_it - yhat_t), every i and t (n = 2, 3, 5)", "SymPy diff, difference = 0", all(jac)),
-        Check("for symbolic n, sum_i (-y_i / yhat_i) dyhat_i/dz_t = yhat_t sum_i y_i - y_t", "SymPy Sum with KroneckerDelta, doit()", ok),
+        Check(
+            "softmax Jacobian dyhat_i/dz_t = yhat_i (delta_it - yhat_t), every i and t (n = 2, 3, 5)",
+            "SymPy diff, difference = 0",
+            all(jac),
+        ),
+        Check(
+            "for symbolic n, sum_i (-y_i / yhat_i) dyhat_i/dz_t = yhat_t sum_i y_i - y_t",
+            "SymPy Sum with KroneckerDelta, doit()",
+            ok,
+        ),
     ]
 
 
@@ -315,22 +480,41 @@ def check_softmax_autograd(seed: int = 0) -> list[Check]:
     y = y / y.sum(1, keepdim=True)  # soft targets on the simplex
     torch.nn.functional.cross_entropy(z, y, reduction="sum").backward()
     err = (z.grad - (z.softmax(1) - y)).abs().max().item()
-    checks = [Check("F.cross_entropy's gradient w.r.t. the logits is softmax(z) - y (soft targets summing to 1)",
-                    "autograd, float64, max abs difference < 1e-12", err < 1e-12, f"max abs difference {err:.1e}")]
+    checks = [
+        Check(
+            "F.cross_entropy's gradient w.r.t. the logits is softmax(z) - y (soft targets summing to 1)",
+            "autograd, float64, max abs difference < 1e-12",
+            err < 1e-12,
+            f"max abs difference {err:.1e}",
+        )
+    ]
     zt = z.detach().clone().requires_grad_()
     t = 3
     single = -(y[:, t] * zt.log_softmax(1)[:, t]).sum()
     single.backward()
     want = -y[:, t] * (1 - zt.softmax(1)[:, t])
     err = (zt.grad[:, t] - want).abs().max().item()
-    checks.append(Check("autograd of the single term -y_t log y_hat_t gives -y_t (1 - y_hat_t)", "autograd, float64",
-                        err < 1e-12, f"max abs difference {err:.1e}"))
+    checks.append(
+        Check(
+            "autograd of the single term -y_t log y_hat_t gives -y_t (1 - y_hat_t)",
+            "autograd, float64",
+            err < 1e-12,
+            f"max abs difference {err:.1e}",
+        )
+    )
     labels = torch.randint(0, 7, (32,), generator=g)
     zl = z.detach().clone().requires_grad_()
     torch.nn.functional.cross_entropy(zl, labels, reduction="sum").backward()
     onehot = torch.nn.functional.one_hot(labels, 7).double()
     err = (zl.grad - (zl.softmax(1) - onehot)).abs().max().item()
-    checks.append(Check("with hard labels (one-hot y) the gradient is y_hat - y", "autograd, float64", err < 1e-12, f"max abs difference {err:.1e}"))
+    checks.append(
+        Check(
+            "with hard labels (one-hot y) the gradient is y_hat - y",
+            "autograd, float64",
+            err < 1e-12,
+            f"max abs difference {err:.1e}",
+        )
+    )
     return checks
 
 
@@ -338,13 +522,24 @@ def derive_softmax_ce(ns: tuple[int, ...] = (2, 3, 5)) -> Derivation:
     out = Derivation("6-3 Softmax and cross-entropy")
     t, i = sp.symbols("t i", integer=True)
     yh, y = sp.IndexedBase(r"\hat{y}"), sp.IndexedBase("y")
-    lhs, lhs_t = sp.Symbol(r"\frac{\partial L}{\partial z_t}"), sp.Symbol(r"\frac{\partial L_t}{\partial z_t}")
-    sum_y, sum_others = sp.Symbol(r"\sum_{i} y_{i}"), sp.Symbol(r"\sum_{i \neq t} y_{i}")  # braces: one symbol, not subscripts
-    out.formulas["dL/dz_t"] = sp.Eq(lhs, sp.Add(sp.Mul(yh[t], sum_y, evaluate=False), -y[t], evaluate=False), evaluate=False)
+    lhs, lhs_t = (
+        sp.Symbol(r"\frac{\partial L}{\partial z_t}"),
+        sp.Symbol(r"\frac{\partial L_t}{\partial z_t}"),
+    )
+    sum_y, sum_others = (
+        sp.Symbol(r"\sum_{i} y_{i}"),
+        sp.Symbol(r"\sum_{i \neq t} y_{i}"),
+    )  # braces: one symbol, not subscripts
+    out.formulas["dL/dz_t"] = sp.Eq(
+        lhs, sp.Add(sp.Mul(yh[t], sum_y, evaluate=False), -y[t], evaluate=False), evaluate=False
+    )
     out.formulas["dL/dz_t on the simplex"] = sp.Eq(lhs, yh[t] - y[t], evaluate=False)
     out.formulas["dL_t/dz_t"] = sp.Eq(lhs_t, sp.Mul(-y[t], 1 - yh[t], evaluate=False), evaluate=False)
-    out.formulas["gap"] = sp.Eq(sp.Symbol(r"\frac{\partial L}{\partial z_t} - \frac{\partial L_t}{\partial z_t}"),
-                                sp.Mul(yh[t], sum_others, evaluate=False), evaluate=False)
+    out.formulas["gap"] = sp.Eq(
+        sp.Symbol(r"\frac{\partial L}{\partial z_t} - \frac{\partial L_t}{\partial z_t}"),
+        sp.Mul(yh[t], sum_others, evaluate=False),
+        evaluate=False,
+    )
     out.as_written |= {"dL/dz_t", "dL_t/dz_t", "gap"}
     out.checks.extend(check_softmax_general_n())
     for n in ns:
@@ -359,6 +554,12 @@ def verify_all() -> list[Derivation]:
 
 
 __all__ = [
-    "Check", "Derivation", "conv_output_size", "derive_conv_shape", "derive_batchnorm", "derive_softmax_ce",
-    "ClosedFormBatchNorm", "verify_all",
+    "Check",
+    "Derivation",
+    "conv_output_size",
+    "derive_conv_shape",
+    "derive_batchnorm",
+    "derive_softmax_ce",
+    "ClosedFormBatchNorm",
+    "verify_all",
 ]

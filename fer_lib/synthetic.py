@@ -4,6 +4,7 @@ Each class changes the brows and the mouth the way the expression does (a smile 
 open round mouth for surprise, brows drawn together for angry, ...), on faces that vary in
 position, size, brightness and noise. Tests and quick runs use it where FER2013 is absent.
 """
+
 from __future__ import annotations
 
 import numpy as np

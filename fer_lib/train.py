@@ -3,6 +3,7 @@
 Every epoch reseeds its own random streams from (seed, epoch), so a run resumed from ``last.pt``
 replays exactly the epochs an uninterrupted run would have (bit for bit on the CPU).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,8 @@ from torch import nn
 
 from . import checks
 from .data import CLASSES, FerData
-from .errors import ConfigError, TrainingDiverged
 from .device import bf16_pays, resolve_device
+from .errors import ConfigError, TrainingDiverged
 from .evaluate import predict_logits
 from .models import build_model, checkpoint_meta, half_state_dict, weights_fingerprint
 from .rundir import RunFolder, atomic_save
@@ -55,12 +56,18 @@ class TrainConfig:
     rotate: float = 10.0  # degrees
     scale: float = 0.1
     erase: float = 0.0  # probability of erasing a random rectangle
-    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 is off (validated and kept when on)
-    init: str | None = None  # start from these weights (a pretrained name or a checkpoint path), not from random ones
+    ema: float = (
+        0.0  # decay of an exponential moving average of the weights; 0 is off (validated and kept when on)
+    )
+    init: str | None = (
+        None  # start from these weights (a pretrained name or a checkpoint path), not from random ones
+    )
     teacher: str | None = None  # distil from this model (a pretrained name or a checkpoint path)
     distill: float = 0.0  # weight of the distillation term in the loss (0 to 1)
     distill_temp: float = 4.0  # softmax temperature of the distillation term
-    bn_recompute: int = 0  # before each validation, recompute BatchNorm statistics from this many Training images; 0 is off
+    bn_recompute: int = (
+        0  # before each validation, recompute BatchNorm statistics from this many Training images; 0 is off
+    )
     seed: int = 0
     limit: int | None = None  # train on a stratified sample of this many Training images
     device: str = "auto"
@@ -73,7 +80,9 @@ class TrainConfig:
     def check(self) -> None:
         """Every setting within its range: one ConfigError sentence naming the first that is not."""
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer '{self.optimizer}'; expected one of {', '.join(OPTIMIZERS)}.")
+            raise ConfigError(
+                f"unknown optimizer '{self.optimizer}'; expected one of {', '.join(OPTIMIZERS)}."
+            )
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule '{self.schedule}'; expected one of {', '.join(SCHEDULES)}.")
         checks.integer("epochs", self.epochs, 1)
@@ -83,7 +92,9 @@ class TrainConfig:
         checks.number("momentum", self.momentum, 0, 1, high_open=True)
         for i, b in enumerate(self.betas):
             checks.number(f"betas[{i}]", b, 0, 1, high_open=True)
-        checks.number("label_smoothing", self.label_smoothing, 0, 1, high_open=True, hint="0.1 is usual, 0 turns it off")
+        checks.number(
+            "label_smoothing", self.label_smoothing, 0, 1, high_open=True, hint="0.1 is usual, 0 turns it off"
+        )
         checks.number("mixup", self.mixup, 0, hint="0 turns it off")
         checks.number("erase", self.erase, 0, 1, hint="a probability")
         for name in ("shift", "rotate", "scale"):
@@ -105,7 +116,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         if "betas" in d:
@@ -114,6 +125,7 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- augmentation
+
 
 def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *, return_flips: bool = False):
     """Random flip, shift, rotation, scale and erasing for a whole batch in a few tensor ops.
@@ -147,7 +159,12 @@ def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *, return_fli
         x0 = torch.rand(b, generator=g, device=dev) * (w - ew)
         yy = torch.arange(h, device=dev)[None, :, None]
         xx = torch.arange(w, device=dev)[None, None, :]
-        box = (yy >= y0[:, None, None]) & (yy < (y0 + eh)[:, None, None]) & (xx >= x0[:, None, None]) & (xx < (x0 + ew)[:, None, None])
+        box = (
+            (yy >= y0[:, None, None])
+            & (yy < (y0 + eh)[:, None, None])
+            & (xx >= x0[:, None, None])
+            & (xx < (x0 + ew)[:, None, None])
+        )
         on = torch.rand(b, generator=g, device=dev) < cfg.erase
         fill = torch.rand(b, generator=g, device=dev)
         x = torch.where((box & on[:, None, None])[:, None], fill[:, None, None, None], x)
@@ -155,6 +172,7 @@ def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *, return_fli
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Indices of a seeded sample of ``n`` rows with the class proportions of ``labels``."""
@@ -218,8 +236,13 @@ class WeightAverage:
 
 
 @torch.no_grad()
-def recompute_batchnorm(model: nn.Module, images: np.ndarray | torch.Tensor, *, batch_size: int = 512,
-                        device: torch.device | str = "cpu") -> int:
+def recompute_batchnorm(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+) -> int:
     """Replace every BatchNorm layer's running mean and variance by its inputs' statistics over ``images``.
 
     The statistics are what the layer sees at test time: no augmentation, dropout off. The
@@ -233,7 +256,9 @@ def recompute_batchnorm(model: nn.Module, images: np.ndarray | torch.Tensor, *, 
     from .evaluate import to_float_images
 
     device = torch.device(device)
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    layers = [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
     if not layers:
         return 0
     if len(images) < 2:
@@ -255,7 +280,9 @@ def recompute_batchnorm(model: nn.Module, images: np.ndarray | torch.Tensor, *, 
         for m in layers:
             m.train()  # normalise with batch statistics during the pass; dropout stays off
         starts = list(range(0, len(images), batch_size))
-        if len(images) - starts[-1] == 1 and len(starts) > 1:  # a batch of one has no variance: join it to the one before
+        if (
+            len(images) - starts[-1] == 1 and len(starts) > 1
+        ):  # a batch of one has no variance: join it to the one before
             starts.pop()
         for i, j in zip(starts, [*starts[1:], len(images)]):
             model(to_float_images(images[i:j], device).contiguous(memory_format=torch.channels_last))
@@ -286,8 +313,11 @@ def _load_weights(source: str, what: str, device: torch.device, data_hash: str) 
     except ConfigError as e:
         raise ConfigError(f"{what}: {e}") from None
     if meta.get("data_hash") != data_hash:
-        warnings.warn(f"the {what} {source} was trained on other data (hash {meta.get('data_hash')}, this run's is {data_hash}); "
-                      "if it saw this run's validation faces, the validation accuracy will read too high.", stacklevel=3)
+        warnings.warn(
+            f"the {what} {source} was trained on other data (hash {meta.get('data_hash')}, this run's is {data_hash}); "
+            "if it saw this run's validation faces, the validation accuracy will read too high.",
+            stacklevel=3,
+        )
     return net, meta
 
 
@@ -314,12 +344,15 @@ def init_distributed(device: torch.device) -> bool:
 
 # --------------------------------------------------------------------------- the trainer
 
+
 def make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+    )
 
 
 def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
@@ -333,8 +366,14 @@ def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch
     return None
 
 
-def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = False,
-          stop_after: int | None = None, force: bool = False) -> list[dict]:
+def train(
+    cfg: TrainConfig,
+    data: FerData,
+    out_dir: str | Path,
+    resume: bool = False,
+    stop_after: int | None = None,
+    force: bool = False,
+) -> list[dict]:
     """Train ``cfg.model`` on Training, validate on PublicTest; return the per-epoch history.
 
     Writes ``last.pt`` every epoch and ``best.pt`` whenever PublicTest accuracy improves, plus
@@ -356,12 +395,16 @@ def train(cfg: TrainConfig, data: FerData, out_dir: str | Path, resume: bool = F
         held = run.existing_run_files()
         if held and not (resume and "last.pt" in held):
             what = "pass --resume to continue it, " if "last.pt" in held else ""
-            raise ConfigError(f"{run.path} already holds a training run ({', '.join(held)}); {what}pass --force to replace it, "
-                              "or choose another --out folder.")
+            raise ConfigError(
+                f"{run.path} already holds a training run ({', '.join(held)}); {what}pass --force to replace it, "
+                "or choose another --out folder."
+            )
         return _train(cfg, data, run, resume, stop_after)
 
 
-def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_after: int | None) -> list[dict]:
+def _train(
+    cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_after: int | None
+) -> list[dict]:
     device = resolve_device(cfg.device)
     distributed = init_distributed(device)
     rank, world = _dist_info()
@@ -401,16 +444,28 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
     opt = make_optimizer(cfg, model.parameters())
     sched = make_scheduler(cfg, opt, steps_per_epoch)
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
-    teacher_cache = None  # (views, N, 7): the teacher's logits for each image and, with flips, its mirror image
+    teacher_cache = (
+        None  # (views, N, 7): the teacher's logits for each image and, with flips, its mirror image
+    )
     if teacher is not None and not _varies_beyond_flips(cfg):  # two views at most: one pass over each
         views = [train_part.images] + ([train_part.images[:, :, ::-1]] if cfg.flip else [])
-        teacher_cache = torch.stack([predict_logits(teacher, np.ascontiguousarray(v), device=device, batch_size=cfg.eval_batch,
-                                                    bf16=bf16) for v in views]).to(device)
+        teacher_cache = torch.stack(
+            [
+                predict_logits(
+                    teacher, np.ascontiguousarray(v), device=device, batch_size=cfg.eval_batch, bf16=bf16
+                )
+                for v in views
+            ]
+        ).to(device)
 
     bn_images = None
     if cfg.bn_recompute:  # a fixed, stratified sample: the same images before every validation
         n = min(cfg.bn_recompute, len(train_part))
-        bn_images = train_part.images if n == len(train_part) else train_part.images[stratified_sample(train_part.labels, n, cfg.seed)]
+        bn_images = (
+            train_part.images
+            if n == len(train_part)
+            else train_part.images[stratified_sample(train_part.labels, n, cfg.seed)]
+        )
 
     history: list[dict] = []
     config_changes: list[dict] = []
@@ -421,29 +476,49 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
         ckpt = torch.load(last_path, map_location=device, weights_only=True)
         meta = json.loads(ckpt["meta"])
         if meta["model"] != cfg.model:
-            raise ConfigError(f"{last_path} holds a '{meta['model']}' run; cannot resume it as '{cfg.model}'.")
+            raise ConfigError(
+                f"{last_path} holds a '{meta['model']}' run; cannot resume it as '{cfg.model}'."
+            )
         built_with = meta["config"].get("model_kwargs", {})
         if built_with != cfg.model_kwargs:
-            raise ConfigError(f"{last_path} holds a '{meta['model']}' built with {built_with}; "
-                              f"cannot resume it as one built with {cfg.model_kwargs}.")
+            raise ConfigError(
+                f"{last_path} holds a '{meta['model']}' built with {built_with}; "
+                f"cannot resume it as one built with {cfg.model_kwargs}."
+            )
         if "optimizer" not in ckpt:
-            raise ConfigError(f"{last_path} holds weights only (a compact copy of a run); it cannot be resumed.")
+            raise ConfigError(
+                f"{last_path} holds weights only (a compact copy of a run); it cannot be resumed."
+            )
         if meta["data_hash"] != data_hash:
-            raise ConfigError(f"{last_path} was trained on other data (hash {meta['data_hash']}, now {data_hash}); use a new --out folder.")
+            raise ConfigError(
+                f"{last_path} was trained on other data (hash {meta['data_hash']}, now {data_hash}); use a new --out folder."
+            )
         if teacher_weights and meta.get("teacher_weights") not in (None, teacher_weights):
-            raise ConfigError(f"{last_path} was distilled from other weights (fingerprint {meta['teacher_weights']}) than the teacher "
-                              f"{cfg.teacher} holds now ({teacher_weights}); resume it with the run's own teacher, or use a new --out folder.")
-        old_epochs, old_lr, old_schedule = meta["config"]["epochs"], meta["config"]["lr"], meta["config"]["schedule"]
+            raise ConfigError(
+                f"{last_path} was distilled from other weights (fingerprint {meta['teacher_weights']}) than the teacher "
+                f"{cfg.teacher} holds now ({teacher_weights}); resume it with the run's own teacher, or use a new --out folder."
+            )
+        old_epochs, old_lr, old_schedule = (
+            meta["config"]["epochs"],
+            meta["config"]["lr"],
+            meta["config"]["schedule"],
+        )
         if cfg.schedule in ("cosine", "onecycle") and old_epochs != cfg.epochs:
-            raise ConfigError(f"{last_path} was planned for {old_epochs} epochs with the '{cfg.schedule}' schedule; "
-                              f"resume it with --epochs {old_epochs}.")
+            raise ConfigError(
+                f"{last_path} was planned for {old_epochs} epochs with the '{cfg.schedule}' schedule; "
+                f"resume it with --epochs {old_epochs}."
+            )
         new_lr = old_lr != cfg.lr or old_schedule != cfg.schedule
         if new_lr and cfg.schedule in ("cosine", "onecycle"):
-            raise ConfigError(f"{last_path} ran with the '{old_schedule}' schedule at lr {old_lr:g}; a '{cfg.schedule}' schedule "
-                              "cannot take over in the middle of a run.")
+            raise ConfigError(
+                f"{last_path} ran with the '{old_schedule}' schedule at lr {old_lr:g}; a '{cfg.schedule}' schedule "
+                "cannot take over in the middle of a run."
+            )
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        if new_lr:  # a new rate or schedule starts from cfg.lr with a fresh scheduler (recorded in config_changes)
+        if (
+            new_lr
+        ):  # a new rate or schedule starts from cfg.lr with a fresh scheduler (recorded in config_changes)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr
         elif sched is not None and ckpt.get("scheduler") is not None:
@@ -457,13 +532,17 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
         init_weights = meta.get("init_weights")
         config_changes = list(meta.get("config_changes", []))
         now = cfg.to_json()
-        changed = {k: [v, now.get(k)] for k, v in meta["config"].items() if k not in RUNTIME_KEYS and now.get(k) != v}
+        changed = {
+            k: [v, now.get(k)] for k, v in meta["config"].items() if k not in RUNTIME_KEYS and now.get(k) != v
+        }
         if changed:  # e.g. a constant-LR run extended with a plateau schedule: the card says so
             config_changes.append({"from_epoch": start_epoch + 1, "changed": changed})
 
     net: nn.Module = model
     if distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if cfg.compile:
         net = torch.compile(net)
 
@@ -498,7 +577,7 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
         seen = 0
         bar = _progress(cfg, rank, steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}")
         for step in range(steps_per_epoch):
-            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             if world > 1:
                 idx = idx[rank::world]
             if len(idx) < 2:  # BatchNorm needs two samples
@@ -513,8 +592,9 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
                     j = torch.randperm(len(idx), generator=g, device=device)
                     xb = lam * xb + (1 - lam) * xb[j]  # the mixed batch, which the teacher sees too
                     logits = net(xb).float()
-                    loss = lam * F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing) + (1 - lam) * F.cross_entropy(
-                        logits, yb[j], label_smoothing=cfg.label_smoothing)
+                    loss = lam * F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing) + (
+                        1 - lam
+                    ) * F.cross_entropy(logits, yb[j], label_smoothing=cfg.label_smoothing)
                 else:
                     logits = net(xb).float()
                     loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
@@ -524,7 +604,9 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
                     else:  # the teacher sees the student's (augmented, mixed) batch
                         with torch.no_grad():
                             t_logits = teacher(xb).float()
-                    loss = (1 - cfg.distill) * loss + cfg.distill * distill_loss(logits, t_logits, cfg.distill_temp)
+                    loss = (1 - cfg.distill) * loss + cfg.distill * distill_loss(
+                        logits, t_logits, cfg.distill_temp
+                    )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -558,17 +640,23 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
             "lr": opt.param_groups[0]["lr"],
         }
         kept = model if ema is None else ema.model  # the weights that are validated and saved as best.pt
-        if bn_images is not None:  # test-time statistics (dropout off, no augmentation) replace the running averages
+        if (
+            bn_images is not None
+        ):  # test-time statistics (dropout off, no augmentation) replace the running averages
             recompute_batchnorm(kept, bn_images, batch_size=cfg.eval_batch, device=device)
         if val_part is not None:
             labels = torch.as_tensor(val_part.labels)
-            logits = predict_logits(kept, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
+            logits = predict_logits(
+                kept, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16
+            )
             entry["val_loss"] = float(F.cross_entropy(logits, labels))
             entry["val_acc"] = float((logits.argmax(1).numpy() == val_part.labels).mean())
             if ema is not None:  # the raw weights, for comparison
                 if bn_images is not None:
                     recompute_batchnorm(model, bn_images, batch_size=cfg.eval_batch, device=device)
-                raw = predict_logits(model, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16)
+                raw = predict_logits(
+                    model, val_part.images, device=device, batch_size=cfg.eval_batch, bf16=bf16
+                )
                 entry["val_acc_raw"] = float((raw.argmax(1).numpy() == val_part.labels).mean())
             if sched is not None and cfg.schedule == "plateau":
                 sched.step(entry["val_acc"])
@@ -580,11 +668,20 @@ def _train(cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_a
         if rank == 0:
             meta = dict(meta_base, epoch=epoch + 1, history=history, best_val_acc=best_acc)
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            last = {"model": state, "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
-                    "ema": ema.state_dict() if ema is not None else None, "meta": json.dumps(meta)}
+            last = {
+                "model": state,
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "ema": ema.state_dict() if ema is not None else None,
+                "meta": json.dumps(meta),
+            }
             best = None
             if improved or val_part is None:
-                best_state = state if ema is None else {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
+                best_state = (
+                    state
+                    if ema is None
+                    else {k: v.detach().clone() for k, v in ema.model.state_dict().items()}
+                )
                 best = {"model": best_state, "meta": json.dumps(meta)}
             run.commit(last, best, history)
     return history
@@ -624,7 +721,11 @@ def _progress(cfg: TrainConfig, rank: int, total: int, desc: str) -> Any:
 
 
 def _diverged(epoch: int, step: int, value: float, last_path: Path, rank: int) -> None:
-    kept = f"the last good checkpoint is kept at {last_path}" if last_path.exists() else "no checkpoint was written yet"
+    kept = (
+        f"the last good checkpoint is kept at {last_path}"
+        if last_path.exists()
+        else "no checkpoint was written yet"
+    )
     raise TrainingDiverged(
         f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}; {kept}. "
         "Lower the learning rate or turn off bf16."
@@ -632,6 +733,7 @@ def _diverged(epoch: int, step: int, value: float, last_path: Path, rank: int) -
 
 
 # --------------------------------------------------------------------------- replaying a recipe
+
 
 def recipe_settings(config: dict[str, Any]) -> dict[str, Any]:
     """A config without its seed and runtime keys: what runs of one recipe share.
@@ -642,7 +744,9 @@ def recipe_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in full.items() if k not in (*RUNTIME_KEYS, "seed")}
 
 
-def recipe_phases(config: dict[str, Any], changes: list[dict], epochs_trained: int) -> list[tuple[dict[str, Any], int]]:
+def recipe_phases(
+    config: dict[str, Any], changes: list[dict], epochs_trained: int
+) -> list[tuple[dict[str, Any], int]]:
     """The phases of a run, as (the settings of the phase, the last epoch it trained), first to last.
 
     ``config`` is the run's last setting and ``changes`` its ``config_changes`` (each names the epoch
@@ -651,21 +755,32 @@ def recipe_phases(config: dict[str, Any], changes: list[dict], epochs_trained: i
     """
     starts = [int(ch["from_epoch"]) for ch in changes]
     if any(b <= a for a, b in zip([1, *starts], [*starts, epochs_trained + 1])):
-        raise ConfigError(f"config_changes start at epochs {starts}, which do not fit a run of {epochs_trained} epochs.")
+        raise ConfigError(
+            f"config_changes start at epochs {starts}, which do not fit a run of {epochs_trained} epochs."
+        )
     phases = [dict(config)]
     for ch in reversed(changes):
         earlier = dict(phases[0])
         for key, (old, new) in ch["changed"].items():
             if earlier.get(key) != new:
-                raise ConfigError(f"config_changes from epoch {ch['from_epoch']}: '{key}' became {new!r}, "
-                                  f"but the next phase has {earlier.get(key)!r}.")
+                raise ConfigError(
+                    f"config_changes from epoch {ch['from_epoch']}: '{key}' became {new!r}, "
+                    f"but the next phase has {earlier.get(key)!r}."
+                )
             earlier[key] = old
         phases.insert(0, earlier)
     return list(zip(phases, [s - 1 for s in starts] + [epochs_trained]))
 
 
-def replay(recipe: dict[str, Any], data: FerData, out_dir: str | Path, seed: int, stop_after: int | None = None,
-           runtime: dict[str, Any] | None = None, force: bool = False) -> list[dict]:
+def replay(
+    recipe: dict[str, Any],
+    data: FerData,
+    out_dir: str | Path,
+    seed: int,
+    stop_after: int | None = None,
+    runtime: dict[str, Any] | None = None,
+    force: bool = False,
+) -> list[dict]:
     """Train ``recipe`` again (a card or run metadata: config, config_changes, history) with another seed.
 
     Every phase runs with the settings and for the epochs the original run had, so the new run's
@@ -688,10 +803,17 @@ def replay(recipe: dict[str, Any], data: FerData, out_dir: str | Path, seed: int
             run.settle()
         meta = checkpoint_meta(last)
         done, history = meta["epoch"], meta["history"]
-        k = next((i for i, (_, end) in enumerate(phases) if done <= end), len(phases) - 1)  # the phase last.pt is in
-        if recipe_settings(meta["config"]) != recipe_settings(phases[k][0]) or meta["config"].get("seed") != seed:
-            raise ConfigError(f"{last} is not a replay of this recipe with seed {seed} (its settings or seed differ); "
-                              "use a new output folder, or --force to replace it.")
+        k = next(
+            (i for i, (_, end) in enumerate(phases) if done <= end), len(phases) - 1
+        )  # the phase last.pt is in
+        if (
+            recipe_settings(meta["config"]) != recipe_settings(phases[k][0])
+            or meta["config"].get("seed") != seed
+        ):
+            raise ConfigError(
+                f"{last} is not a replay of this recipe with seed {seed} (its settings or seed differ); "
+                "use a new output folder, or --force to replace it."
+            )
     budget = stop_after
     for settings, end in phases:
         if done >= end:

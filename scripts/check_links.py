@@ -6,6 +6,7 @@ exists, and every #anchor an id on the page it points to. External links are lis
 
 Standard library only, so that it runs in the book's own environment.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.external:
         for link in sorted(external):
             print(f"external: {link}")
-    print(f"{pages} pages, {len(broken)} broken internal links, {len(external)} external links (not checked here)")
+    print(
+        f"{pages} pages, {len(broken)} broken internal links, {len(external)} external links (not checked here)"
+    )
     return 1 if broken else 0
 
 

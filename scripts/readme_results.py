@@ -5,6 +5,7 @@
 
 tests/test_readme.py checks that README.md holds exactly what this prints.
 """
+
 from __future__ import annotations
 
 import sys
@@ -24,33 +25,48 @@ def _spread(card: dict, key: str) -> str:
 
 
 def table() -> str:
-    rows = ["| model | what it is | seeds | PrivateTest, seed mean ± sd | ten-crop, seed mean ± sd "
-            "| shipped model: PublicTest | PrivateTest | flip | ten-crop |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| model | what it is | seeds | PrivateTest, seed mean ± sd | ten-crop, seed mean ± sd "
+        "| shipped model: PublicTest | PrivateTest | flip | ten-crop |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in ORDER:
         card = pretrained_info(name)
         if card is None:
             continue
         pub, priv = card["metrics"]["PublicTest"], card["metrics"]["PrivateTest"]
-        rows.append(f"| `{name}` | {REGISTRY[name].description} | {card.get('seeds', 1)} | {_spread(card, 'PrivateTest')} "
-                    f"| {_spread(card, 'PrivateTest ten-crop')} | {pub['accuracy']:.3f} | {priv['accuracy']:.3f} "
-                    f"| {priv['accuracy_flip']:.3f} | {priv['accuracy_tencrop']:.3f} |")
+        rows.append(
+            f"| `{name}` | {REGISTRY[name].description} | {card.get('seeds', 1)} | {_spread(card, 'PrivateTest')} "
+            f"| {_spread(card, 'PrivateTest ten-crop')} | {pub['accuracy']:.3f} | {priv['accuracy']:.3f} "
+            f"| {priv['accuracy_flip']:.3f} | {priv['accuracy_tencrop']:.3f} |"
+        )
     notes = [""]
     recomputed = [f"`{n}`" for n in ORDER if ((pretrained_info(n) or {}).get("batchnorm") or {}).get("kept")]
     if recomputed:
-        notes.append(f"The seed means are of the weights as trained; the shipped {' and '.join(recomputed)} had their "
-                     "BatchNorm statistics recomputed on all Training images afterwards (kept because PublicTest rose).")
+        notes.append(
+            f"The seed means are of the weights as trained; the shipped {' and '.join(recomputed)} had their "
+            "BatchNorm statistics recomputed on all Training images afterwards (kept because PublicTest rose)."
+        )
     for name in ORDER:
         card = pretrained_info(name) or {}
         teacher = (card.get("config") or {}).get("teacher")
         if not teacher:
             continue
-        plain = [(max(h["val_acc"] for h in r["history"]), r.get("name") or r.get("run")) for r in experiments(name)
-                 if not (r.get("config") or {}).get("teacher") and r.get("history")]
-        best = f" with the original's loss alone, the best recorded run reached a PublicTest accuracy of {max(plain)[0]:.3f} " \
-               f"(`{max(plain)[1]}`, one seed)" if plain else ""
-        notes.append(f"The shipped `{name}` was trained with soft targets from `{teacher}` (distillation) besides the labels;"
-                     f"{best}.")
+        plain = [
+            (max(h["val_acc"] for h in r["history"]), r.get("name") or r.get("run"))
+            for r in experiments(name)
+            if not (r.get("config") or {}).get("teacher") and r.get("history")
+        ]
+        best = (
+            f" with the original's loss alone, the best recorded run reached a PublicTest accuracy of {max(plain)[0]:.3f} "
+            f"(`{max(plain)[1]}`, one seed)"
+            if plain
+            else ""
+        )
+        notes.append(
+            f"The shipped `{name}` was trained with soft targets from `{teacher}` (distillation) besides the labels;"
+            f"{best}."
+        )
     return "\n".join([BEGIN, *rows, *notes, END])
 
 

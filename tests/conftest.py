@@ -1,4 +1,5 @@
 """Shared fixtures: small generated data that always exists, and FER2013 where it is present."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,9 @@ import pytest
 # so that two workers on two cores do not each start two threads.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+    os.environ.setdefault(
+        "OMP_NUM_THREADS", str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    )
 
 from fer_lib.synthetic import synthetic_fer  # noqa: E402  (the thread setting must come before anything imports torch)
 
@@ -58,8 +61,14 @@ def real_data(real_csv):
 def run_cli(*args: str, timeout: float = 300, env: dict | None = None):
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "fer_lib", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "fer_lib", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,9 @@ def test_cli_predict_and_explain(toy_run, synth, tmp_path):
 
     img = tmp_path / "face.jpg"
     Image.fromarray(synth.images[3]).resize((100, 120)).convert("RGB").save(img)  # any size, colour
-    r = run_cli("predict", str(img), "--model", str(toy_run / "best.pt"), "--json", "--no-detect")  # a face cropped beforehand
+    r = run_cli(
+        "predict", str(img), "--model", str(toy_run / "best.pt"), "--json", "--no-detect"
+    )  # a face cropped beforehand
     assert r.returncode == 0, r.stderr
     import json
 
@@ -122,8 +124,17 @@ def test_cli_predict_and_explain(toy_run, synth, tmp_path):
     (face,) = row["faces"]
     assert abs(sum(face["probabilities"].values()) - 1) < 1e-3 and face["expression"] in face["probabilities"]
     out = tmp_path / "map.png"
-    r = run_cli("explain", str(img), "--method", "integrated_gradients", "-o", str(out), "--model", str(toy_run / "best.pt"),
-                "--no-detect")
+    r = run_cli(
+        "explain",
+        str(img),
+        "--method",
+        "integrated_gradients",
+        "-o",
+        str(out),
+        "--model",
+        str(toy_run / "best.pt"),
+        "--no-detect",
+    )
     assert r.returncode == 0, r.stderr
     assert np.asarray(Image.open(out)).shape[0] > 50
     r = run_cli("predict", str(img), "--model", "no_such_model")
@@ -165,12 +176,14 @@ def test_library_calls_give_the_callers_model_back_as_it_was(toy_model, faces, l
     model.classifier[0].eval()  # a mixed state (one block frozen) must come back too
     before = {name: m.training for name, m in model.named_modules()}
     x, t = faces[0][:4], faces[1][:4]
-    calls = [lambda: predict_logits(model, (x[:, 0] * 255).byte().numpy(), tta="flip"),
-             lambda: A.attribute(model, x, t, "integrated_gradients", ig_steps=4),
-             lambda: A.deletion_insertion(model, x, t, None, steps=4),
-             lambda: A.layer_activations(model, x),
-             lambda: A.activation_maximisation(model, filters=[0, 1], steps=2),
-             lambda: A.activation_maximisation(model, filters=[0], steps=2, channels_last=False)]
+    calls = [
+        lambda: predict_logits(model, (x[:, 0] * 255).byte().numpy(), tta="flip"),
+        lambda: A.attribute(model, x, t, "integrated_gradients", ig_steps=4),
+        lambda: A.deletion_insertion(model, x, t, None, steps=4),
+        lambda: A.layer_activations(model, x),
+        lambda: A.activation_maximisation(model, filters=[0, 1], steps=2),
+        lambda: A.activation_maximisation(model, filters=[0], steps=2, channels_last=False),
+    ]
     for call in calls:
         call()
         assert is_channels_last(model) is (layout == "channels_last")

@@ -1,4 +1,5 @@
 """The report: a papermill smoke run on generated data, and the committed book's build."""
+
 import json
 import shutil
 import subprocess
@@ -15,9 +16,22 @@ from .test_publish import load_link_checker
 CHAPTERS = [p.stem for p in toc_notebooks()]
 FIGURE_CHAPTERS = ["q1_architecture", "q2_training", "q3_confusion", "q4_saliency", "q5_filters", "photos"]
 SMOKE = {
-    "data": "synthetic", "device": "cpu", "epochs": 2, "simple_epochs": 1, "per_class": 1, "random_faces": 6,
-    "eval_faces": 20, "ig_steps": 4, "smooth_samples": 2, "methods": ["saliency", "integrated_gradients", "gradcam"],
-    "am_steps": 5, "simple_filters": 8, "top_filters": 2, "conv_configs": 40, "bn_batch_sizes": [2], "softmax_classes": [2],
+    "data": "synthetic",
+    "device": "cpu",
+    "epochs": 2,
+    "simple_epochs": 1,
+    "per_class": 1,
+    "random_faces": 6,
+    "eval_faces": 20,
+    "ig_steps": 4,
+    "smooth_samples": 2,
+    "methods": ["saliency", "integrated_gradients", "gradcam"],
+    "am_steps": 5,
+    "simple_filters": 8,
+    "top_filters": 2,
+    "conv_configs": 40,
+    "bn_batch_sizes": [2],
+    "softmax_classes": [2],
 }
 
 
@@ -29,8 +43,19 @@ def build_book(src_notebooks: list[Path], where: Path) -> Path:
         shutil.copy(nb, book / nb.name)
     for f in ("_config.yml", "_toc.yml"):
         shutil.copy(REPO / f, book / f)
-    r = subprocess.run([str(Path(shutil.which("jupyter-book") or REPO / ".venv/bin/jupyter-book")), "build", str(book), "-W", "-n",
-                        "--keep-going"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            str(Path(shutil.which("jupyter-book") or REPO / ".venv/bin/jupyter-book")),
+            "build",
+            str(book),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     return book / "_build" / "html"
 
@@ -42,7 +67,9 @@ def check_html(html: Path) -> None:
         text = page.read_text()
         assert "Traceback" not in text and "output_error" not in text, f"{ch}.html shows an error"
         assert "{glue" not in text, f"{ch}.html shows a glue role unrendered"
-        assert "cdn.jsdelivr" not in text and r"\sum_{i y i}" not in text, f"{ch}.html: math needs the network or is broken"
+        assert "cdn.jsdelivr" not in text and r"\sum_{i y i}" not in text, (
+            f"{ch}.html: math needs the network or is broken"
+        )
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax is not bundled with the book"
     import re
 
@@ -58,15 +85,26 @@ def check_html(html: Path) -> None:
 
 def error_cells(nb_path: Path) -> list[str]:
     nb = json.loads(nb_path.read_text())
-    return [o.get("ename", "") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    return [
+        o.get("ename", "")
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     before = {p: p.read_bytes() for p in (REPO / "book").glob("*.ipynb")}
-    done = run_report({**SMOKE, "run_dir": str(out / "runs"), "report_dir": str(out / "executed")}, out / "executed", log=lambda *a: None)
-    assert {p: p.read_bytes() for p in (REPO / "book").glob("*.ipynb")} == before, "the smoke run changed book/"
+    done = run_report(
+        {**SMOKE, "run_dir": str(out / "runs"), "report_dir": str(out / "executed")},
+        out / "executed",
+        log=lambda *a: None,
+    )
+    assert {p: p.read_bytes() for p in (REPO / "book").glob("*.ipynb")} == before, (
+        "the smoke run changed book/"
+    )
     return done, out
 
 
@@ -143,8 +181,19 @@ def test_notebook_runs_fill_chapters_missing_from_a_partial_run(tmp_path):
 
     def write(folder, name, seconds):
         folder.mkdir(exist_ok=True)
-        nb = {"cells": [], "metadata": {"papermill": {"duration": seconds, "parameters": {"data": "x"}, "exception": None,
-                                                      "start_time": "2026-01-01T00:00:00"}}, "nbformat": 4, "nbformat_minor": 5}
+        nb = {
+            "cells": [],
+            "metadata": {
+                "papermill": {
+                    "duration": seconds,
+                    "parameters": {"data": "x"},
+                    "exception": None,
+                    "start_time": "2026-01-01T00:00:00",
+                }
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
         (folder / name).write_text(json.dumps(nb))
 
     part, book = tmp_path / "partial", tmp_path / "book"

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 
 from fer_lib import data as D
-from fer_lib.data import CLASSES, FerData, detect_layout, load_fer2013, read_packed, write_csv, write_image_folder, write_packed
+from fer_lib.data import (
+    CLASSES,
+    FerData,
+    detect_layout,
+    load_fer2013,
+    read_packed,
+    write_csv,
+    write_image_folder,
+    write_packed,
+)
 from fer_lib.errors import DataError
 
 from .conftest import run_cli
@@ -17,7 +26,9 @@ def same(a: FerData, b: FerData) -> None:
     assert list(a.splits) == list(b.splits)
 
 
-@pytest.mark.parametrize("name,layout", [("fer2013.csv", "fer2013"), ("fer2013.csv.gz", "fer2013"), ("icml_face_data.csv", "icml")])
+@pytest.mark.parametrize(
+    "name,layout", [("fer2013.csv", "fer2013"), ("fer2013.csv.gz", "fer2013"), ("icml_face_data.csv", "icml")]
+)
 def test_csv_layouts_round_trip(tiny, tmp_path, name, layout):
     p = write_csv(tiny, tmp_path / name, layout)
     assert detect_layout(p) == layout
@@ -54,7 +65,9 @@ def test_hold_out_matches_the_ntu_train_csv_of_the_training_split(synth, tmp_pat
     assert held.fingerprint() != D.hold_out(synth, 0.1, seed=1).fingerprint()
     n_train = len(synth.split("Training"))
     assert len(held) == n_train and len(held.split("PublicTest")) == pytest.approx(0.1 * n_train, abs=7)
-    assert not set(map(bytes, held.split("PublicTest").images)) & set(map(bytes, synth.split("PublicTest").images))
+    assert not set(map(bytes, held.split("PublicTest").images)) & set(
+        map(bytes, synth.split("PublicTest").images)
+    )
     with pytest.raises(DataError, match="no Training split to hold faces out of"):
         D.hold_out(synth.split("PublicTest"))
 
@@ -83,9 +96,12 @@ def test_image_folder_split_comes_from_file_prefix(tiny, tmp_path):
 
 # ------------------------------------------------------------------ bad input: one clear error each
 
+
 def _fer_lines(tiny):
     flat = tiny.images.reshape(len(tiny), -1)
-    return ["emotion,pixels,Usage"] + [f"{l},{' '.join(map(str, r))},{s}" for l, r, s in zip(tiny.labels, flat.tolist(), tiny.splits)]
+    return ["emotion,pixels,Usage"] + [
+        f"{l},{' '.join(map(str, r))},{s}" for l, r, s in zip(tiny.labels, flat.tolist(), tiny.splits)
+    ]
 
 
 def _write(tmp_path, lines, name="fer2013.csv"):
@@ -102,14 +118,41 @@ def _row3(lines, fn):
 
 
 @pytest.mark.parametrize("fast", [True, False])
-@pytest.mark.parametrize("case,change,message", [
-    ("wrong pixel count", lambda e, p, u: (e, " ".join(p[:-1]), u), "row 3 (line 4): expected 2304 pixels (48x48), found 2303"),
-    ("non-numeric pixel", lambda e, p, u: (e, " ".join(["abc"] + p[1:]), u), "row 3 (line 4): pixel 'abc' is not an integer"),
-    ("negative pixel", lambda e, p, u: (e, " ".join(["-4"] + p[1:]), u), "row 3 (line 4): pixel '-4' is not an integer"),
-    ("out-of-range pixel", lambda e, p, u: (e, " ".join(["256"] + p[1:]), u), "row 3 (line 4): pixel value 256 is out of range"),
-    ("label outside 0..6", lambda e, p, u: ("7", " ".join(p), u), "row 3 (line 4): label '7' is not an integer in 0..6"),
-    ("unknown Usage", lambda e, p, u: (e, " ".join(p), "Validation"), "row 3 (line 4): unknown Usage 'Validation'"),
-])
+@pytest.mark.parametrize(
+    "case,change,message",
+    [
+        (
+            "wrong pixel count",
+            lambda e, p, u: (e, " ".join(p[:-1]), u),
+            "row 3 (line 4): expected 2304 pixels (48x48), found 2303",
+        ),
+        (
+            "non-numeric pixel",
+            lambda e, p, u: (e, " ".join(["abc"] + p[1:]), u),
+            "row 3 (line 4): pixel 'abc' is not an integer",
+        ),
+        (
+            "negative pixel",
+            lambda e, p, u: (e, " ".join(["-4"] + p[1:]), u),
+            "row 3 (line 4): pixel '-4' is not an integer",
+        ),
+        (
+            "out-of-range pixel",
+            lambda e, p, u: (e, " ".join(["256"] + p[1:]), u),
+            "row 3 (line 4): pixel value 256 is out of range",
+        ),
+        (
+            "label outside 0..6",
+            lambda e, p, u: ("7", " ".join(p), u),
+            "row 3 (line 4): label '7' is not an integer in 0..6",
+        ),
+        (
+            "unknown Usage",
+            lambda e, p, u: (e, " ".join(p), "Validation"),
+            "row 3 (line 4): unknown Usage 'Validation'",
+        ),
+    ],
+)
 def test_bad_rows_are_named(tiny, tmp_path, monkeypatch, fast, case, change, message):
     if not fast:
         monkeypatch.setattr(D, "_parse_rows", None)
@@ -199,6 +242,7 @@ def test_unknown_split_name(tiny):
 
 # ------------------------------------------------------------------ packed copies
 
+
 def test_packed_copy_round_trips_with_the_same_fingerprint(synth, tmp_path):
     p = tmp_path / "faces.fer.xz"
     header = write_packed(synth, p)
@@ -237,7 +281,9 @@ def test_packed_copy_errors(tiny, tmp_path):
     with pytest.raises(DataError, match="cut.fer.xz: the xz stream is truncated or corrupt"):
         load_fer2013(tmp_path / "cut.fer.xz")
     (tmp_path / "other.xz").write_bytes(blob)
-    with pytest.raises(DataError, match=r"an xz file; fer_lib reads xz only as a packed copy named \*\.fer\.xz"):
+    with pytest.raises(
+        DataError, match=r"an xz file; fer_lib reads xz only as a packed copy named \*\.fer\.xz"
+    ):
         load_fer2013(tmp_path / "other.xz")
     raw = bytearray(lzma.decompress(blob))
     raw[-1] ^= 1  # one pixel changed under the recorded fingerprint
@@ -251,6 +297,7 @@ def test_packed_copy_errors(tiny, tmp_path):
 
 # ------------------------------------------------------------------ CLI
 
+
 def test_cli_data_pack_then_info(tiny, tmp_path):
     src = write_csv(tiny, tmp_path / "fer2013.csv")
     r = run_cli("data", "pack", str(src), str(tmp_path / "tiny.fer.xz"), "--splits", "Training", "PublicTest")
@@ -258,7 +305,9 @@ def test_cli_data_pack_then_info(tiny, tmp_path):
     keep = np.isin(tiny.splits, ["Training", "PublicTest"])
     own = FerData(tiny.images[keep], tiny.labels[keep], tiny.splits[keep]).fingerprint()
     assert own != tiny.fingerprint()
-    assert f"data hash {tiny.fingerprint()} (a copy of some of its splits, whose own hash is {own})" in r.stdout
+    assert (
+        f"data hash {tiny.fingerprint()} (a copy of some of its splits, whose own hash is {own})" in r.stdout
+    )
     info = json.loads(run_cli("data", "info", str(tmp_path / "tiny.fer.xz"), "--json").stdout)
     assert info["format"] == "packed" and list(info["counts"]) == ["Training", "PublicTest"]
     assert info["hash"] == tiny.fingerprint() and info["copy_hash"] == own
@@ -287,12 +336,21 @@ def test_cli_bad_input_is_one_sentence(tmp_path):
 
 # ------------------------------------------------------------------ the real file
 
+
 def test_real_fer2013_counts(real_data, real_csv):
     c = real_data.counts()
     assert len(real_data) == 35887
     assert sum(c["Training"].values()) == 28709
     assert c["PublicTest"]["disgust"] == 56 and c["PrivateTest"]["happy"] == 879
-    assert c["Training"] == {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "sad": 4830, "surprise": 3171, "neutral": 4965}
+    assert c["Training"] == {
+        "angry": 3995,
+        "disgust": 436,
+        "fear": 4097,
+        "happy": 7215,
+        "sad": 4830,
+        "surprise": 3171,
+        "neutral": 4965,
+    }
 
 
 def test_real_fer2013_first_row_matches_a_plain_read(real_data, real_csv):
@@ -321,10 +379,12 @@ def test_help_and_data_info_import_neither_torch_nor_captum(tiny, tmp_path):
     from fer_lib.data import write_csv
 
     csv = write_csv(tiny, tmp_path / "tiny.csv")
-    probe = ("import sys, contextlib, io; from fer_lib.__main__ import main\n"
-             "for argv in (['--help'], ['data', 'info', sys.argv[1]]):\n"
-             "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): main(argv)\n"
-             "print(sorted(m for m in ('torch', 'captum', 'cv2', 'pandas') if m in sys.modules))")
+    probe = (
+        "import sys, contextlib, io; from fer_lib.__main__ import main\n"
+        "for argv in (['--help'], ['data', 'info', sys.argv[1]]):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): main(argv)\n"
+        "print(sorted(m for m in ('torch', 'captum', 'cv2', 'pandas') if m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", probe, str(csv)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
@@ -344,7 +404,10 @@ def test_test_faces_copied_from_training_are_found_and_can_be_left_out(synth, to
     assert not data.copied_from("PrivateTest", ("PublicTest",)).any()
     full = evaluate_split(toy_model, data, "PrivateTest")
     clean = evaluate_split(toy_model, data, "PrivateTest", without_copies_of=("Training",))
-    assert (full["n"], full["copies_left_out"]) == (140, 0) and (clean["n"], clean["copies_left_out"]) == (137, 3)
+    assert (full["n"], full["copies_left_out"]) == (140, 0) and (clean["n"], clean["copies_left_out"]) == (
+        137,
+        3,
+    )
 
 
 @pytest.mark.realdata
@@ -353,7 +416,9 @@ def test_about_eight_percent_of_private_test_faces_are_copies_of_training_faces(
     assert 0.07 < mask.mean() < 0.09, mask.mean()
     train, test = real_data.split("Training").images, real_data.split("PrivateTest").images
     rng = np.random.default_rng(0)
-    for i in rng.choice(np.flatnonzero(mask), 10, replace=False):  # checked pixel by pixel, not through the hashes
+    for i in rng.choice(
+        np.flatnonzero(mask), 10, replace=False
+    ):  # checked pixel by pixel, not through the hashes
         assert (train == test[i]).all((1, 2)).any()
     for i in rng.choice(np.flatnonzero(~mask), 10, replace=False):
         assert not (train == test[i]).all((1, 2)).any()

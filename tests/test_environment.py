@@ -1,4 +1,5 @@
 """pyproject.toml and environment.yml must list the same dependencies."""
+
 import re
 import tomllib
 
@@ -17,7 +18,9 @@ def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {norm(r) for r in pip if not r.startswith("-e")}
-    assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
+    assert listed == wanted, (
+        f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
+    )
 
 
 def test_jupyter_book_is_pinned_below_2():

@@ -1,4 +1,5 @@
 """Test-time augmentation: the views, and several modes measured in one pass over them."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +16,9 @@ def test_tencrop_views_start_with_the_face_and_its_mirror():
     views = tta_views(x, "tencrop")
     assert len(views) == 10 and all(v.shape == x.shape for v in views)
     assert torch.equal(views[0], x) and torch.equal(views[5], x.flip(3))  # what the smaller modes reuse
-    assert len({v.numpy().tobytes() for v in views}) == 10  # four shifted crops and five mirrors, all distinct
+    assert (
+        len({v.numpy().tobytes() for v in views}) == 10
+    )  # four shifted crops and five mirrors, all distinct
 
 
 @pytest.mark.parametrize("ttas", [TTA_MODES, ("none", "tencrop"), ("flip", "none"), ("flip",), ("tencrop",)])
@@ -71,15 +74,29 @@ def test_confusion_matrix_and_per_class_metrics_on_a_hand_made_case():
     preds = np.array([0, 0, 4, 4, 3, 3, 3, 4, 0, 3])
     cm = confusion_matrix(labels, preds)
     assert cm.shape == (7, 7) and cm.sum() == 10
-    assert cm[0, 0] == 2 and cm[0, 4] == 2 and cm[3, 3] == 3 and cm[4, 4] == 1 and cm[4, 0] == 1 and cm[4, 3] == 1
+    assert (
+        cm[0, 0] == 2
+        and cm[0, 4] == 2
+        and cm[3, 3] == 3
+        and cm[4, 4] == 1
+        and cm[4, 0] == 1
+        and cm[4, 3] == 1
+    )
     m = per_class_metrics(cm)
-    assert m["angry"] == pytest.approx({"precision": 2 / 3, "recall": 0.5, "f1": 2 * (2 / 3 * 0.5) / (2 / 3 + 0.5), "support": 4})
-    assert m["happy"] == pytest.approx({"precision": 0.75, "recall": 1.0, "f1": 2 * 0.75 / 1.75, "support": 3})
+    assert m["angry"] == pytest.approx(
+        {"precision": 2 / 3, "recall": 0.5, "f1": 2 * (2 / 3 * 0.5) / (2 / 3 + 0.5), "support": 4}
+    )
+    assert m["happy"] == pytest.approx(
+        {"precision": 0.75, "recall": 1.0, "f1": 2 * 0.75 / 1.75, "support": 3}
+    )
     assert m["sad"] == pytest.approx({"precision": 1 / 3, "recall": 1 / 3, "f1": 1 / 3, "support": 3})
     assert m["fear"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     top = most_confused(cm, k=3)
     assert top[0] == ("angry", "sad", 2, 0.5)
-    assert {top[1][:2], top[2][:2]} == {("sad", "angry"), ("sad", "happy")} and top[1][2:] == (1, pytest.approx(1 / 3))
+    assert {top[1][:2], top[2][:2]} == {("sad", "angry"), ("sad", "happy")} and top[1][2:] == (
+        1,
+        pytest.approx(1 / 3),
+    )
 
 
 def test_region_shares_on_maps_with_known_answers():

@@ -1,4 +1,5 @@
 """ONNX export: onnxruntime answers as torch does, and the caller's model is left as it was."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,9 @@ def test_the_exported_model_answers_as_torch_does(toy_model, synth, tmp_path):
     faces = synth.split("PrivateTest").images
     result = compare(toy_model.eval(), onnx_model, faces)
     assert result["classes_differ"] == 0 and result["max_probability_gap"] < PROBABILITY_TOLERANCE, result
-    assert onnx_model.logits(faces[:1]).shape == (1, 7) and onnx_model.logits(np.concatenate([faces] * 3)).shape == (3 * len(faces), 7)  # any batch
+    assert onnx_model.logits(faces[:1]).shape == (1, 7) and onnx_model.logits(
+        np.concatenate([faces] * 3)
+    ).shape == (3 * len(faces), 7)  # any batch
 
 
 @pytest.mark.realdata
@@ -41,7 +44,9 @@ def test_shipped_models_agree_on_every_private_test_face(name, real_data, tmp_pa
     model = pretrained(name)
     onnx_model = OnnxModel(export_onnx(model, tmp_path / f"{name}.onnx", name=name))
     faces = real_data.split("PrivateTest").images
-    torch_classes = _stored_classes(pretrained_info(name)["predictions"]["PrivateTest none"], len(faces), name)
+    torch_classes = _stored_classes(
+        pretrained_info(name)["predictions"]["PrivateTest none"], len(faces), name
+    )
     differ = int((onnx_model.logits(faces).argmax(1) != torch_classes).sum())
     assert len(faces) == 3589 and differ <= MAX_DIFFERENT, differ
     sample = np.random.default_rng(0).choice(len(faces), 400, replace=False)
@@ -53,7 +58,9 @@ def test_cli_export(tmp_path, capsys):
     assert main(["export", "report_cnn", "--onnx", str(tmp_path / "m.onnx")]) == 0
     assert "differ in 0 classes" in capsys.readouterr().out
     assert main(["export", "report_cnn", "--onnx", str(tmp_path / "m.onx")]) == 2
-    assert capsys.readouterr().err.strip() == f"fer-lib: error: --onnx {tmp_path / 'm.onx'} must end in .onnx."
+    assert (
+        capsys.readouterr().err.strip() == f"fer-lib: error: --onnx {tmp_path / 'm.onx'} must end in .onnx."
+    )
     (tmp_path / "junk.onnx").write_text("no")
     from fer_lib.errors import ConfigError
 

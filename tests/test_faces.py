@@ -3,6 +3,7 @@
 The photos are scikit-image's sample data (the astronaut is a portrait with one frontal face; the
 cat Chelsea has none), so these tests need no download.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (a dev dependency) holds the sample photos")
+skimage_data = pytest.importorskip(
+    "skimage.data", reason="scikit-image (a dev dependency) holds the sample photos"
+)
 
 from fer_lib.__main__ import main  # noqa: E402
 from fer_lib.data import CLASSES  # noqa: E402
@@ -84,7 +87,12 @@ def test_paths_pil_images_and_arrays_give_the_same_faces(astronaut, photos):
     from_pil = find_faces(Image.open(photos / "astronaut.jpg"))
     from_array = find_faces(np.asarray(Image.open(photos / "astronaut.jpg")))
     from_float = find_faces(np.asarray(Image.open(photos / "astronaut.jpg")).astype(np.float32) / 255)
-    assert [f.box for f in from_path] == [f.box for f in from_pil] == [f.box for f in from_array] == [f.box for f in from_float]
+    assert (
+        [f.box for f in from_path]
+        == [f.box for f in from_pil]
+        == [f.box for f in from_array]
+        == [f.box for f in from_float]
+    )
 
 
 def test_a_phone_photo_is_turned_upright(astronaut, tmp_path):
@@ -129,8 +137,17 @@ def test_cli_predict_finds_classifies_and_draws(photos, tmp_path, capsys):
 def test_cli_predict_says_what_is_wrong_with_each_photo(photos, tmp_path, capsys):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "dot.png")
-    rc = main(["predict", str(photos / "astronaut.jpg"), str(photos / "cat.jpg"), str(tmp_path / "broken.jpg"),
-               str(tmp_path / "dot.png"), "--device", "cpu"])
+    rc = main(
+        [
+            "predict",
+            str(photos / "astronaut.jpg"),
+            str(photos / "cat.jpg"),
+            str(tmp_path / "broken.jpg"),
+            str(tmp_path / "dot.png"),
+            "--device",
+            "cpu",
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 2 and "astronaut.jpg: 1 face" in out
     lines = err.strip().splitlines()
@@ -142,7 +159,21 @@ def test_cli_predict_says_what_is_wrong_with_each_photo(photos, tmp_path, capsys
 
 def test_cli_explain_maps_the_attribution_back_onto_the_photo(photos, tmp_path, capsys):
     out = tmp_path / "why.png"
-    assert main(["explain", str(photos / "astronaut.jpg"), "--method", "saliency", "-o", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(photos / "astronaut.jpg"),
+                "--method",
+                "saliency",
+                "-o",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "face 1: saliency map for" in capsys.readouterr().out
     assert Image.open(out).size[0] > 500
     from fer_lib.photos import explain_faces, locate_faces
@@ -152,7 +183,12 @@ def test_cli_explain_maps_the_attribution_back_onto_the_photo(photos, tmp_path, 
     assert heat.shape == gray.shape and heat.max() > 0.5
     ys, xs = np.nonzero(heat > 0.05)
     x, y, w, h = faces[0].box  # the map lies on the face's crop, nowhere else
-    assert xs.min() >= x - w * 0.2 and xs.max() <= x + w * 1.2 and ys.min() >= y - h * 0.2 and ys.max() <= y + h * 1.2
+    assert (
+        xs.min() >= x - w * 0.2
+        and xs.max() <= x + w * 1.2
+        and ys.min() >= y - h * 0.2
+        and ys.max() <= y + h * 1.2
+    )
     assert main(["explain", str(photos / "cat.jpg"), "-o", str(tmp_path / "cat.png"), "--device", "cpu"]) == 2
     assert "no face found" in capsys.readouterr().err
 
@@ -172,12 +208,30 @@ def test_cli_predict_reads_a_video_frame_by_frame(astronaut, tmp_path, capsys):
     assert [(r["frame"], r["seconds"]) for r in rows] == [(0, 0.0), (5, 0.5), (10, 1.0), (15, 1.5)]
     assert [r["face"] for r in rows] == [0, 0, None, None]
     assert iou(rows[0]["box"], ASTRONAUT_FACE) > 0.6
-    assert main(["predict", "--video", str(video), "--max-frames", "1", "-o", str(tmp_path / "f.csv"), "--device", "cpu"]) == 0
-    assert (tmp_path / "f.csv").read_text().splitlines()[0] == "frame,seconds,face,box,expression," + ",".join(CLASSES)
+    assert (
+        main(
+            [
+                "predict",
+                "--video",
+                str(video),
+                "--max-frames",
+                "1",
+                "-o",
+                str(tmp_path / "f.csv"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "f.csv").read_text().splitlines()[
+        0
+    ] == "frame,seconds,face,box,expression," + ",".join(CLASSES)
     capsys.readouterr()
     assert main(["predict", "--video", "9", "--device", "cpu"]) == 2
-    assert capsys.readouterr().err.strip() == ("fer-lib: error: OpenCV cannot open camera 9; check the index and that "
-                                               "nothing else uses it.")
+    assert capsys.readouterr().err.strip() == (
+        "fer-lib: error: OpenCV cannot open camera 9; check the index and that nothing else uses it."
+    )
 
 
 def test_bad_arrays_are_one_sentence():

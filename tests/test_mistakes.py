@@ -3,6 +3,7 @@
 The CLI is called in this process (``main([...])``) where that is enough to see its exit code and
 message; a few cases run it as a real process to see that no traceback reaches the user.
 """
+
 from __future__ import annotations
 
 import errno
@@ -43,11 +44,21 @@ def one_sentence(err: str, *words: str) -> None:
 
 
 def quick_cfg(**kw) -> TrainConfig:
-    return TrainConfig(**{"model": "report_cnn", "epochs": 1, "batch_size": 64, "limit": 140, "progress": False,
-                          "device": "cpu", **kw})
+    return TrainConfig(
+        **{
+            "model": "report_cnn",
+            "epochs": 1,
+            "batch_size": 64,
+            "limit": 140,
+            "progress": False,
+            "device": "cpu",
+            **kw,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- data
+
 
 def test_a_gzip_file_of_several_members_is_read_whole(synth, tmp_path):
     plain = write_csv(synth, tmp_path / "whole.csv").read_bytes()
@@ -62,7 +73,9 @@ def test_a_gzip_file_of_several_members_is_read_whole(synth, tmp_path):
 
 def test_bytes_after_the_gzip_stream_are_an_error(synth, tmp_path):
     bad = tmp_path / "tail.csv.gz"
-    bad.write_bytes(gzip.compress(write_csv(synth, tmp_path / "a.csv").read_bytes()) + b"<html>not data</html>")
+    bad.write_bytes(
+        gzip.compress(write_csv(synth, tmp_path / "a.csv").read_bytes()) + b"<html>not data</html>"
+    )
     with pytest.raises(DataError, match=r"21 bytes after the end of the gzip data are not gzip"):
         load_fer2013(bad)
     short = tmp_path / "short.csv.gz"
@@ -83,6 +96,7 @@ def test_a_csv_with_a_byte_order_mark_loads(tiny, tmp_path):
 
 
 # --------------------------------------------------------------------------- images
+
 
 def face_like(size: int = 96) -> np.ndarray:
     """A grey gradient with a dark block in the top-left corner: which way is up is plain to see."""
@@ -131,6 +145,7 @@ def test_images_that_cannot_be_faces_or_cannot_be_read(tmp_path, monkeypatch, ca
 
 # --------------------------------------------------------------------------- checkpoints
 
+
 def test_weights_with_nan_are_refused(toy_run, tmp_path, synth_csv, capsys):
     ckpt = torch.load(toy_run / "best.pt", weights_only=True)
     key = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
@@ -165,10 +180,24 @@ def test_evaluate_takes_a_run_folder(toy_run, synth_csv, tmp_path, capsys):
 def test_unknown_model_arguments_name_the_ones_that_exist(capsys, synth_csv, tmp_path):
     from fer_lib.models import build_model
 
-    with pytest.raises(ConfigError, match=r"report_cnn cannot be built .* it takes no argument 'hed' \(it takes dropout, "):
+    with pytest.raises(
+        ConfigError, match=r"report_cnn cannot be built .* it takes no argument 'hed' \(it takes dropout, "
+    ):
         build_model("report_cnn", hed="dense")
-    rc, err = cli(capsys, "train", "--model", "simple_cnn", "--model-arg", "head=wide", "--data", str(synth_csv),
-                  "--out", str(tmp_path / "r"), "--epochs", "1")
+    rc, err = cli(
+        capsys,
+        "train",
+        "--model",
+        "simple_cnn",
+        "--model-arg",
+        "head=wide",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(tmp_path / "r"),
+        "--epochs",
+        "1",
+    )
     assert rc == 2
     one_sentence(err, "unknown head 'wide'")
 
@@ -179,30 +208,63 @@ def test_a_truncated_last_checkpoint_on_resume(toy_run, synth_csv, tmp_path, cap
     run = tmp_path / "run"
     shutil.copytree(toy_run, run)
     (run / "last.pt").write_bytes((run / "last.pt").read_bytes()[:1000])
-    rc, err = cli(capsys, "train", "--model", "report_cnn", "--data", str(synth_csv), "--out", str(run), "--epochs", "3",
-                  "--resume")
+    rc, err = cli(
+        capsys,
+        "train",
+        "--model",
+        "report_cnn",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(run),
+        "--epochs",
+        "3",
+        "--resume",
+    )
     assert rc == 2
     one_sentence(err, "last.pt: cannot be read", "truncated or damaged", "--force")
 
 
 # --------------------------------------------------------------------------- training options and outputs
 
-@pytest.mark.parametrize("setting, value, words", [
-    ("lr", 0.0, "lr must be > 0"), ("lr", -1e-3, "lr must be > 0"), ("lr", float("nan"), "lr must be > 0"),
-    ("weight_decay", -1.0, "weight_decay must be >= 0"), ("weight_decay", float("nan"), "weight_decay must be >= 0"),
-    ("label_smoothing", 1.0, "label_smoothing must be >= 0 and < 1"), ("label_smoothing", -0.1, "label_smoothing"),
-    ("erase", 1.5, "erase must be >= 0 and <= 1"), ("shift", float("inf"), "shift must be >= 0"),
-    ("momentum", 1.0, "momentum must be >= 0 and < 1"), ("epochs", 0, "epochs must be a whole number >= 1"),
-    ("batch_size", 1, "batch_size must be a whole number >= 2"), ("ema", 1.0, "ema must be"),
-])
+
+@pytest.mark.parametrize(
+    "setting, value, words",
+    [
+        ("lr", 0.0, "lr must be > 0"),
+        ("lr", -1e-3, "lr must be > 0"),
+        ("lr", float("nan"), "lr must be > 0"),
+        ("weight_decay", -1.0, "weight_decay must be >= 0"),
+        ("weight_decay", float("nan"), "weight_decay must be >= 0"),
+        ("label_smoothing", 1.0, "label_smoothing must be >= 0 and < 1"),
+        ("label_smoothing", -0.1, "label_smoothing"),
+        ("erase", 1.5, "erase must be >= 0 and <= 1"),
+        ("shift", float("inf"), "shift must be >= 0"),
+        ("momentum", 1.0, "momentum must be >= 0 and < 1"),
+        ("epochs", 0, "epochs must be a whole number >= 1"),
+        ("batch_size", 1, "batch_size must be a whole number >= 2"),
+        ("ema", 1.0, "ema must be"),
+    ],
+)
 def test_settings_out_of_range_name_the_setting(setting, value, words):
     with pytest.raises(ConfigError, match="^" + words.replace("(", r"\(")):
         quick_cfg(**{setting: value}).check()
 
 
 def test_the_cli_refuses_bad_numbers_without_a_traceback(synth_csv, tmp_path):
-    r = run_cli("train", "--model", "report_cnn", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
-                "--epochs", "1", "--lr", "nan")
+    r = run_cli(
+        "train",
+        "--model",
+        "report_cnn",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(tmp_path / "r"),
+        "--epochs",
+        "1",
+        "--lr",
+        "nan",
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == "fer-lib: error: lr must be > 0, got nan; a learning rate such as 1e-3."
     assert not (tmp_path / "r").exists()
@@ -234,7 +296,9 @@ def test_a_full_file_system_keeps_the_last_good_checkpoint(synth, tmp_path, monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(rundir.torch, "save", full)
-    with pytest.raises(FerError, match=r"cannot write .*: the file system is full; the last complete checkpoint is kept"):
+    with pytest.raises(
+        FerError, match=r"cannot write .*: the file system is full; the last complete checkpoint is kept"
+    ):
         train(quick_cfg(epochs=2), synth, out, resume=True)
     monkeypatch.setattr(rundir.torch, "save", real_save)
     assert (out / "last.pt").read_bytes() == before and not list(out.glob("*.tmp"))
@@ -245,20 +309,26 @@ def test_a_run_is_never_replaced_without_force(synth, tmp_path, capsys, synth_cs
     out = tmp_path / "run"
     train(quick_cfg(), synth, out)
     before = (out / "best.pt").read_bytes()
-    with pytest.raises(ConfigError, match=r"already holds a training run \(last.pt, best.pt, history.json\); pass --resume"):
+    with pytest.raises(
+        ConfigError, match=r"already holds a training run \(last.pt, best.pt, history.json\); pass --resume"
+    ):
         train(quick_cfg(lr=3e-3), synth, out)
     assert (out / "best.pt").read_bytes() == before
     history = train(quick_cfg(lr=3e-3, seed=5), synth, out, force=True)
     assert len(history) == 1 and json.loads((out / "history.json").read_text()) == history
     assert torch.load(out / "last.pt", weights_only=True)["meta"].count('"seed": 5') == 1
-    rc, err = cli(capsys, "train", "--model", "report_cnn", "--data", str(synth_csv), "--out", str(out), "--epochs", "1")
+    rc, err = cli(
+        capsys, "train", "--model", "report_cnn", "--data", str(synth_csv), "--out", str(out), "--epochs", "1"
+    )
     assert rc == 2
     one_sentence(err, "already holds a training run", "--force")
 
 
 def test_a_folder_in_use_is_refused(synth, tmp_path):
     out = tmp_path / "run"
-    with RunFolder(out):  # another training holds the lock (flock: per open file, so this process counts as another)
+    with RunFolder(
+        out
+    ):  # another training holds the lock (flock: per open file, so this process counts as another)
         with pytest.raises(ConfigError, match=rf"{out} is in use: process {os.getpid()} is training into it"):
             train(quick_cfg(), synth, out)
     assert not (out / "last.pt").exists()
@@ -290,10 +360,18 @@ train(cfg, synthetic_fer(700, 140, 140, seed=0), out, resume=resume)
 """
 
 
-def run_killer(out: Path, point: str = "none", nth: int = 0, resume: bool = False) -> subprocess.CompletedProcess:
+def run_killer(
+    out: Path, point: str = "none", nth: int = 0, resume: bool = False
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", KILLER, str(out), point, str(nth), "resume" if resume else "fresh"],
-                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", KILLER, str(out), point, str(nth), "resume" if resume else "fresh"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=env,
+    )
 
 
 @pytest.mark.slow
@@ -323,6 +401,7 @@ def test_a_kill_between_the_two_saves_resumes_to_the_uninterrupted_result(tmp_pa
 
 # --------------------------------------------------------------------------- other outputs
 
+
 def test_pack_onto_a_folder_leaves_nothing_behind(synth_csv, tmp_path, capsys):
     target = tmp_path / "copy.fer.xz"
     target.mkdir()
@@ -348,10 +427,14 @@ def test_explain_output_names(tmp_path, capsys, toy_run):
 
 # --------------------------------------------------------------------------- the report runner
 
+
 def test_report_parameters_are_checked_before_anything_runs(tmp_path, capsys):
     base = ["report", "--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q1_architecture"]
-    for bad, words in ((["-p", "epochs"], "-p takes KEY=VALUE (for example -p epochs=2)"), (["-p", "epochs=[1,"], "-p epochs=[1,: the value is not valid"),
-                       (["-p", "epoch=2"], "no chapter run here takes the parameter 'epoch'")):
+    for bad, words in (
+        (["-p", "epochs"], "-p takes KEY=VALUE (for example -p epochs=2)"),
+        (["-p", "epochs=[1,"], "-p epochs=[1,: the value is not valid"),
+        (["-p", "epoch=2"], "no chapter run here takes the parameter 'epoch'"),
+    ):
         rc, err = cli(capsys, *base, *bad)
         assert rc == 2
         one_sentence(err, words)

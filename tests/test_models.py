@@ -2,18 +2,48 @@ import pytest
 import torch
 
 from fer_lib.errors import ConfigError
-from fer_lib.models import REGISTRY, build_model, checkpoint_meta, load_checkpoint, summary, summary_rows, summary_totals
+from fer_lib.models import (
+    REGISTRY,
+    build_model,
+    checkpoint_meta,
+    load_checkpoint,
+    summary,
+    summary_rows,
+    summary_totals,
+)
 
 # The original report's Keras table, row by row: (output shape, params).
 KERAS_REPORT_CNN = [
     ((None, 48, 48, 1), 0),
-    ((None, 48, 48, 32), 320), ((None, 48, 48, 32), 128), ((None, 48, 48, 32), 0), ((None, 24, 24, 32), 0), ((None, 24, 24, 32), 0),
-    ((None, 24, 24, 64), 51264), ((None, 24, 24, 64), 256), ((None, 24, 24, 64), 0), ((None, 12, 12, 64), 0), ((None, 12, 12, 64), 0),
-    ((None, 12, 12, 64), 36928), ((None, 12, 12, 64), 256), ((None, 12, 12, 64), 0), ((None, 6, 6, 64), 0), ((None, 6, 6, 64), 0),
-    ((None, 6, 6, 32), 18464), ((None, 6, 6, 32), 128), ((None, 6, 6, 32), 0), ((None, 3, 3, 32), 0), ((None, 3, 3, 32), 0),
+    ((None, 48, 48, 32), 320),
+    ((None, 48, 48, 32), 128),
+    ((None, 48, 48, 32), 0),
+    ((None, 24, 24, 32), 0),
+    ((None, 24, 24, 32), 0),
+    ((None, 24, 24, 64), 51264),
+    ((None, 24, 24, 64), 256),
+    ((None, 24, 24, 64), 0),
+    ((None, 12, 12, 64), 0),
+    ((None, 12, 12, 64), 0),
+    ((None, 12, 12, 64), 36928),
+    ((None, 12, 12, 64), 256),
+    ((None, 12, 12, 64), 0),
+    ((None, 6, 6, 64), 0),
+    ((None, 6, 6, 64), 0),
+    ((None, 6, 6, 32), 18464),
+    ((None, 6, 6, 32), 128),
+    ((None, 6, 6, 32), 0),
+    ((None, 3, 3, 32), 0),
+    ((None, 3, 3, 32), 0),
     ((None, 288), 0),
-    ((None, 256), 73984), ((None, 256), 1024), ((None, 256), 0), ((None, 256), 0),
-    ((None, 512), 131584), ((None, 512), 2048), ((None, 512), 0), ((None, 512), 0),
+    ((None, 256), 73984),
+    ((None, 256), 1024),
+    ((None, 256), 0),
+    ((None, 256), 0),
+    ((None, 512), 131584),
+    ((None, 512), 2048),
+    ((None, 512), 0),
+    ((None, 512), 0),
     ((None, 7), 3591),
 ]
 
@@ -23,7 +53,11 @@ def test_report_cnn_matches_the_keras_table_layer_by_layer():
     assert [(r.shape, r.params) for r in rows] == KERAS_REPORT_CNN
     assert summary_totals(rows) == {"total": 319_975, "trainable": 318_055, "non_trainable": 1_920}
     text = summary("report_cnn")
-    assert "Total params: 319,975" in text and "Trainable params: 318,055" in text and "Non-trainable params: 1,920" in text
+    assert (
+        "Total params: 319,975" in text
+        and "Trainable params: 318,055" in text
+        and "Non-trainable params: 1,920" in text
+    )
 
 
 def test_report_cnn_with_keras_defaults_draws_glorot_kernels_and_keras_batchnorm(tmp_path):
@@ -45,8 +79,13 @@ def test_report_cnn_with_keras_defaults_draws_glorot_kernels_and_keras_batchnorm
     bns = [mod for mod in m.modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)]
     assert len(bns) == 6 and {(b.eps, b.momentum) for b in bns} == {(1e-3, 0.01)}
     # a checkpoint rebuilds the same layers from its model_kwargs (epsilon is not in the weights)
-    torch.save({"model": m.state_dict(), "meta": json.dumps({"model": "report_cnn", "model_kwargs": {"init": "keras"}})},
-               tmp_path / "k.pt")
+    torch.save(
+        {
+            "model": m.state_dict(),
+            "meta": json.dumps({"model": "report_cnn", "model_kwargs": {"init": "keras"}}),
+        },
+        tmp_path / "k.pt",
+    )
     loaded, _ = load_checkpoint(tmp_path / "k.pt")
     x = torch.rand(4, 1, 48, 48)
     assert torch.allclose(loaded(x), m.eval()(x), atol=1e-5)
@@ -70,8 +109,13 @@ def test_report_cnn_with_image_norm_sees_neither_brightness_nor_contrast(tmp_pat
     assert (d.normalize(0.2 + 1.5 * x) - d.normalize(x)).abs().min() > 0.7
     # a blank image stays finite (its spread is floored at one grey level)
     assert torch.isfinite(m(torch.full((2, 1, 48, 48), 0.5))).all()
-    torch.save({"model": m.state_dict(), "meta": json.dumps({"model": "report_cnn", "model_kwargs": {"norm": "image"}})},
-               tmp_path / "n.pt")
+    torch.save(
+        {
+            "model": m.state_dict(),
+            "meta": json.dumps({"model": "report_cnn", "model_kwargs": {"norm": "image"}}),
+        },
+        tmp_path / "n.pt",
+    )
     loaded, _ = load_checkpoint(tmp_path / "n.pt")
     assert torch.allclose(loaded(x), m(x), atol=1e-5)
     with pytest.raises(ConfigError, match="unknown norm 'minmax'; choose one of dataset, image"):
@@ -98,7 +142,9 @@ def test_simple_cnn_dense_head_sees_where_features_are():
     head = lambda m, f: m.classifier(m.flatten(m.pool(f)))
     assert torch.allclose(head(gap, feats), head(gap, moved), atol=1e-5)
     assert not torch.allclose(head(dense, feats), head(dense, moved), atol=1e-3)
-    assert summary_totals(summary_rows(dense))["total"] == sum(p.numel() for p in dense.parameters()) + 2 * (64 + 128 + 512 + 256)
+    assert summary_totals(summary_rows(dense))["total"] == sum(p.numel() for p in dense.parameters()) + 2 * (
+        64 + 128 + 512 + 256
+    )
     assert "Identity" not in summary(dense) and "Dense (256)" in summary(dense)
     with pytest.raises(ConfigError, match="unknown head 'max'"):
         build_model("simple_cnn", head="max")
@@ -108,8 +154,11 @@ def test_simple_cnn_dense_head_sees_where_features_are():
 def test_models_take_unit_range_images_and_use_each_module_once(name):
     m = build_model(name).eval()
     calls = {}
-    hooks = [mod.register_forward_hook(lambda mod, i, o: calls.__setitem__(mod, calls.get(mod, 0) + 1))
-             for mod in m.modules() if not list(mod.children())]
+    hooks = [
+        mod.register_forward_hook(lambda mod, i, o: calls.__setitem__(mod, calls.get(mod, 0) + 1))
+        for mod in m.modules()
+        if not list(mod.children())
+    ]
     out = m(torch.rand(3, 1, 48, 48))
     for h in hooks:
         h.remove()

@@ -1,4 +1,5 @@
 """Figure layout: what readers see must not overlap, and a title must not shrink the panels."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -43,7 +44,9 @@ def test_face_grid_suptitle_keeps_one_row_of_faces_full_size():
     faces = np.random.default_rng(1).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     titles = [f"p(sad)=0.{i}" for i in range(8)]
     bare, _ = _measure(plots.face_grid(faces, titles=titles, ncols=8))
-    height, gap = _measure(plots.face_grid(faces, titles=titles, ncols=8, suptitle="true fear, predicted sad"))
+    height, gap = _measure(
+        plots.face_grid(faces, titles=titles, ncols=8, suptitle="true fear, predicted sad")
+    )
     assert 0 < gap < 0.4 and height >= 0.95 * bare, (gap, height, bare)
 
 
@@ -57,8 +60,12 @@ def test_grid_without_suptitle_has_none():
 
 def test_validation_curves_draw_one_line_per_run_and_the_target():
     hist = lambda accs: [{"epoch": i + 1, "val_acc": a} for i, a in enumerate(accs)]
-    fig = plots.validation_curves({"a": hist([0.5, 0.6, 0.62]), "b": hist([0.4, 0.55])}, target=0.651,
-                                  target_label="original report val_acc", title="t")
+    fig = plots.validation_curves(
+        {"a": hist([0.5, 0.6, 0.62]), "b": hist([0.4, 0.55])},
+        target=0.651,
+        target_label="original report val_acc",
+        title="t",
+    )
     ax = fig.axes[0]
     lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
     assert sorted(len(ln.get_xdata()) for ln in lines) == [2, 2, 3]  # two runs and the target's axhline

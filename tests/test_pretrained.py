@@ -1,4 +1,5 @@
 """Shipped weights: loadable by name, and their recorded PrivateTest accuracy holds on FER2013."""
+
 import itertools
 import json
 
@@ -6,7 +7,14 @@ import pytest
 
 from fer_lib.errors import ConfigError
 from fer_lib.models import REGISTRY
-from fer_lib.pretrained import PRETRAINED_DIR, export_pretrained, load_model, measure, pretrained, pretrained_info
+from fer_lib.pretrained import (
+    PRETRAINED_DIR,
+    export_pretrained,
+    load_model,
+    measure,
+    pretrained,
+    pretrained_info,
+)
 from fer_lib.synthetic import synthetic_fer
 
 from .conftest import run_cli
@@ -30,8 +38,14 @@ def test_a_model_built_with_kwargs_ships_and_loads_as_built(synth, tmp_path):
     from fer_lib.report import describe_recipe
     from fer_lib.train import TrainConfig, train
 
-    cfg = TrainConfig(model="simple_cnn", model_kwargs={"head": "dense", "hidden": 16}, epochs=1, batch_size=64,
-                      progress=False, limit=140)
+    cfg = TrainConfig(
+        model="simple_cnn",
+        model_kwargs={"head": "dense", "hidden": 16},
+        epochs=1,
+        batch_size=64,
+        progress=False,
+        limit=140,
+    )
     train(cfg, synth, tmp_path / "run")
     card = export_pretrained(tmp_path / "run", synth, name="simple_cnn", dest=tmp_path / "ship")
     assert card["config"]["model_kwargs"] == {"head": "dense", "hidden": 16}
@@ -54,7 +68,9 @@ def test_a_run_on_a_packed_copy_of_some_splits_exports_against_the_whole_data(sy
     card = export_pretrained(tmp_path / "run", synth, name="toy", dest=tmp_path / "ship")
     assert card["data_hash"] == synth.fingerprint() and len(card["history"]) == 2
     with pytest.raises(ConfigError, match="was trained on data"):
-        export_pretrained(tmp_path / "run", synthetic_fer(70, 14, 14, seed=5), name="toy", dest=tmp_path / "ship")
+        export_pretrained(
+            tmp_path / "run", synthetic_fer(70, 14, 14, seed=5), name="toy", dest=tmp_path / "ship"
+        )
 
 
 def test_a_compact_copy_of_a_run_exports_the_same_card(toy_run, synth, tmp_path):
@@ -96,14 +112,23 @@ def test_models_json_lists_shipped_metrics():
         assert rows[name]["pretrained"] and "accuracy_tencrop" in rows[name]["metrics"]["PrivateTest"]
         assert rows[name]["seeds"] == pretrained_info(name)["seeds"] >= 1
         assert (rows[name]["seed_summary"] is None) == (rows[name]["seeds"] == 1)
-        assert rows[name]["batchnorm_recomputed"] == bool(pretrained_info(name).get("batchnorm", {}).get("kept"))
+        assert rows[name]["batchnorm_recomputed"] == bool(
+            pretrained_info(name).get("batchnorm", {}).get("kept")
+        )
         assert rows[name]["model_kwargs"] == pretrained_info(name)["config"].get("model_kwargs", {})
     assert set(SHIPPED) <= set(rows) and all(not rows[n]["pretrained"] for n in set(rows) - set(SHIPPED))
     text = run_cli("models").stdout
     for name in SHIPPED:
         first, *rest = text.split(name, 1)[1].split("\n")
-        block = [first, *itertools.takewhile(lambda line: line.startswith(" "), rest)]  # this model's lines only
-        want = f"over {rows[name]['seeds']} seeds (mean ± sd): PublicTest" if rows[name]["seeds"] > 1 else "one seed: no spread"
+        block = [
+            first,
+            *itertools.takewhile(lambda line: line.startswith(" "), rest),
+        ]  # this model's lines only
+        want = (
+            f"over {rows[name]['seeds']} seeds (mean ± sd): PublicTest"
+            if rows[name]["seeds"] > 1
+            else "one seed: no spread"
+        )
         assert any(want in line for line in block), (name, block)
         if rows[name]["batchnorm_recomputed"]:
             assert any("BatchNorm statistics recomputed on Training" in line for line in block), (name, block)
@@ -127,7 +152,9 @@ def test_shipped_seed_runs_are_consistent_with_the_card(name):
     assert shipped[0]["best_epoch"] == info["best_epoch"]
     # seed rows are measured on fp32 best.pt, the card's metrics on the shipped fp16 weights: a face or two apart;
     # where the BatchNorm statistics were recomputed after export, the seed rows are those of the weights as trained
-    metrics = info["batchnorm"]["metrics before"] if info.get("batchnorm", {}).get("kept") else info["metrics"]
+    metrics = (
+        info["batchnorm"]["metrics before"] if info.get("batchnorm", {}).get("kept") else info["metrics"]
+    )
     for split in ("PublicTest", "PrivateTest"):
         assert abs(shipped[0][split] - metrics[split]["accuracy"]) <= 2.5 / 3589, split
     assert info["seed_summary"] == seed_summary(runs)
@@ -139,10 +166,17 @@ def test_a_model_with_no_card_is_listed_without_weights(monkeypatch, capsys):
     from fer_lib.__main__ import _models
     from fer_lib.models import ModelSpec, build_model
 
-    monkeypatch.setitem(REGISTRY, "toy_unshipped", ModelSpec("toy_unshipped", lambda **kw: build_model("report_cnn"), "a toy"))
+    monkeypatch.setitem(
+        REGISTRY, "toy_unshipped", ModelSpec("toy_unshipped", lambda **kw: build_model("report_cnn"), "a toy")
+    )
     assert _models(argparse.Namespace(json=True)) == 0
     row = {r["name"]: r for r in json.loads(capsys.readouterr().out)}["toy_unshipped"]
-    assert row["pretrained"] is False and row["seeds"] is None and row["model_kwargs"] is None and row["metrics"] is None
+    assert (
+        row["pretrained"] is False
+        and row["seeds"] is None
+        and row["model_kwargs"] is None
+        and row["metrics"] is None
+    )
 
 
 @pytest.mark.realdata
@@ -161,15 +195,22 @@ def test_shipped_private_test_accuracy_holds(name, real_data):
     assert info["data_hash"] == real_data.fingerprint()
     model = pretrained(name)
     got = measure(model, real_data, splits=("PrivateTest",), ttas=("none",))["PrivateTest"]
-    assert abs(got["accuracy"] - info["metrics"]["PrivateTest"]["accuracy"]) <= 1.5 / 3589, got  # at most one face
+    assert abs(got["accuracy"] - info["metrics"]["PrivateTest"]["accuracy"]) <= 1.5 / 3589, (
+        got
+    )  # at most one face
     if name.startswith("fer_vgg") and "predictions" not in info:  # a card from before cards kept predictions
-        full = measure(model, real_data, splits=("PrivateTest",), ttas=("tencrop",))["PrivateTest"]["accuracy_tencrop"]
+        full = measure(model, real_data, splits=("PrivateTest",), ttas=("tencrop",))["PrivateTest"][
+            "accuracy_tencrop"
+        ]
         assert abs(full - info["metrics"]["PrivateTest"]["accuracy_tencrop"]) <= 1.5 / 3589, full
     elif name.startswith("fer_vgg"):  # the headline of target 2 is ten-crop
         stored = info["predictions"]["PrivateTest tencrop"]
         labels = real_data.split("PrivateTest").labels
         assert prediction_accuracy(stored, labels) == info["metrics"]["PrivateTest"]["accuracy_tencrop"]
-        assert prediction_accuracy(info["predictions"]["PrivateTest none"], labels) == info["metrics"]["PrivateTest"]["accuracy"]
+        assert (
+            prediction_accuracy(info["predictions"]["PrivateTest none"], labels)
+            == info["metrics"]["PrivateTest"]["accuracy"]
+        )
         assert check_predictions(model, real_data, stored, sample=300) <= 1
 
 
@@ -180,7 +221,10 @@ def test_stored_predictions_are_checked(toy_run, synth, tmp_path):
     card = export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
     labels = synth.split("PrivateTest").labels
     for mode, key in (("none", "accuracy"), ("flip", "accuracy_flip"), ("tencrop", "accuracy_tencrop")):
-        assert prediction_accuracy(card["predictions"][f"PrivateTest {mode}"], labels) == card["metrics"]["PrivateTest"][key]
+        assert (
+            prediction_accuracy(card["predictions"][f"PrivateTest {mode}"], labels)
+            == card["metrics"]["PrivateTest"][key]
+        )
     model, _ = load_model(tmp_path / "toy.pt")
     stored = card["predictions"]["PrivateTest tencrop"]
     assert check_predictions(model, synth, stored, sample=50) == 0
@@ -222,14 +266,18 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
         out = tmp_path / f"s{seed}"
         train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=seed), synth, out)
         runs.append(out)
-    best_public = {r.name: max(h["val_acc"] for h in json.loads((r / "history.json").read_text())) for r in runs}
+    best_public = {
+        r.name: max(h["val_acc"] for h in json.loads((r / "history.json").read_text())) for r in runs
+    }
     best_run = max(best_public, key=best_public.get)  # the first of equals, as export chooses
     card = export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=runs[1:])
     assert card["seeds"] == 3 and [r["seed"] for r in card["seed_runs"]] == [0, 1, 2]
     shipped = [r for r in card["seed_runs"] if r["shipped"]]
     assert len(shipped) == 1 and shipped[0]["run"] == best_run
     # the row is measured again in float32; the history's numbers were taken under bf16 autocast and may differ by a face
-    assert shipped[0]["PublicTest"] == pytest.approx(best_public[best_run], abs=1.5 / len(synth.split("PublicTest").labels))
+    assert shipped[0]["PublicTest"] == pytest.approx(
+        best_public[best_run], abs=1.5 / len(synth.split("PublicTest").labels)
+    )
     assert card["history"] == json.loads((tmp_path / shipped[0]["run"] / "history.json").read_text())
     s = card["seed_summary"]["PrivateTest"]
     values = [r["PrivateTest"] for r in card["seed_runs"]]
@@ -257,11 +305,15 @@ def test_seed_summary_is_mean_sample_sd_and_range():
     rows = [{"PublicTest": a, "PrivateTest": b} for a, b in ((0.60, 0.62), (0.62, 0.66), (0.64, 0.64))]
     out = seed_summary(rows, keys=("PublicTest", "PrivateTest"))
     assert out["PublicTest"] == pytest.approx({"mean": 0.62, "sd": 0.02, "min": 0.60, "max": 0.64})
-    assert out["PrivateTest"]["sd"] == pytest.approx(0.02) and out["PrivateTest"]["mean"] == pytest.approx(0.64)
+    assert out["PrivateTest"]["sd"] == pytest.approx(0.02) and out["PrivateTest"]["mean"] == pytest.approx(
+        0.64
+    )
     assert seed_summary(rows[:1], keys=("PublicTest",))["PublicTest"]["sd"] is None
 
 
-def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(toy_run, synth, tmp_path, monkeypatch):
+def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(
+    toy_run, synth, tmp_path, monkeypatch
+):
     import torch
 
     from fer_lib import train as T
@@ -278,11 +330,15 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(toy_run,
     before = (tmp_path / "toy.pt").read_bytes(), (tmp_path / "toy.json").read_text()
 
     real = T.recompute_batchnorm
-    monkeypatch.setattr(T, "recompute_batchnorm", lambda *a, **k: 0)  # statistics unchanged: no gain, weights kept
+    monkeypatch.setattr(
+        T, "recompute_batchnorm", lambda *a, **k: 0
+    )  # statistics unchanged: no gain, weights kept
     entry = recompute_shipped_batchnorm("toy", synth, dest=tmp_path)
     assert entry["kept"] is False and entry["PublicTest after"] == entry["PublicTest before"]
     assert (tmp_path / "toy.pt").read_bytes() == before[0]
-    tried = json.loads((tmp_path / "toy.json").read_text())  # the card records the trial, nothing else changes
+    tried = json.loads(
+        (tmp_path / "toy.json").read_text()
+    )  # the card records the trial, nothing else changes
     assert tried.pop("batchnorm") == entry and tried == json.loads(before[1])
     assert "metrics before" not in entry and not list(tmp_path.glob(".*"))
 
@@ -297,7 +353,9 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(toy_run,
     from fer_lib import report
 
     text = report.describe_shipped(card)
-    assert f"{entry['PublicTest before']['accuracy']:.4f} → {entry['PublicTest after']['accuracy']:.4f}" in text
+    assert (
+        f"{entry['PublicTest before']['accuracy']:.4f} → {entry['PublicTest after']['accuracy']:.4f}" in text
+    )
     assert "recomputed on all 700 Training images" in text
     with pytest.raises(ConfigError, match="already recomputed"):
         recompute_shipped_batchnorm("toy", synth, dest=tmp_path)
@@ -341,7 +399,9 @@ def test_seed_runs_join_a_shipped_card_whose_run_folder_is_gone(synth, tmp_path)
     # a new run ahead of the shipped one on PublicTest ships in its place; the old row stays, not shipped
     card_path.write_text(json.dumps(dict(first, history=[dict(h, val_acc=0.0) for h in first["history"]])))
     card = add_seed_runs("toy", [runs[1], runs[2]], synth, dest=ship)
-    best = max((1, 2), key=lambda s: max(h["val_acc"] for h in json.loads((runs[s] / "history.json").read_text())))
+    best = max(
+        (1, 2), key=lambda s: max(h["val_acc"] for h in json.loads((runs[s] / "history.json").read_text()))
+    )
     assert [r["seed"] for r in card["seed_runs"] if r["shipped"]] == [best]
     assert card["config"]["seed"] == best and (ship / "toy.pt").read_bytes() != weights
     assert card["history"] == json.loads((runs[best] / "history.json").read_text())
@@ -361,11 +421,18 @@ def test_seed_runs_join_a_shipped_card_whose_run_folder_is_gone(synth, tmp_path)
 def test_seed_text_says_where_seed_runs_differ_in_precision():
     from fer_lib import report
 
-    rows = [{"seed": s, "shipped": s == 0, "PublicTest": 0.6, "bf16": b} for s, b in ((0, False), (1, True), (2, True))]
-    card = {"seed_runs": rows, "seed_summary": {"PublicTest": {"mean": 0.6, "sd": 0.0, "min": 0.6, "max": 0.6}}}
+    rows = [
+        {"seed": s, "shipped": s == 0, "PublicTest": 0.6, "bf16": b}
+        for s, b in ((0, False), (1, True), (2, True))
+    ]
+    card = {
+        "seed_runs": rows,
+        "seed_summary": {"PublicTest": {"mean": 0.6, "sd": 0.0, "min": 0.6, "max": 0.6}},
+    }
     assert report.describe_seeds(card).endswith(
         " Seeds 1, 2 trained under bf16 autocast and seed 0 in float32 (the training machines differed in native bf16);"
-        " the recipe is the same.")
+        " the recipe is the same."
+    )
     for same in (True, None):  # one precision, or rows that do not record it: nothing said
         text = report.describe_seeds(dict(card, seed_runs=[dict(r, bf16=same) for r in rows]))
         assert text.endswith("the run with the best PublicTest accuracy.")
@@ -375,23 +442,37 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
     from fer_lib.pretrained import experiments, record_experiment
     from fer_lib.report import describe_experiments, experiment_rows
 
-    rec = record_experiment(toy_run, synth, "  Does a toy run learn?  ", note="Ran to its end. ", dest=tmp_path)
+    rec = record_experiment(
+        toy_run, synth, "  Does a toy run learn?  ", note="Ran to its end. ", dest=tmp_path
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{toy_run.name}.json"]  # nothing but the record
     saved = json.loads((tmp_path / f"{toy_run.name}.json").read_text())
     assert saved == rec and rec["question"] == "Does a toy run learn?" and rec["note"] == "Ran to its end."
     assert rec["data_hash"] == synth.data_hash()
     best = max(rec["history"], key=lambda h: h["val_acc"])
     assert (rec["best_epoch"], rec["best_PublicTest"]) == (best["epoch"], best["val_acc"])
-    assert rec["epochs"] == rec["planned_epochs"] == 5 and rec["validated_with"] == "the trainer's running BatchNorm statistics"
+    assert (
+        rec["epochs"] == rec["planned_epochs"] == 5
+        and rec["validated_with"] == "the trainer's running BatchNorm statistics"
+    )
     assert "PrivateTest" not in json.dumps(rec)
     assert experiments(folder=tmp_path) == [rec] and experiments("simple_cnn", folder=tmp_path) == []
     rows = experiment_rows(folder=tmp_path)
-    assert rows[0]["epochs"] == "5" and "augmentation" in rows[0]["recipe"] and rows[0]["note"] == "Ran to its end."
+    assert (
+        rows[0]["epochs"] == "5"
+        and "augmentation" in rows[0]["recipe"]
+        and rows[0]["note"] == "Ran to its end."
+    )
     text = describe_experiments(rows, "report_cnn", shipped_public=1.0)
-    assert text.startswith(f"1 experiment of report_cnn is recorded: `{toy_run.name}`, best PublicTest {best['val_acc']:.4f} "
-                           f"at epoch {best['epoch']}.")
+    assert text.startswith(
+        f"1 experiment of report_cnn is recorded: `{toy_run.name}`, best PublicTest {best['val_acc']:.4f} "
+        f"at epoch {best['epoch']}."
+    )
     assert "None beats the shipped report_cnn's PublicTest 1.0000" in text
-    assert f"None reaches the original report's val_acc 0.6510 (the best is {best['val_acc'] - 0.651:+.4f})" in text
+    assert (
+        f"None reaches the original report's val_acc 0.6510 (the best is {best['val_acc'] - 0.651:+.4f})"
+        in text
+    )
     assert describe_experiments(rows, "fer_vgg") == "No experiments of fer_vgg are recorded."
     with pytest.raises(ConfigError, match="needs the question"):
         record_experiment(toy_run, synth, " ", dest=tmp_path)
@@ -408,27 +489,54 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
 
     runs = []
     for seed in (0, 1):
-        train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=seed), synth, tmp_path / f"s{seed}")
+        train(
+            TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=seed),
+            synth,
+            tmp_path / f"s{seed}",
+        )
         runs.append(tmp_path / f"s{seed}")
     card = export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=runs[1:])
     shipped = next(r for r in card["seed_runs"] if r["shipped"])
     other = next(r for r in card["seed_runs"] if not r["shipped"])
-    rec = retire_pretrained("toy", " Does the toy recipe ship? ", note="Replaced.", source=tmp_path / "ship",
-                            dest=tmp_path / "records")
+    rec = retire_pretrained(
+        "toy",
+        " Does the toy recipe ship? ",
+        note="Replaced.",
+        source=tmp_path / "ship",
+        dest=tmp_path / "records",
+    )
     assert json.loads((tmp_path / "records" / f"{shipped['run']}.json").read_text()) == rec
-    assert (rec["run"], rec["shipped_as"], rec["question"], rec["note"]) == (shipped["run"], "toy", "Does the toy recipe ship?", "Replaced.")
-    assert rec["history"] == card["history"] and rec["config"] == card["config"] and rec["seed"] == shipped["seed"]
+    assert (rec["run"], rec["shipped_as"], rec["question"], rec["note"]) == (
+        shipped["run"],
+        "toy",
+        "Does the toy recipe ship?",
+        "Replaced.",
+    )
+    assert (
+        rec["history"] == card["history"]
+        and rec["config"] == card["config"]
+        and rec["seed"] == shipped["seed"]
+    )
     best = max(card["history"], key=lambda h: h["val_acc"])
     assert (rec["best_epoch"], rec["best_PublicTest"]) == (best["epoch"], best["val_acc"])
-    assert rec["other_seeds"] == [{"run": other["run"], "seed": other["seed"], "best_epoch": other["best_epoch"],
-                                   "PublicTest": other["PublicTest"]}]
+    assert rec["other_seeds"] == [
+        {
+            "run": other["run"],
+            "seed": other["seed"],
+            "best_epoch": other["best_epoch"],
+            "PublicTest": other["PublicTest"],
+        }
+    ]
     assert "PrivateTest" not in json.dumps(rec)  # the card's PrivateTest numbers do not travel into a record
-    assert "init_weights" not in rec and "teacher_weights" not in rec  # neither run started from or distilled other weights
+    assert (
+        "init_weights" not in rec and "teacher_weights" not in rec
+    )  # neither run started from or distilled other weights
     assert experiments(folder=tmp_path / "records") == [rec]
     row = experiment_rows(folder=tmp_path / "records")[0]
     assert row["epochs"] == "2" and row["note"] == (
         "Replaced. It shipped as `toy` until a recipe with a higher PublicTest accuracy replaced it; the recipe's other "
-        f"seed runs reached PublicTest {other['PublicTest']:.4f} (seed {other['seed']}).")
+        f"seed runs reached PublicTest {other['PublicTest']:.4f} (seed {other['seed']})."
+    )
     # a card that knows the weights its run started from and was distilled from passes both fingerprints on
     prints = {"init_weights": "0123456789abcdef", "teacher_weights": "fedcba9876543210"}
     (tmp_path / "ship" / "toy.json").write_text(json.dumps(card | prints))
@@ -443,9 +551,11 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
 def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the_shipped_model():
     from fer_lib.report import describe_experiments
 
-    rows = [{"model": "report_cnn", "run": "a", "best PublicTest": 0.66, "best epoch": 9},
-            {"model": "report_cnn", "run": "b", "best PublicTest": 0.62, "best epoch": 3},
-            {"model": "simple_cnn", "run": "c", "best PublicTest": 0.70, "best epoch": 5}]
+    rows = [
+        {"model": "report_cnn", "run": "a", "best PublicTest": 0.66, "best epoch": 9},
+        {"model": "report_cnn", "run": "b", "best PublicTest": 0.62, "best epoch": 3},
+        {"model": "simple_cnn", "run": "c", "best PublicTest": 0.70, "best epoch": 5},
+    ]
     text = describe_experiments(rows, "report_cnn", shipped_public=0.64)
     assert text.startswith("2 experiments of report_cnn are recorded")  # simple_cnn's is not counted
     assert "range 0.6200–0.6600 (best: `a`, epoch 9)" in text
@@ -458,13 +568,17 @@ def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the
     assert describe_experiments(rows, "fer_vgg_s") == "No experiments of fer_vgg_s are recorded."
 
 
-@pytest.mark.parametrize("path", sorted((PRETRAINED_DIR / "experiments").glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((PRETRAINED_DIR / "experiments").glob("*.json")), ids=lambda p: p.stem
+)
 def test_recorded_experiments_are_whole_and_on_the_shipped_data(path):
     """Each committed record's best is its history's best, on the data the shipped models were trained on."""
     rec = json.loads(path.read_text())
     assert rec["run"] == path.stem and rec["question"]
     hist = rec["history"]
-    assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1)) and rec["epochs"] == len(hist) <= rec["planned_epochs"]
+    assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1)) and rec["epochs"] == len(hist) <= rec[
+        "planned_epochs"
+    ]
     best = max(hist, key=lambda h: h["val_acc"])
     assert (rec["best_epoch"], rec["best_PublicTest"]) == (best["epoch"], best["val_acc"])
     assert rec["data_hash"] == pretrained_info(rec["model"])["data_hash"]
@@ -481,12 +595,28 @@ def test_ship_commands_wrap_the_maintainer_steps(toy_run, synth_csv, tmp_path, c
     assert main(["ship", "batchnorm", "report_cnn", "--data", str(synth_csv), "--dest", str(dest)]) == 0
     entry = json.loads((dest / "report_cnn.json").read_text())["batchnorm"]
     assert ("; kept" if entry["kept"] else "; not kept") in capsys.readouterr().out
-    assert main(["ship", "record", str(toy_run), "--data", str(synth_csv), "--question", "does it learn?",
-                 "--dest", str(dest)]) == 0
+    assert (
+        main(
+            [
+                "ship",
+                "record",
+                str(toy_run),
+                "--data",
+                str(synth_csv),
+                "--question",
+                "does it learn?",
+                "--dest",
+                str(dest),
+            ]
+        )
+        == 0
+    )
     record = json.loads((dest / "experiments" / f"{toy_run.name}.json").read_text())
     assert record["question"] == "does it learn?" and "PrivateTest" not in json.dumps(record)
     assert main(["ship", "retire", "report_cnn", "--question", "replaced?", "--dest", str(dest)]) == 0
-    retired = json.loads((dest / "experiments" / "report_cnn.json").read_text())  # one seed: named after the model
+    retired = json.loads(
+        (dest / "experiments" / "report_cnn.json").read_text()
+    )  # one seed: named after the model
     assert retired["shipped_as"] == "report_cnn" and retired["question"] == "replaced?"
     assert "kept as the experiment record report_cnn" in capsys.readouterr().out
     assert main(["ship", "batchnorm", "nothing", "--data", str(synth_csv), "--dest", str(dest)]) == 2

@@ -1,4 +1,5 @@
 """Question 6: every derivation and numeric check must hold; a wrong formula must be caught."""
+
 import sympy as sp
 import torch
 
@@ -14,7 +15,11 @@ def test_conv_output_shape():
     d = S.derive_conv_shape()
     _assert_all(d)
     assert int(d.formulas["n_configs"]) >= 300
-    assert S.conv_output_size(48, 5, 1, 2) == 48 and S.conv_output_size(7, 3, 2, 0) == 3 and S.conv_output_size(8, 3, 3, 1) == 3
+    assert (
+        S.conv_output_size(48, 5, 1, 2) == 48
+        and S.conv_output_size(7, 3, 2, 0) == 3
+        and S.conv_output_size(8, 3, 3, 1) == 3
+    )
 
 
 def test_batchnorm_backward():
@@ -41,7 +46,10 @@ def test_the_checks_can_fail():
 
 def test_closed_form_batchnorm_is_usable_as_a_layer():
     x = torch.randn(10, 4, dtype=torch.float64, requires_grad=True)
-    w, b = torch.ones(4, dtype=torch.float64, requires_grad=True), torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    w, b = (
+        torch.ones(4, dtype=torch.float64, requires_grad=True),
+        torch.zeros(4, dtype=torch.float64, requires_grad=True),
+    )
     y = S.ClosedFormBatchNorm.apply(x, w, b, 1e-5)
     assert torch.allclose(y.mean(0), torch.zeros(4, dtype=torch.float64), atol=1e-12)
 

@@ -61,7 +61,9 @@ def test_limit_trains_on_a_stratified_sample(synth, tmp_path):
     assert meta["n_train"] == 70
 
 
-@pytest.mark.parametrize("schedule,optimizer", [("onecycle", "sgd"), ("plateau", "adamw"), ("cosine", "adam")])
+@pytest.mark.parametrize(
+    "schedule,optimizer", [("onecycle", "sgd"), ("plateau", "adamw"), ("cosine", "adam")]
+)
 def test_schedules_and_optimizers_resume(synth, tmp_path, schedule, optimizer):
     cfg = dict(epochs=2, limit=140, schedule=schedule, optimizer=optimizer, lr=0.01, **FAST)
     full = train(TrainConfig(**cfg), synth, tmp_path / "a")
@@ -73,13 +75,30 @@ def test_schedules_and_optimizers_resume(synth, tmp_path, schedule, optimizer):
 
 
 def test_resume_after_kill_matches_an_uninterrupted_run(synth_csv, tmp_path):
-    args = ["train", "--model", "report_cnn", "--data", str(synth_csv), "--epochs", "4", "--batch-size", "64", "--quiet", "--seed", "5"]
+    args = [
+        "train",
+        "--model",
+        "report_cnn",
+        "--data",
+        str(synth_csv),
+        "--epochs",
+        "4",
+        "--batch-size",
+        "64",
+        "--quiet",
+        "--seed",
+        "5",
+    ]
     r = run_cli(*args, "--out", str(tmp_path / "full"))
     assert r.returncode == 0, r.stderr
     # the same run, killed with SIGKILL in the middle of its third epoch, then resumed
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "fer_lib", *args, "--out", str(out)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fer_lib", *args, "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while time.time() < deadline:
         h = out / "history.json"
@@ -98,12 +117,16 @@ def test_resume_after_kill_matches_an_uninterrupted_run(synth_csv, tmp_path):
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     ha, hb = (json.loads(p.read_text()) for p in (tmp_path / "full" / "history.json", out / "history.json"))
-    assert [{k: v for k, v in e.items() if k != "seconds"} for e in ha] == [{k: v for k, v in e.items() if k != "seconds"} for e in hb]
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in ha] == [
+        {k: v for k, v in e.items() if k != "seconds"} for e in hb
+    ]
 
 
 def test_resume_refuses_a_changed_schedule_length(synth, tmp_path):
     train(TrainConfig(epochs=3, limit=70, schedule="onecycle", **FAST), synth, tmp_path, stop_after=1)
-    with pytest.raises(ConfigError, match="planned for 3 epochs with the 'onecycle' schedule; resume it with --epochs 3"):
+    with pytest.raises(
+        ConfigError, match="planned for 3 epochs with the 'onecycle' schedule; resume it with --epochs 3"
+    ):
         train(TrainConfig(epochs=5, limit=70, schedule="onecycle", **FAST), synth, tmp_path, resume=True)
 
 
@@ -116,16 +139,29 @@ def test_resume_refuses_other_data_or_model(synth, tiny, tmp_path):
 
 
 def test_resume_refuses_a_model_built_otherwise(synth, tmp_path):
-    train(TrainConfig(model="simple_cnn", model_kwargs={"head": "dense", "hidden": 16}, epochs=1, limit=70, **FAST), synth, tmp_path)
-    with pytest.raises(ConfigError, match=r"built with \{'head': 'dense', 'hidden': 16\}; cannot resume it as one built with \{\}"):
+    train(
+        TrainConfig(
+            model="simple_cnn", model_kwargs={"head": "dense", "hidden": 16}, epochs=1, limit=70, **FAST
+        ),
+        synth,
+        tmp_path,
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"built with \{'head': 'dense', 'hidden': 16\}; cannot resume it as one built with \{\}",
+    ):
         train(TrainConfig(model="simple_cnn", epochs=2, limit=70, **FAST), synth, tmp_path, resume=True)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monkeypatch):
     train(TrainConfig(epochs=1, limit=140, **FAST), synth, tmp_path)
     good = torch.load(tmp_path / "last.pt", weights_only=True)
-    monkeypatch.setattr(T, "augment", lambda x, cfg, g, return_flips=False: (x * float("nan"), None))  # the trainer asks for the flips
-    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 1; the last good checkpoint is kept at"):
+    monkeypatch.setattr(
+        T, "augment", lambda x, cfg, g, return_flips=False: (x * float("nan"), None)
+    )  # the trainer asks for the flips
+    with pytest.raises(
+        TrainingDiverged, match=r"loss became nan at epoch 2, step 1; the last good checkpoint is kept at"
+    ):
         train(TrainConfig(epochs=3, limit=140, **FAST), synth, tmp_path, resume=True)
     kept = torch.load(tmp_path / "last.pt", weights_only=True)
     assert json.loads(kept["meta"])["epoch"] == 1
@@ -136,16 +172,48 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(synth, tmp_path, monk
 def test_cuda_where_there_is_none(synth_csv, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    r = run_cli("train", "--model", "report_cnn", "--data", str(synth_csv), "--out", str(tmp_path), "--epochs", "1", "--device", "cuda")
+    r = run_cli(
+        "train",
+        "--model",
+        "report_cnn",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--device",
+        "cuda",
+    )
     assert r.returncode == 2 and "has no CUDA GPU" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_ddp_two_processes_on_gloo(synth_csv, tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    r = subprocess.run([*torchrun, "-m", "fer_lib", "train", "--model", "report_cnn", "--data", str(synth_csv),
-                        "--out", str(tmp_path), "--epochs", "2", "--quiet", "--device", "cpu"],
-                       cwd=REPO, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [
+            *torchrun,
+            "-m",
+            "fer_lib",
+            "train",
+            "--model",
+            "report_cnn",
+            "--data",
+            str(synth_csv),
+            "--out",
+            str(tmp_path),
+            "--epochs",
+            "2",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     meta = json.loads(torch.load(tmp_path / "last.pt", weights_only=True)["meta"])
     assert meta["world_size"] == 2 and meta["epoch"] == 2
@@ -154,10 +222,32 @@ def test_ddp_two_processes_on_gloo(synth_csv, tmp_path):
 
 
 def test_cli_train_then_evaluate(synth_csv, tmp_path):
-    r = run_cli("train", "--model", "simple_cnn", "--data", str(synth_csv), "--out", str(tmp_path), "--epochs", "1", "--quiet")
+    r = run_cli(
+        "train",
+        "--model",
+        "simple_cnn",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
-    r = run_cli("evaluate", str(tmp_path / "best.pt"), "--data", str(synth_csv), "--split", "PrivateTest", "--json", "--tta", "tencrop",
-                "--save-predictions", str(tmp_path / "pred.npz"))
+    r = run_cli(
+        "evaluate",
+        str(tmp_path / "best.pt"),
+        "--data",
+        str(synth_csv),
+        "--split",
+        "PrivateTest",
+        "--json",
+        "--tta",
+        "tencrop",
+        "--save-predictions",
+        str(tmp_path / "pred.npz"),
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["n"] == 140 and 0 <= res["accuracy"] <= 1 and res["tta"] == "tencrop"
@@ -168,33 +258,100 @@ def test_cli_train_then_evaluate(synth_csv, tmp_path):
 
 
 def test_cli_model_arg_builds_and_records_the_variant(synth_csv, tmp_path):
-    r = run_cli("train", "--model", "simple_cnn", "--model-arg", "head=dense", "--model-arg", "hidden=32",
-                "--data", str(synth_csv), "--out", str(tmp_path), "--epochs", "1", "--quiet", "--batch-size", "64")
+    r = run_cli(
+        "train",
+        "--model",
+        "simple_cnn",
+        "--model-arg",
+        "head=dense",
+        "--model-arg",
+        "hidden=32",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--batch-size",
+        "64",
+    )
     assert r.returncode == 0, r.stderr
     model, meta = load_checkpoint(tmp_path / "best.pt")
     assert meta["model_kwargs"] == {"head": "dense", "hidden": 32}
     assert model.classifier[1].in_features == 32
     r = run_cli("evaluate", str(tmp_path / "best.pt"), "--data", str(synth_csv), "--json")
     assert r.returncode == 0, r.stderr
-    r = run_cli("train", "--model", "simple_cnn", "--model-arg", "head", "--data", str(synth_csv), "--out",
-                str(tmp_path / "b"), "--epochs", "1")
+    r = run_cli(
+        "train",
+        "--model",
+        "simple_cnn",
+        "--model-arg",
+        "head",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(tmp_path / "b"),
+        "--epochs",
+        "1",
+    )
     assert r.returncode == 2 and "--model-arg takes KEY=VALUE" in r.stderr
-    r = run_cli("train", "--like", str(tmp_path), "--model-arg", "head=gap", "--data", str(synth_csv), "--out",
-                str(tmp_path / "c"))
+    r = run_cli(
+        "train",
+        "--like",
+        str(tmp_path),
+        "--model-arg",
+        "head=gap",
+        "--data",
+        str(synth_csv),
+        "--out",
+        str(tmp_path / "c"),
+    )
     assert r.returncode == 2 and "drop --model-arg" in r.stderr
 
 
 def test_cli_train_like_replays_a_run_or_a_pretrained_recipe(synth_csv, tmp_path):
     common = ["--data", str(synth_csv), "--quiet", "--batch-size", "64"]
-    r = run_cli("train", "--model", "report_cnn", "--out", str(tmp_path / "a"), "--epochs", "2", "--limit", "70", "--lr", "0.01", *common)
+    r = run_cli(
+        "train",
+        "--model",
+        "report_cnn",
+        "--out",
+        str(tmp_path / "a"),
+        "--epochs",
+        "2",
+        "--limit",
+        "70",
+        "--lr",
+        "0.01",
+        *common,
+    )
     assert r.returncode == 0, r.stderr
-    r = run_cli("train", "--like", str(tmp_path / "a"), "--seed", "4", "--out", str(tmp_path / "b"), "--data", str(synth_csv),
-                "--quiet", "--stop-after", "1")
+    r = run_cli(
+        "train",
+        "--like",
+        str(tmp_path / "a"),
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path / "b"),
+        "--data",
+        str(synth_csv),
+        "--quiet",
+        "--stop-after",
+        "1",
+    )
     assert r.returncode == 0, r.stderr
     assert "1 of 2 epochs of the report_cnn recipe (seed 4)" in r.stdout
     meta = json.loads(torch.load(tmp_path / "b" / "last.pt", weights_only=True)["meta"])
-    assert meta["config"]["seed"] == 4 and (meta["config"]["lr"], meta["config"]["limit"], meta["config"]["batch_size"]) == (0.01, 70, 64)
-    r = run_cli("train", "--like", "report_cnn", "--lr", "0.1", "--out", str(tmp_path / "c"), "--data", str(synth_csv))
+    assert meta["config"]["seed"] == 4 and (
+        meta["config"]["lr"],
+        meta["config"]["limit"],
+        meta["config"]["batch_size"],
+    ) == (0.01, 70, 64)
+    r = run_cli(
+        "train", "--like", "report_cnn", "--lr", "0.1", "--out", str(tmp_path / "c"), "--data", str(synth_csv)
+    )
     assert r.returncode == 2 and "--like takes the whole recipe from report_cnn; drop --lr." in r.stderr
     r = run_cli("train", "--out", str(tmp_path / "c"), "--data", str(synth_csv))
     assert r.returncode == 2 and "train needs --model and --epochs" in r.stderr
@@ -242,7 +399,9 @@ def test_ema_runs_keep_and_resume_the_average(synth, tmp_path):
     ema_then = torch.load(tmp_path / "at_best" / "last.pt", weights_only=True)["ema"]["model"]
     raw_then = torch.load(tmp_path / "at_best" / "last.pt", weights_only=True)["model"]
     key = "classifier.2.weight"
-    assert torch.equal(best[key], ema_then[key]) and not torch.equal(best[key], raw_then[key])  # best.pt holds the average
+    assert torch.equal(best[key], ema_then[key]) and not torch.equal(
+        best[key], raw_then[key]
+    )  # best.pt holds the average
     train(TrainConfig(**cfg), synth, tmp_path / "b", stop_after=1)
     resumed = train(TrainConfig(**cfg), synth, tmp_path / "b", resume=True)
     strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
@@ -256,26 +415,45 @@ def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
     src = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same data: no warning
-        train(TrainConfig(epochs=2, limit=140, lr=1e-30, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "b",
-              stop_after=1)
+        train(
+            TrainConfig(epochs=2, limit=140, lr=1e-30, init=str(tmp_path / "a" / "best.pt"), **FAST),
+            synth,
+            tmp_path / "b",
+            stop_after=1,
+        )
     got = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["model"]
-    for k in ("features.0.0.weight", "classifier.2.bias"):  # parameters untouched at lr 1e-30 (below float32 resolution); BN statistics move
+    for k in (
+        "features.0.0.weight",
+        "classifier.2.bias",
+    ):  # parameters untouched at lr 1e-30 (below float32 resolution); BN statistics move
         assert torch.equal(got[k], src[k]), k
     # the run knows which weights it started from, also after a resume (which does not load them again)
     started_from = weights_fingerprint(load_checkpoint(tmp_path / "a" / "best.pt")[0])
     assert checkpoint_meta(tmp_path / "b" / "last.pt")["init_weights"] == started_from
-    train(TrainConfig(epochs=2, limit=140, lr=1e-30, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "b",
-          resume=True)
+    train(
+        TrainConfig(epochs=2, limit=140, lr=1e-30, init=str(tmp_path / "a" / "best.pt"), **FAST),
+        synth,
+        tmp_path / "b",
+        resume=True,
+    )
     assert checkpoint_meta(tmp_path / "b" / "last.pt")["init_weights"] == started_from
     assert len(checkpoint_meta(tmp_path / "b" / "last.pt")["history"]) == 2
     fresh = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
     train(TrainConfig(epochs=1, limit=140, lr=1e-30, **FAST), synth, tmp_path / "c")
-    assert not torch.equal(torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]["classifier.2.bias"],
-                           fresh["classifier.2.bias"])
+    assert not torch.equal(
+        torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]["classifier.2.bias"],
+        fresh["classifier.2.bias"],
+    )
     assert checkpoint_meta(tmp_path / "c" / "last.pt")["init_weights"] is None
     with pytest.raises(ConfigError, match="init: .* holds a 'report_cnn' model, not 'simple_cnn'"):
-        train(TrainConfig(model="simple_cnn", epochs=1, init=str(tmp_path / "a" / "best.pt"), **FAST), synth, tmp_path / "d")
-    with pytest.raises(ConfigError, match="teacher: 'nobody' is neither a checkpoint file nor a pretrained model"):
+        train(
+            TrainConfig(model="simple_cnn", epochs=1, init=str(tmp_path / "a" / "best.pt"), **FAST),
+            synth,
+            tmp_path / "d",
+        )
+    with pytest.raises(
+        ConfigError, match="teacher: 'nobody' is neither a checkpoint file nor a pretrained model"
+    ):
         train(TrainConfig(epochs=1, teacher="nobody", distill=0.5, **FAST), synth, tmp_path / "e")
     with pytest.raises(ConfigError, match="needs both a teacher and a distill weight"):
         TrainConfig(teacher=str(tmp_path / "a" / "best.pt")).check()
@@ -289,7 +467,9 @@ def synth_teacher(synth, tmp_path_factory):
     return out / "best.pt"
 
 
-@pytest.mark.parametrize("augmented", ["none", "flip", "shift"])  # none, flip: the teacher's logits are cached; shift: per batch
+@pytest.mark.parametrize(
+    "augmented", ["none", "flip", "shift"]
+)  # none, flip: the teacher's logits are cached; shift: per batch
 def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path, augmented):
     """With distill weight 1 the labels are ignored: a student trained on shuffled labels still learns the faces."""
     from fer_lib.train import _take
@@ -297,10 +477,18 @@ def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path,
     noisy = _take(synth, np.arange(len(synth.labels)))
     is_train = noisy.splits == "Training"
     noisy.labels[is_train] = np.random.default_rng(0).permutation(noisy.labels[is_train])
-    assert (noisy.labels[is_train] == synth.labels[is_train]).mean() < 0.2  # the labels say next to nothing now
-    setting = dict(epochs=6, flip=augmented != "none", shift=4 if augmented == "shift" else 0, rotate=0, scale=0, **FAST)
-    with pytest.warns(UserWarning, match="the teacher .* was trained on other data"):  # the shuffled labels change the hash
-        student = train(TrainConfig(**setting, teacher=str(synth_teacher), distill=1.0), noisy, tmp_path / "student")
+    assert (
+        noisy.labels[is_train] == synth.labels[is_train]
+    ).mean() < 0.2  # the labels say next to nothing now
+    setting = dict(
+        epochs=6, flip=augmented != "none", shift=4 if augmented == "shift" else 0, rotate=0, scale=0, **FAST
+    )
+    with pytest.warns(
+        UserWarning, match="the teacher .* was trained on other data"
+    ):  # the shuffled labels change the hash
+        student = train(
+            TrainConfig(**setting, teacher=str(synth_teacher), distill=1.0), noisy, tmp_path / "student"
+        )
     assert max(e["val_acc"] for e in student) > 0.4, student  # chance is 1/7
 
 
@@ -309,11 +497,23 @@ def test_cached_teacher_logits_follow_each_flip(synth, synth_teacher, tmp_path, 
     step by step they match the teacher run on the flipped batch itself."""
     seen: dict[str, list] = {"cached": [], "per batch": []}
     distill = T.distill_loss
-    cfg = dict(epochs=1, flip=True, shift=0, rotate=0, scale=0, bf16=False, teacher=str(synth_teacher), distill=0.5, **FAST)
+    cfg = dict(
+        epochs=1,
+        flip=True,
+        shift=0,
+        rotate=0,
+        scale=0,
+        bf16=False,
+        teacher=str(synth_teacher),
+        distill=0.5,
+        **FAST,
+    )
     for way in seen:
+
         def record(student, teacher, temp, way=way):
             seen[way].append(teacher.detach().clone())
             return distill(student, teacher, temp)
+
         monkeypatch.setattr(T, "distill_loss", record)
         if way == "per batch":
             monkeypatch.setattr(T, "_varies_beyond_flips", lambda cfg: True)
@@ -330,7 +530,9 @@ def test_cached_teacher_logits_follow_each_flip(synth, synth_teacher, tmp_path, 
     assert (predict_logits(teacher, faces) - predict_logits(teacher, mirrored)).abs().max() > 1e-2
 
 
-def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it(synth, synth_teacher, tmp_path):
+def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it(
+    synth, synth_teacher, tmp_path
+):
     from fer_lib.models import checkpoint_meta, weights_fingerprint
 
     cfg = dict(epochs=2, flip=True, shift=0, rotate=0, scale=0, distill=0.5, **FAST)
@@ -344,11 +546,15 @@ def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it
     torch.save(ckpt, tmp_path / "other.pt")
     assert weights_fingerprint(load_checkpoint(tmp_path / "other.pt")[0]) != meta["teacher_weights"]
     with pytest.raises(ConfigError, match="was distilled from other weights"):
-        train(TrainConfig(**cfg, teacher=str(tmp_path / "other.pt")), synth, tmp_path / "student", resume=True)
+        train(
+            TrainConfig(**cfg, teacher=str(tmp_path / "other.pt")), synth, tmp_path / "student", resume=True
+        )
     hist = train(TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", resume=True)
     assert len(hist) == 2
-    assert train(TrainConfig(epochs=1, **FAST), synth, tmp_path / "plain") and \
-        checkpoint_meta(tmp_path / "plain" / "last.pt")["teacher_weights"] is None
+    assert (
+        train(TrainConfig(epochs=1, **FAST), synth, tmp_path / "plain")
+        and checkpoint_meta(tmp_path / "plain" / "last.pt")["teacher_weights"] is None
+    )
 
 
 @pytest.mark.realdata
@@ -362,13 +568,32 @@ def test_short_training_run_on_real_fer2013(real_data, tmp_path):
 
 def test_recipe_phases_undo_the_changes_newest_first():
     last = {"epochs": 42, "lr": 3e-4, "schedule": "plateau", "flip": False, "shift": 0.0, "seed": 0}
-    changes = [{"from_epoch": 11, "changed": {"epochs": [10, 30], "schedule": ["constant", "plateau"], "shift": [4.0, 0.0]}},
-               {"from_epoch": 18, "changed": {"epochs": [30, 32], "lr": [1e-3, 3e-4], "flip": [True, False]}},
-               {"from_epoch": 33, "changed": {"epochs": [32, 42]}}]
+    changes = [
+        {
+            "from_epoch": 11,
+            "changed": {"epochs": [10, 30], "schedule": ["constant", "plateau"], "shift": [4.0, 0.0]},
+        },
+        {"from_epoch": 18, "changed": {"epochs": [30, 32], "lr": [1e-3, 3e-4], "flip": [True, False]}},
+        {"from_epoch": 33, "changed": {"epochs": [32, 42]}},
+    ]
     phases = T.recipe_phases(last, changes, 42)
     assert [end for _, end in phases] == [10, 17, 32, 42]
-    assert phases[0][0] == {"epochs": 10, "lr": 1e-3, "schedule": "constant", "flip": True, "shift": 4.0, "seed": 0}
-    assert phases[1][0] == {"epochs": 30, "lr": 1e-3, "schedule": "plateau", "flip": True, "shift": 0.0, "seed": 0}
+    assert phases[0][0] == {
+        "epochs": 10,
+        "lr": 1e-3,
+        "schedule": "constant",
+        "flip": True,
+        "shift": 4.0,
+        "seed": 0,
+    }
+    assert phases[1][0] == {
+        "epochs": 30,
+        "lr": 1e-3,
+        "schedule": "plateau",
+        "flip": True,
+        "shift": 0.0,
+        "seed": 0,
+    }
     assert phases[2][0] == dict(last, epochs=32) and phases[3][0] == last
     assert T.recipe_phases(last, [], 40) == [(last, 40)]
     with pytest.raises(ConfigError, match="do not fit a run of 12 epochs"):
@@ -383,13 +608,27 @@ def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
     base = dict(limit=140, lr=0.01, **FAST)
     orig = tmp_path / "orig"
     train(TrainConfig(epochs=2, **base), synth, orig)  # phase 1: epochs 1-2, constant rate, augmented
-    train(TrainConfig(**dict(base, epochs=5, lr=0.003, schedule="plateau", flip=False)), synth, orig, resume=True, stop_after=1)
-    train(TrainConfig(**dict(base, epochs=6, lr=0.003, schedule="plateau", flip=False)), synth, orig, resume=True, stop_after=1)
+    train(
+        TrainConfig(**dict(base, epochs=5, lr=0.003, schedule="plateau", flip=False)),
+        synth,
+        orig,
+        resume=True,
+        stop_after=1,
+    )
+    train(
+        TrainConfig(**dict(base, epochs=6, lr=0.003, schedule="plateau", flip=False)),
+        synth,
+        orig,
+        resume=True,
+        stop_after=1,
+    )
     recipe = full_run_meta(orig, load_checkpoint(orig / "best.pt")[1])
     assert [c["from_epoch"] for c in recipe["config_changes"]] == [3, 4] and len(recipe["history"]) == 4
 
     same = tmp_path / "same"
-    assert len(T.replay(recipe, synth, same, seed=0, stop_after=2, runtime={"progress": False})) == 2  # time-boxed
+    assert (
+        len(T.replay(recipe, synth, same, seed=0, stop_after=2, runtime={"progress": False})) == 2
+    )  # time-boxed
     again = T.replay(recipe, synth, same, seed=0, runtime={"progress": False})  # resumed to the end
     strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
     assert strip(again) == strip(recipe["history"])  # same seed, same phases: the same run
@@ -410,8 +649,16 @@ def _bn_net() -> torch.nn.Module:
     from fer_lib.models import Dropout
 
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), Dropout(0.9), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-                               torch.nn.Flatten(), torch.nn.Linear(4 * 46 * 46, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 7))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3),
+        Dropout(0.9),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 46 * 46, 8),
+        torch.nn.BatchNorm1d(8),
+        torch.nn.Linear(8, 7),
+    )
 
 
 def test_recompute_batchnorm_gives_the_test_time_statistics():
@@ -448,7 +695,9 @@ def test_bn_recompute_runs_validate_test_time_statistics_and_resume(synth, tmp_p
                 m.running_var.fill_(1.0)
     T.recompute_batchnorm(again, part.images[stratified_sample(part.labels, 70, 0)])
     state, redo = saved.state_dict(), again.state_dict()
-    assert all(torch.allclose(state[k], redo[k], rtol=1e-4, atol=1e-4) for k in state if "running" in k)  # last.pt holds them
+    assert all(
+        torch.allclose(state[k], redo[k], rtol=1e-4, atol=1e-4) for k in state if "running" in k
+    )  # last.pt holds them
     train(TrainConfig(**cfg), synth, tmp_path / "b", stop_after=1)
     resumed = train(TrainConfig(**cfg), synth, tmp_path / "b", resume=True)
     strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
@@ -459,7 +708,11 @@ def test_bn_recompute_runs_validate_test_time_statistics_and_resume(synth, tmp_p
 
 def test_an_older_config_is_the_same_recipe():
     now = TrainConfig(lr=0.01).to_json()
-    old = {k: v for k, v in now.items() if k not in ("ema", "init", "teacher", "distill", "distill_temp", "bn_recompute")}
+    old = {
+        k: v
+        for k, v in now.items()
+        if k not in ("ema", "init", "teacher", "distill", "distill_temp", "bn_recompute")
+    }
     assert T.recipe_settings(old) == T.recipe_settings(now)
     assert T.recipe_settings(dict(old, lr=0.02)) != T.recipe_settings(now)
 
@@ -470,10 +723,29 @@ def test_gpu_seeds_script_sizes_the_runs_to_its_budget_and_compacts_them(synth, 
     from fer_lib.pretrained import export_pretrained
 
     write_packed(synth, tmp_path / "train.fer.xz", splits=("Training", "PublicTest"))
-    env = {**os.environ, "BUDGET": "240", "SEEDS": "3", "MAX_EPOCHS": "2", "MODEL": "report_cnn", "PY": sys.executable,
-           "RECIPE": "--batch-size 64 --lr 1e-3 --schedule onecycle --limit 140"}
-    r = subprocess.run(["bash", "scripts/gpu_seeds.sh", str(tmp_path / "train.fer.xz"), str(tmp_path / "runs"),
-                        str(tmp_path / "out")], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "BUDGET": "240",
+        "SEEDS": "3",
+        "MAX_EPOCHS": "2",
+        "MODEL": "report_cnn",
+        "PY": sys.executable,
+        "RECIPE": "--batch-size 64 --lr 1e-3 --schedule onecycle --limit 140",
+    }
+    r = subprocess.run(
+        [
+            "bash",
+            "scripts/gpu_seeds.sh",
+            str(tmp_path / "train.fer.xz"),
+            str(tmp_path / "runs"),
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = (tmp_path / "out" / "gpu_seeds.log").read_text()
     assert r.returncode == 0, log + r.stderr
     assert "probe: " in log and ": 2 epochs" in log and "best PublicTest" in log, log
@@ -485,6 +757,18 @@ def test_gpu_seeds_script_sizes_the_runs_to_its_budget_and_compacts_them(synth, 
     assert card["config"]["seed"] == 3 and card["config"]["epochs"] == 2 and len(card["history"]) == 2
     # a budget that leaves no room for an epoch after the probe is refused, not overrun
     env["BUDGET"] = "1"
-    r = subprocess.run(["bash", "scripts/gpu_seeds.sh", str(tmp_path / "train.fer.xz"), str(tmp_path / "runs2"),
-                        str(tmp_path / "out2")], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            "bash",
+            "scripts/gpu_seeds.sh",
+            str(tmp_path / "train.fer.xz"),
+            str(tmp_path / "runs2"),
+            str(tmp_path / "out2"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 1 and "give a larger BUDGET" in (tmp_path / "out2" / "gpu_seeds.log").read_text()
