@@ -130,17 +130,12 @@ RECIPE_OPTIONS = (
     "schedule",
     "label_smoothing",
     "weight_decay",
-    "momentum",
-    "no_nesterov",
-    "mixup",
     "erase",
     "no_flip",
     "shift",
     "rotate",
     "scale",
     "limit",
-    "no_bf16",
-    "ema",
     "init",
     "teacher",
     "distill",
@@ -187,7 +182,9 @@ def _replay(a: argparse.Namespace) -> int:
             "the replay is not a seed run of it.",
             file=sys.stderr,
         )
-    runtime = {"device": a.device, "progress": not a.quiet, "compile": a.compile}
+    runtime = {"device": a.device, "progress": not a.quiet}
+    if a.no_bf16:
+        runtime["bf16"] = False
     history = replay(
         recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime, force=a.force
     )
@@ -248,26 +245,19 @@ def _train(a: argparse.Namespace) -> int:
         device=a.device,
         label_smoothing=a.label_smoothing,
         weight_decay=a.weight_decay,
-        momentum=a.momentum,
-        nesterov=not a.no_nesterov,
-        mixup=a.mixup,
         erase=a.erase,
         flip=not a.no_flip,
         shift=a.shift,
         rotate=a.rotate,
         scale=a.scale,
-        ema=a.ema,
         init=a.init,
         teacher=a.teacher,
         distill=a.distill,
         distill_temp=a.distill_temp,
         bn_recompute=a.bn_recompute,
         progress=not a.quiet,
+        bf16=False if a.no_bf16 else None,
     )
-    if a.compile:
-        cfg.compile = True
-    if a.no_bf16:
-        cfg.bf16 = False
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force)
     if history:
@@ -666,15 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--optimizer", default="adam")
-    t.add_argument("--schedule", default="constant")
+    t.add_argument("--optimizer", default="adam", help="adam (betas 0.9, 0.99) or sgd (Nesterov momentum 0.9)")
+    t.add_argument("--schedule", default="constant", help="constant, cosine, onecycle or plateau")
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    t.add_argument("--no-nesterov", action="store_true", help="plain SGD momentum instead of Nesterov")
-    t.add_argument(
-        "--mixup", type=float, default=0.0, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA); 0 is off"
-    )
     t.add_argument("--erase", type=float, default=0.0, metavar="P", help="random erasing probability")
     t.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     t.add_argument("--shift", type=float, default=4.0, help="random shift, pixels")
@@ -682,13 +667,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scale", type=float, default=0.1, help="random scale, +- fraction")
     t.add_argument(
         "--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images"
-    )
-    t.add_argument(
-        "--ema",
-        type=float,
-        default=0.0,
-        metavar="DECAY",
-        help="validate and keep a moving average of the weights with this decay (e.g. 0.999); 0 is off",
     )
     t.add_argument(
         "--init", default=None, metavar="NAME_OR_CKPT", help="start from these weights instead of random ones"
@@ -719,8 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="end this call after N epochs (resume later)",
     )
-    t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument("--no-bf16", action="store_true", help="train in float32")
+    t.add_argument("--no-bf16", action="store_true", help="train in float32 where bf16 would be chosen")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     data_args(t)
     t.set_defaults(func=_train)

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import DataError
+from .names import CLASSES
 
 if TYPE_CHECKING:
     from PIL import Image
 
-CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE

@@ -205,3 +205,68 @@ def save_predictions(path: str | Path, split: str, logits: np.ndarray, labels: n
         classes=np.array(CLASSES),
     )
     return p
+
+
+@torch.no_grad()
+def recompute_batchnorm(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+) -> int:
+    """Replace every BatchNorm layer's running mean and variance by its inputs' statistics over ``images``.
+
+    The statistics are what the layer sees at test time: no augmentation, dropout off. The
+    trainer's running averages (momentum 0.1, the last few dozen batches) are noisy, and they
+    were gathered with dropout on, which widens the variance of every layer that follows a
+    dropout (Li et al. 2019, "the variance shift"). One pass in float32; each layer normalises
+    with its batch statistics during the pass and keeps the exact per-channel mean and
+    (population) variance of its inputs over all images. Returns the number of layers updated;
+    the model is left in eval mode.
+    """
+    device = torch.device(device)
+    layers = [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    if not layers:
+        return 0
+    if len(images) < 2:
+        raise ConfigError(f"recomputing BatchNorm statistics needs at least 2 images, got {len(images)}.")
+    sums: dict[nn.Module, list[torch.Tensor]] = {}
+
+    def collect(layer: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0].detach().double()
+        dims = [d for d in range(x.dim()) if d != 1]
+        s = sums.setdefault(layer, [torch.zeros((), dtype=torch.float64), 0, 0])
+        s[0] = s[0] + x.sum(dims).cpu()
+        s[1] = s[1] + (x * x).sum(dims).cpu()
+        s[2] += x.numel() // x.shape[1]
+
+    model.eval()
+    hooks = [m.register_forward_pre_hook(collect) for m in layers]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in layers]
+    try:
+        for m in layers:
+            m.train()  # normalise with batch statistics during the pass; dropout stays off
+        starts = list(range(0, len(images), batch_size))
+        if (
+            len(images) - starts[-1] == 1 and len(starts) > 1
+        ):  # a batch of one has no variance: join it to the one before
+            starts.pop()
+        for i, j in zip(starts, [*starts[1:], len(images)]):
+            model(to_float_images(images[i:j], device).contiguous(memory_format=torch.channels_last))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.eval()
+        for m, (mean, var, n) in zip(layers, saved):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(n)
+    for m in layers:
+        total, total_sq, count = sums[m]
+        mean = total / count
+        m.running_mean.copy_(mean.to(m.running_mean))
+        m.running_var.copy_((total_sq / count - mean * mean).clamp_min(0).to(m.running_var))
+    return len(layers)

@@ -178,7 +178,7 @@ def _best_val_acc(run: Path) -> float:
 
 def _recipe(meta: dict) -> tuple[str, str]:
     """A run's recipe with its seed left out: what seed runs must share."""
-    from .train import recipe_settings
+    from .recipe import recipe_settings
 
     return json.dumps(recipe_settings(meta["config"]), sort_keys=True), json.dumps(
         meta.get("config_changes", []), sort_keys=True
@@ -353,14 +353,14 @@ def recompute_shipped_batchnorm(
     The shipped weights were chosen on PublicTest with the statistics they were trained with: the
     trainer's running averages, or for a run trained with ``bn_recompute`` N, those of its N-image
     sample. Here the same weights get exact statistics of all Training images as the network sees them at test
-    time (``train.recompute_batchnorm``). The new statistics replace the old only when PublicTest
+    time (``evaluate.recompute_batchnorm``). The new statistics replace the old only when PublicTest
     accuracy rises (the decision never looks at PrivateTest); the card then holds the metrics
     measured again from the new fp16 weights, and its ``batchnorm`` entry the metrics before.
     Where PublicTest does not rise the weights stay as they are, and the card's ``batchnorm``
     entry records the trial (``kept`` false), so a reader learns it was tried and what it gave.
     Returns that entry, with ``kept`` saying which way it went.
     """
-    from .train import recompute_batchnorm
+    from .evaluate import recompute_batchnorm
 
     out = Path(dest or PRETRAINED_DIR)
     src = out / f"{name}.pt"

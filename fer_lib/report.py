@@ -727,11 +727,13 @@ def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
     ``epochs_run`` (say ``len(history)``) is the number of epochs actually trained; where a run
     was stopped before its planned ``epochs``, both are given.
     """
+    from .recipe import ADAM_BETAS, SGD_MOMENTUM
+
     c = config
     if c["optimizer"] == "sgd":
-        opt = f"SGD ({'Nesterov ' if c.get('nesterov') else ''}momentum {c['momentum']})"
+        opt = f"SGD ({'Nesterov ' if c.get('nesterov', True) else ''}momentum {c.get('momentum', SGD_MOMENTUM)})"
     else:
-        opt = f"{'AdamW' if c['optimizer'] == 'adamw' else 'Adam'} (β = {tuple(c['betas'])})"
+        opt = f"{'AdamW' if c['optimizer'] == 'adamw' else 'Adam'} (β = {tuple(c.get('betas', ADAM_BETAS))})"
     sched = {
         "constant": f"a constant learning rate of {c['lr']:g}",
         "onecycle": f"a one-cycle learning rate peaking at {c['lr']:g}",
@@ -746,7 +748,7 @@ def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
             (c.get("rotate"), f"rotations up to {c.get('rotate'):g}°"),
             (c.get("scale"), f"scaling ±{100 * c.get('scale', 0):g}%"),
             (c.get("erase"), f"random erasing (p = {c.get('erase'):g})"),
-            (c.get("mixup"), f"mixup (α = {c.get('mixup'):g})"),
+            (c.get("mixup"), f"mixup (α = {c.get('mixup', 0):g})"),
         )
         if on
     ]
