@@ -42,7 +42,7 @@ from fer_lib.data import load_fer2013
 from fer_lib.device import bf16_pays
 from fer_lib.evaluate import to_float_images
 from fer_lib.models import build_model
-from fer_lib.pretrained import pretrained, pretrained_info
+from fer_lib.pretrained import load_model, pretrained_info
 from fer_lib.synthetic import synthetic_fer
 
 
@@ -107,7 +107,7 @@ def baseline_curves(
 
 def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
     for name in ("report_cnn", "simple_cnn"):
-        make = (lambda: pretrained(name)) if pretrained_info(name) else (lambda: build_model(name))
+        make = (lambda: load_model(name)[0]) if pretrained_info(name) else (lambda: build_model(name))
         maps = attribute(make(), x, t, "saliency")
         t0 = time.perf_counter()
         b = baseline_curves(make(), x, t, maps)
@@ -131,7 +131,7 @@ def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
 
 def filters_part() -> None:
     make = (
-        (lambda: pretrained("simple_cnn"))
+        (lambda: load_model("simple_cnn")[0])
         if pretrained_info("simple_cnn")
         else (lambda: build_model("simple_cnn"))
     )
@@ -154,7 +154,7 @@ def main() -> None:
     x = to_float_images(faces.images[:n])
     t = torch.as_tensor(faces.labels[:n])
     make = (
-        (lambda: pretrained("report_cnn"))
+        (lambda: load_model("report_cnn")[0])
         if pretrained_info("report_cnn")
         else (lambda: build_model("report_cnn"))
     )

@@ -24,7 +24,7 @@ import torch
 from fer_lib.data import load_fer2013
 from fer_lib.evaluate import TTA_MODES, predict_logits, predict_logits_tta, to_float_images, tta_views
 from fer_lib.models import build_model
-from fer_lib.pretrained import pretrained, pretrained_info
+from fer_lib.pretrained import load_model, pretrained_info
 from fer_lib.synthetic import synthetic_fer
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     print(f"faces: {len(images)}  tta: {tta}  torch threads: {torch.get_num_threads()}")
     names = ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg")
     for name in names:
-        make = (lambda: pretrained(name)) if pretrained_info(name) else (lambda: build_model(name))
+        make = (lambda: load_model(name)[0]) if pretrained_info(name) else (lambda: build_model(name))
         t0 = time.perf_counter()
         ref = baseline(make(), images, tta)
         tb = time.perf_counter() - t0
@@ -60,7 +60,7 @@ def main() -> None:
         )
     print("all three TTA modes, as measure() computes a card:")
     for name in names:
-        make = (lambda: pretrained(name)) if pretrained_info(name) else (lambda: build_model(name))
+        make = (lambda: load_model(name)[0]) if pretrained_info(name) else (lambda: build_model(name))
         model = make()
         t0 = time.perf_counter()
         ref = {m: predict_logits(model, images, tta=m) for m in TTA_MODES}

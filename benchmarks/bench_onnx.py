@@ -25,7 +25,7 @@ import torch
 from fer_lib.data import load_fer2013
 from fer_lib.evaluate import to_float_images
 from fer_lib.export import OnnxModel, export_onnx
-from fer_lib.pretrained import pretrained
+from fer_lib.pretrained import load_model
 from fer_lib.synthetic import synthetic_fer
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     print(f"faces: {len(x)}  threads: {threads} (torch and onnxruntime)")
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg"):
-            model = pretrained(name)
+            model = load_model(name)[0]
             onnx_model = OnnxModel(export_onnx(model, Path(tmp) / f"{name}.onnx", name=name), threads=threads)
 
             @torch.no_grad()

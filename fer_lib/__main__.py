@@ -508,7 +508,7 @@ def _export(a: argparse.Namespace) -> int:
 
 def _ship(a: argparse.Namespace) -> int:
     """Shipping models and keeping records: the maintainer's steps of docs/MAINTAINING.md."""
-    from . import pretrained as P
+    from . import ship as P
     from .data import load_fer2013
 
     dest = a.dest
@@ -549,7 +549,7 @@ def _ship(a: argparse.Namespace) -> int:
         return 0
     m = card["metrics"]
     print(
-        f"shipped {card['model']}: PublicTest {m['PublicTest']['accuracy']:.4f}, PrivateTest {m['PrivateTest']['accuracy']:.4f} "
+        f"shipped {getattr(a, 'name', None) or card['model']}: PublicTest {m['PublicTest']['accuracy']:.4f}, PrivateTest {m['PrivateTest']['accuracy']:.4f} "
         f"(ten-crop {m['PrivateTest']['accuracy_tencrop']:.4f}), {card.get('seeds', 1)} seed(s)"
     )
     return 0

@@ -299,13 +299,6 @@ def _constructor_complaint(name: str, e: Exception) -> str:
     return msg.rstrip(".")
 
 
-def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """A shipped, trained model by name, in eval mode (see ``fer_lib.pretrained``)."""
-    from .pretrained import pretrained as _pretrained
-
-    return _pretrained(name, device=device)
-
-
 # --------------------------------------------------------------------------- checkpoints
 
 
@@ -339,7 +332,7 @@ def checkpoint_meta(path: str | Path) -> dict:
     return _read_checkpoint(path)[1]
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+def _load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """A model and its metadata from a checkpoint written by the trainer (weights only)."""
     ckpt, meta = _read_checkpoint(path, device)
     if "model" not in meta:

@@ -1,19 +1,108 @@
-"""Models that ship inside the package, loadable by name, with their recorded metrics."""
+"""Shipped models and recorded experiments: the one way to load a model, and their cards and records.
+
+Two kinds of file live in the package, with one schema (``RUN_KEYS``: what a training run's
+checkpoint knows: recipe, phase changes, every epoch's history, where and how long it trained):
+
+- a card, ``pretrained/NAME.json`` beside the weights ``NAME.pt``, adds ``CARD_KEYS``: the
+  metrics measured on the shipped weights, how the run was chosen, its seed runs and PrivateTest
+  predictions;
+- a record, ``pretrained/experiments/RUN.json``, keeps a run that did not ship (no weights, no
+  PrivateTest number) and adds ``RECORD_KEYS``: the question it was to answer and a note.
+
+Writing them is ``fer_lib.ship``'s job (``fer-lib ship ...``).
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from .errors import ConfigError
-from .models import REGISTRY, checkpoint_meta, half_state_dict, load_checkpoint
+from .models import REGISTRY, _load_checkpoint
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+EXPERIMENTS_DIR = PRETRAINED_DIR / "experiments"
+
+# the keys of a run, shared by cards and records (``init_weights`` and ``teacher_weights`` where known)
+RUN_KEYS = (
+    "run",  # the run folder's name
+    "model",  # the registered architecture
+    "seed",
+    "config",  # the recipe (fer_lib.recipe.TrainConfig) in its last phase
+    "config_changes",  # the settings changed on resume, from which epoch
+    "history",  # every epoch: loss, ce, acc, lr, val_loss, val_acc, seconds
+    "epochs",  # epochs trained
+    "planned_epochs",
+    "best_epoch",  # the epoch with the best PublicTest accuracy, as validated during training
+    "best_PublicTest",
+    "validated_with",  # which BatchNorm statistics the validation used
+    "trained_on",
+    "bf16",
+    "torch",
+    "minutes",
+    "data_hash",
+)
+CARD_KEYS = (
+    "metrics",
+    "selected_on",
+    "seeds",
+    "weights",
+)  # and seed_runs, seed_summary, predictions, batchnorm
+RECORD_KEYS = ("question", "note", "recorded")  # and shipped_as, other_seeds for a model that was replaced
+
+
+def schema_problems(doc: dict, kind: str) -> list[str]:
+    """What a card (``kind="card"``) or record (``"record"``) lacks or gets wrong; empty when it is whole."""
+    need = RUN_KEYS + (CARD_KEYS if kind == "card" else RECORD_KEYS)
+    problems = [f"no '{k}'" for k in need if k not in doc]
+    if not problems:
+        if doc["epochs"] != len(doc["history"]):
+            problems.append(f"'epochs' is {doc['epochs']} but the history has {len(doc['history'])} epochs")
+        if doc["seed"] != doc["config"].get("seed"):
+            problems.append("'seed' is not the config's seed")
+        if doc["planned_epochs"] != doc["config"].get("epochs"):
+            problems.append("'planned_epochs' is not the config's epochs")
+        best = max(doc["history"], key=lambda h: h.get("val_acc", -1.0))
+        if (doc["best_epoch"], doc["best_PublicTest"]) != (best["epoch"], best.get("val_acc")):
+            problems.append("'best_epoch' and 'best_PublicTest' are not the history's best epoch")
+    return problems
+
+
+def run_fields(run: str, meta: dict) -> dict:
+    """A run's ``RUN_KEYS`` (and weight fingerprints) from its last.pt metadata (or a card's)."""
+    hist = meta["history"]
+    best = max(hist, key=lambda h: h.get("val_acc", -1.0))
+    config = meta["config"]
+    return {
+        "run": run,
+        "model": meta["model"],
+        "seed": config["seed"],
+        "config": config,
+        "config_changes": meta.get("config_changes", []),
+        "history": hist,
+        "epochs": len(hist),
+        "planned_epochs": config["epochs"],
+        "best_epoch": best["epoch"],
+        "best_PublicTest": best.get("val_acc"),
+        "validated_with": (
+            f"BatchNorm statistics recomputed from {config['bn_recompute']:,} Training images"
+            if config.get("bn_recompute")
+            else "the trainer's running BatchNorm statistics"
+        ),
+        "trained_on": meta.get("device", meta.get("trained_on")),
+        "bf16": meta.get("bf16"),
+        "torch": meta.get("torch"),
+        "minutes": round(sum(h.get("seconds", 0.0) for h in hist) / 60, 1),
+        "data_hash": meta["data_hash"],
+    } | {k: meta[k] for k in ("init_weights", "teacher_weights") if meta.get(k)}
+
+
+def shipped_names() -> list[str]:
+    """The registered models whose weights ship in the package."""
+    return [n for n in sorted(REGISTRY) if pretrained_info(n) is not None]
 
 
 def pretrained_info(name: str) -> dict | None:
@@ -24,11 +113,6 @@ def pretrained_info(name: str) -> dict | None:
     return json.loads(card.read_text())
 
 
-def pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """A shipped, trained model by name, in eval mode."""
-    return load_model(name, device=device)[0]
-
-
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """A model and its metadata from a checkpoint path, a run folder (its best.pt) or a pretrained name."""
     p = Path(name_or_path)
@@ -37,534 +121,21 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
             raise ConfigError(
                 f"{p}: a folder without best.pt; pass a checkpoint file, a run folder or a pretrained name."
             )
-        return load_checkpoint(p / "best.pt", device=device)
+        return _load_checkpoint(p / "best.pt", device=device)
     if p.suffix == ".pt" or p.exists():
-        return load_checkpoint(p, device=device)
+        return _load_checkpoint(p, device=device)
     name = str(name_or_path)
     if name in REGISTRY:
         if pretrained_info(name) is None:
             raise ConfigError(
                 f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the checkpoint path."
             )
-        model, meta = load_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
+        model, meta = _load_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
         return model, dict(meta, card=pretrained_info(name))
-    shipped = [n for n in sorted(REGISTRY) if pretrained_info(n) is not None]
     raise ConfigError(
-        f"'{name}' is neither a checkpoint file nor a pretrained model (shipped: {', '.join(shipped) or 'none yet'})."
+        f"'{name}' is neither a checkpoint file nor a pretrained model "
+        f"(shipped: {', '.join(shipped_names()) or 'none yet'})."
     )
-
-
-def _eval_batch(device: torch.device) -> int:
-    """The evaluation batch size: on the CPU small batches are 10-25% faster than large ones (benchmarks/bench_evaluate.py)."""
-    return 64 if device.type == "cpu" else 1024
-
-
-def _stored_classes(predictions: str, n: int, what: str) -> np.ndarray:
-    """A card's stored predictions (one digit a face) as class indices, checked to cover ``n`` faces."""
-    pred = np.frombuffer(predictions.encode(), dtype=np.uint8) - ord("0")
-    if len(pred) != n:
-        raise ConfigError(f"{len(pred)} stored predictions for {what}.")
-    return pred
-
-
-def measure(
-    model: nn.Module,
-    data,
-    splits: tuple[str, ...] = ("PublicTest", "PrivateTest"),
-    ttas: tuple[str, ...] = ("none", "flip", "tencrop"),
-    device: str | torch.device = "cpu",
-    predictions: dict[str, str] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop": ..., "n": n}}.
-
-    The modes share their views (``predict_logits_tta``): all three cost ten forward passes a face.
-    Given a dict, ``predictions`` receives each split and mode's predicted classes, one digit a
-    face in the split's order, under keys like ``"PrivateTest tencrop"`` (what a card keeps, so that
-    a test can check a sample of faces against the card's headline number: ``check_predictions``).
-    """
-    from .evaluate import predict_logits_tta
-
-    device = torch.device(device)
-    batch = _eval_batch(device)
-    out: dict[str, dict[str, float]] = {}
-    for split in splits:
-        part = data.split(split)
-        row: dict[str, float] = {"n": len(part)}
-        for tta, logits in predict_logits_tta(
-            model, part.images, ttas, device=device, batch_size=batch
-        ).items():
-            pred = logits.argmax(1).numpy()
-            row["accuracy" if tta == "none" else f"accuracy_{tta}"] = float((pred == part.labels).mean())
-            if predictions is not None:
-                predictions[f"{split} {tta}"] = "".join(map(str, pred.tolist()))
-        out[split] = row
-    return out
-
-
-def prediction_accuracy(predictions: str, labels: np.ndarray) -> float:
-    """The accuracy of a card's stored predictions (one digit a face) against ``labels``."""
-    return float((_stored_classes(predictions, len(labels), f"{len(labels)} faces") == labels).mean())
-
-
-def check_predictions(
-    model: nn.Module,
-    data,
-    predictions: str,
-    split: str = "PrivateTest",
-    tta: str = "tencrop",
-    sample: int = 300,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-) -> int:
-    """How many of a fixed random sample of faces ``model`` predicts otherwise than the stored ``predictions``.
-
-    A full ten-crop pass of the strong model over a test split takes many minutes on a 2-core CPU;
-    its stored predictions give the card's accuracy exactly (``prediction_accuracy``), and this
-    checks that the model still makes them, on ``sample`` faces.
-    """
-    from .evaluate import predict_logits_tta
-
-    part = data.split(split)
-    stored = _stored_classes(predictions, len(part), f"the {len(part)} faces of {split}")
-    idx = np.sort(np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False))
-    device = torch.device(device)
-    logits = predict_logits_tta(
-        model, part.images[idx], (tta,), device=device, batch_size=_eval_batch(device)
-    )[tta]
-    return int((logits.argmax(1).numpy() != stored[idx]).sum())
-
-
-def record_predictions(name: str, data, dest: str | Path | None = None) -> dict[str, str]:
-    """Add a shipped model's PrivateTest predictions (every TTA mode) to a card made before cards kept them.
-
-    The accuracies they give must be the card's, within one face, or nothing is written.
-    """
-    out = Path(dest or PRETRAINED_DIR)
-    card_path, card = _shipped_card(name, out, data)
-    model, _ = load_checkpoint(out / f"{name}.pt")
-    preds: dict[str, str] = {}
-    got = measure(model, data, splits=("PrivateTest",), predictions=preds)["PrivateTest"]
-    for key, value in got.items():
-        if key != "n" and abs(value - card["metrics"]["PrivateTest"][key]) > 1.5 / got["n"]:
-            raise ConfigError(
-                f"{name}: PrivateTest {key} is {value:.4f} now, the card says {card['metrics']['PrivateTest'][key]:.4f}."
-            )
-    card["predictions"] = preds
-    card_path.write_text(json.dumps(card, indent=1) + "\n")
-    return preds
-
-
-def full_run_meta(run: Path, best_meta: dict) -> dict:
-    """best.pt's metadata with the whole run's history and settings (best.pt stops at the best epoch)."""
-    last = run / "last.pt"
-    if not last.exists():
-        return best_meta
-    meta = checkpoint_meta(last)
-    return dict(
-        best_meta,
-        history=meta["history"],
-        config=meta["config"],
-        config_changes=meta.get("config_changes", []),
-        epoch=meta["epoch"],
-        best_epoch=best_meta["epoch"],
-    )
-
-
-def _best_val_acc(run: Path) -> float:
-    ckpt = run / "last.pt" if (run / "last.pt").exists() else run / "best.pt"
-    hist = checkpoint_meta(ckpt)["history"]
-    return max((h.get("val_acc", -1.0) for h in hist), default=-1.0)
-
-
-def _recipe(meta: dict) -> tuple[str, str]:
-    """A run's recipe with its seed left out: what seed runs must share."""
-    from .recipe import recipe_settings
-
-    return json.dumps(recipe_settings(meta["config"]), sort_keys=True), json.dumps(
-        meta.get("config_changes", []), sort_keys=True
-    )
-
-
-def seed_summary(
-    rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "PrivateTest", "PrivateTest ten-crop")
-) -> dict:
-    """Mean, sample standard deviation, min and max of each metric over seed runs."""
-    import numpy as np
-
-    out = {}
-    for k in keys:
-        v = np.array([r[k] for r in rows], dtype=float)
-        out[k] = {
-            "mean": float(v.mean()),
-            "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
-            "min": float(v.min()),
-            "max": float(v.max()),
-        }
-    return out
-
-
-def _seed_row(run: Path, data, recipe_meta: dict, recipe_of: str, shipped: bool) -> dict:
-    """One seed run's row: its best.pt measured plain and ten-crop, after checking it shares ``recipe_meta``'s recipe."""
-    net, m = load_checkpoint(run / "best.pt")
-    m = full_run_meta(run, m)
-    if (
-        m["model"] != recipe_meta["model"]
-        or m["data_hash"] != recipe_meta["data_hash"]
-        or _recipe(m) != _recipe(recipe_meta)
-    ):
-        raise ConfigError(
-            f"{run} is not a seed run of {recipe_of}: the model, data or recipe (seed aside) differ."
-        )
-    public = measure(net, data, splits=("PublicTest",), ttas=("none",))[
-        "PublicTest"
-    ]  # the row has no PublicTest ten-crop
-    private = measure(net, data, splits=("PrivateTest",), ttas=("none", "tencrop"))["PrivateTest"]
-    return {
-        "run": run.name,
-        "seed": m["config"]["seed"],
-        "best_epoch": m.get("best_epoch", m["epoch"]),
-        "epochs": len(m["history"]),
-        "PublicTest": public["accuracy"],
-        "PrivateTest": private["accuracy"],
-        "PrivateTest ten-crop": private["accuracy_tencrop"],
-        "shipped": shipped,
-        "bf16": m.get("bf16"),
-    }
-
-
-def _check_seeds(rows: list[dict]) -> None:
-    seeds = [row["seed"] for row in rows]
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seed runs must differ in seed; got seeds {seeds}.")
-
-
-def _check_finished(runs: list[Path]) -> None:
-    for r in runs:
-        if not (r / "best.pt").exists():
-            raise ConfigError(f"{r}: no best.pt; not a finished training run.")
-
-
-def _shipped_card(name: str, out: Path, data) -> tuple[Path, dict]:
-    """The path and contents of ``name``'s card in ``out``, checked to ship weights and to be of ``data``."""
-    card_path = out / f"{name}.json"
-    if not (card_path.exists() and (out / f"{name}.pt").exists()):
-        raise ConfigError(f"no weights and card for '{name}' in {out}.")
-    card = json.loads(card_path.read_text())
-    if card["data_hash"] != data.data_hash():
-        raise ConfigError(
-            f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}."
-        )
-    return card_path, card
-
-
-def card_row(card: dict, name: str, metrics: dict) -> dict:
-    """A one-seed card's run as a seed row (the shipped one), with the accuracies of ``metrics``."""
-    return {
-        "run": name,
-        "seed": card["config"]["seed"],
-        "best_epoch": card["best_epoch"],
-        "epochs": card["epochs"],
-        "PublicTest": metrics["PublicTest"]["accuracy"],
-        "PrivateTest": metrics["PrivateTest"]["accuracy"],
-        "PrivateTest ten-crop": metrics["PrivateTest"].get("accuracy_tencrop"),
-        "shipped": True,
-        "bf16": card.get("bf16"),
-    }
-
-
-def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
-    """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
-    torch.save({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
-
-
-def export_pretrained(
-    run_folder: str | Path,
-    data,
-    name: str | None = None,
-    dest: str | Path | None = None,
-    seed_runs: tuple[str | Path, ...] = (),
-) -> dict:
-    """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash).
-
-    ``seed_runs`` are more runs of the same recipe with other seeds. The run that ships is the one
-    with the best PublicTest accuracy among all of them (never chosen on PrivateTest); the card lists
-    every seed's accuracies (best.pt of each, plain and ten-crop) and their mean, spread and range.
-    That PublicTest accuracy is the one the card shows, measured here on each best.pt (float32, on
-    this device): a run trained elsewhere (a GPU under bf16, say) validated on other arithmetic,
-    which can order two close seeds otherwise; the training history's best breaks ties.
-    """
-    runs = [Path(run_folder), *map(Path, seed_runs)]
-    _check_finished(runs)
-    run = runs[0]
-    seed_rows: list[dict] = []
-    if seed_runs:
-        first = full_run_meta(run, load_checkpoint(run / "best.pt")[1])
-        seed_rows = [_seed_row(r, data, first, str(run), shipped=False) for r in runs]
-        _check_seeds(seed_rows)
-        pick = max(range(len(runs)), key=lambda k: (seed_rows[k]["PublicTest"], _best_val_acc(runs[k])))
-        for k, row in enumerate(seed_rows):
-            row["shipped"] = k == pick
-        run = runs[pick]
-    model, meta = load_checkpoint(run / "best.pt")
-    meta = full_run_meta(run, meta)
-    name = name or meta["model"]
-    if meta["data_hash"] != data.data_hash():
-        raise ConfigError(
-            f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
-        )
-    dest = Path(dest or PRETRAINED_DIR)
-    dest.mkdir(parents=True, exist_ok=True)
-    save_fp16(model, meta, dest / f"{name}.pt")
-    shipped, _ = load_checkpoint(dest / f"{name}.pt")  # measure what users will load
-    best_epoch = max(meta["history"], key=lambda h: h.get("val_acc", -1))["epoch"]
-    preds: dict[str, str] = {}
-    metrics = measure(shipped, data, predictions=preds)
-    card = {
-        "model": name,
-        "architecture": meta["model"],
-        "metrics": metrics,
-        "selected_on": "PublicTest accuracy (best epoch" + (", then best seed run)" if seed_runs else ")"),
-        "best_epoch": best_epoch,
-        "epochs": len(meta["history"]),
-        "seeds": len(runs),
-        "config": meta["config"],
-        "config_changes": meta.get("config_changes", []),
-        "trained_on": meta.get("device"),
-        "bf16": meta.get("bf16"),
-        "torch": meta.get("torch"),
-        "train_minutes": round(sum(h.get("seconds", 0.0) for h in meta["history"]) / 60, 1),
-        "data_hash": meta["data_hash"],
-        "history": meta["history"],
-        "weights": "float16",
-        "predictions": {k: v for k, v in preds.items() if k.startswith("PrivateTest")},
-    } | _weights_fingerprints(meta)
-    if seed_rows:
-        card["seed_runs"] = seed_rows
-        card["seed_summary"] = seed_summary(seed_rows)
-    (dest / f"{name}.json").write_text(json.dumps(card, indent=1) + "\n")
-    return card
-
-
-def recompute_shipped_batchnorm(
-    name: str, data, dest: str | Path | None = None, device: str | torch.device = "cpu"
-) -> dict:
-    """Recompute a shipped model's BatchNorm statistics on Training (dropout off), keep them if PublicTest gains.
-
-    The shipped weights were chosen on PublicTest with the statistics they were trained with: the
-    trainer's running averages, or for a run trained with ``bn_recompute`` N, those of its N-image
-    sample. Here the same weights get exact statistics of all Training images as the network sees them at test
-    time (``evaluate.recompute_batchnorm``). The new statistics replace the old only when PublicTest
-    accuracy rises (the decision never looks at PrivateTest); the card then holds the metrics
-    measured again from the new fp16 weights, and its ``batchnorm`` entry the metrics before.
-    Where PublicTest does not rise the weights stay as they are, and the card's ``batchnorm``
-    entry records the trial (``kept`` false), so a reader learns it was tried and what it gave.
-    Returns that entry, with ``kept`` saying which way it went.
-    """
-    from .evaluate import recompute_batchnorm
-
-    out = Path(dest or PRETRAINED_DIR)
-    src = out / f"{name}.pt"
-    card_path, card = _shipped_card(name, out, data)
-    if card.get("batchnorm", {}).get("kept"):
-        raise ConfigError(
-            f"{name}'s BatchNorm statistics were already recomputed ({card['batchnorm']['statistics']})."
-        )
-    model, meta = load_checkpoint(src, device=device)
-    public = data.split("PublicTest")
-    before = measure(model, data, splits=("PublicTest",), device=device)["PublicTest"]
-    train_images = data.split("Training").images
-    recompute_batchnorm(model, train_images, device=device)
-    trial = out / f".{name}.recomputed.pt"
-    save_fp16(model, meta, trial)
-    try:
-        new_model, _ = load_checkpoint(trial, device=device)  # measure what users would load
-        after = measure(new_model, data, splits=("PublicTest",), device=device)["PublicTest"]
-        entry = {
-            "statistics": f"recomputed on all {len(train_images):,} Training images, no augmentation, dropout off",
-            "images": len(train_images),
-            "rule": "kept only if plain PublicTest accuracy rises",
-            "PublicTest before": before,
-            "PublicTest after": after,
-            "kept": after["accuracy"] > before["accuracy"],
-            "n": len(public),
-        }
-        if entry["kept"]:
-            entry["metrics before"] = card["metrics"]
-            meta = dict(meta, batchnorm=entry["statistics"])
-            save_fp16(new_model, meta, out / f"{name}.pt")
-            preds: dict[str, str] = {}
-            metrics = {
-                "PublicTest": after,
-                **measure(new_model, data, splits=("PrivateTest",), device=device, predictions=preds),
-            }
-            card = dict(card, metrics=metrics, predictions=preds)
-        card_path.write_text(json.dumps(dict(card, batchnorm=entry), indent=1) + "\n")
-    finally:
-        trial.unlink(missing_ok=True)
-    return entry
-
-
-def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str | Path | None = None) -> dict:
-    """Add runs of a shipped model's recipe with other seeds to its card, where the run it shipped from is gone.
-
-    ``export_pretrained(run, data, seed_runs=...)`` needs every run folder; a shipped model whose own
-    folder was not kept (run folders are local state) gets its seed runs here instead, for example
-    from ``fer-lib train --like NAME --seed N``. The shipped run's row comes from its card: the
-    metrics of the weights as trained (before any BatchNorm recompute, as the other rows are). The
-    rule is export's: the run with the best PublicTest accuracy ships. If that is one of the new
-    runs, its best.pt is exported in the shipped one's place (its BatchNorm statistics as trained;
-    ``recompute_shipped_batchnorm`` may follow). Returns the new card.
-    """
-    out = Path(dest or PRETRAINED_DIR)
-    card_path, card = _shipped_card(name, out, data)
-    runs = [Path(r) for r in seed_runs]
-    if not runs:
-        raise ConfigError("add_seed_runs needs at least one run folder.")
-    _check_finished(runs)
-    recipe_meta = {
-        "model": card["architecture"],
-        "data_hash": card["data_hash"],
-        "config": card["config"],
-        "config_changes": card.get("config_changes", []),
-    }
-    as_trained = (
-        card["batchnorm"]["metrics before"] if card.get("batchnorm", {}).get("kept") else card["metrics"]
-    )
-    old_rows = card.get("seed_runs") or [card_row(card, name, as_trained)]
-    new_rows = [_seed_row(r, data, recipe_meta, f"the shipped {name}", shipped=False) for r in runs]
-    _check_seeds(old_rows + new_rows)
-    shipped_best = max(h.get("val_acc", -1.0) for h in card["history"])
-    winner = max(runs, key=_best_val_acc)
-    if _best_val_acc(winner) > shipped_best:
-        card = export_pretrained(winner, data, name=name, dest=out)
-        old_rows = [dict(r, shipped=False) for r in old_rows]
-        new_rows = [dict(r, shipped=run == winner) for r, run in zip(new_rows, runs)]
-    rows = sorted(old_rows + new_rows, key=lambda r: r["seed"])
-    card = dict(
-        card,
-        seeds=len(rows),
-        seed_runs=rows,
-        seed_summary=seed_summary(rows),
-        selected_on="PublicTest accuracy (best epoch, then best seed run)",
-    )
-    card_path.write_text(json.dumps(card, indent=1) + "\n")
-    return card
-
-
-EXPERIMENTS_DIR = PRETRAINED_DIR / "experiments"
-
-
-def record_experiment(
-    run_folder: str | Path, data, question: str, note: str = "", dest: str | Path | None = None
-) -> dict:
-    """Keep a run that did not ship in the package: its recipe and whole history, no weights.
-
-    Run folders are local state, so an experiment that was tried and not shipped would leave no
-    trace in a fresh checkout; choosing among recipes on PublicTest is itself a selection, and a
-    reader can only weigh it if the losing runs stay visible. The record holds what the run's
-    ``last.pt`` knows (recipe, phase changes, every epoch's losses and PublicTest accuracy as
-    validated, machine, minutes), ``question``, what the run was to find out, and ``note``, what
-    else a reader should know (why it was stopped, say). PrivateTest is
-    never measured for it. A stopped run (fewer epochs than planned) is recorded as such.
-    Writes ``<dest>/<run name>.json`` (default: the package's ``pretrained/experiments``).
-    """
-    run = Path(run_folder)
-    last = run / "last.pt"
-    if not last.exists():
-        raise ConfigError(f"{run}: no last.pt; not a training run folder.")
-    if not question.strip():
-        raise ConfigError("record_experiment needs the question the run was to answer.")
-    meta = checkpoint_meta(last)
-    if meta["data_hash"] != data.data_hash():
-        raise ConfigError(
-            f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
-        )
-    return _write_record(_record(run.name, meta, question, note), dest)
-
-
-def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
-    """An experiment record from a run's metadata (model, config, config_changes, history, device, bf16, torch, data_hash)."""
-    hist = meta["history"]
-    best = max(hist, key=lambda h: h.get("val_acc", -1.0))
-    return {
-        "run": run_name,
-        "model": meta["model"],
-        "question": question.strip(),
-        "note": note.strip(),
-        "seed": meta["config"]["seed"],
-        "epochs": len(hist),
-        "planned_epochs": meta["config"]["epochs"],
-        "best_epoch": best["epoch"],
-        "best_PublicTest": best["val_acc"],
-        "validated_with": (
-            f"BatchNorm statistics recomputed from {meta['config']['bn_recompute']:,} Training images"
-            if meta["config"].get("bn_recompute")
-            else "the trainer's running BatchNorm statistics"
-        ),
-        "config": meta["config"],
-        "config_changes": meta.get("config_changes", []),
-        "trained_on": meta.get("device"),
-        "bf16": meta.get("bf16"),
-        "torch": meta.get("torch"),
-        "minutes": round(sum(h.get("seconds", 0.0) for h in hist) / 60, 1),
-        "data_hash": meta["data_hash"],
-        "recorded": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "history": hist,
-    } | _weights_fingerprints(meta)
-
-
-def _weights_fingerprints(meta: dict) -> dict:
-    """The fingerprints a run's checkpoint knows: ``init_weights`` (a run started from other weights) and
-    ``teacher_weights`` (a distilled run); a key only where it is known."""
-    return {k: meta[k] for k in ("init_weights", "teacher_weights") if meta.get(k)}
-
-
-def _write_record(record: dict, dest: str | Path | None) -> dict:
-    out = Path(dest or EXPERIMENTS_DIR)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{record['run']}.json").write_text(json.dumps(record, indent=1) + "\n")
-    return record
-
-
-def retire_pretrained(
-    name: str, question: str, note: str = "", source: str | Path | None = None, dest: str | Path | None = None
-) -> dict:
-    """Keep a shipped model's run as an experiment record before a recipe that did better on PublicTest replaces it.
-
-    Its run folder is usually gone, so the record is made from the card (``source``, default the
-    package's ``pretrained/``): the shipped seed run's recipe, phase changes and whole history, as
-    ``record_experiment`` keeps them, with ``shipped_as`` naming the model it shipped as and
-    ``other_seeds`` the best PublicTest of the recipe's other seed runs. Like every record it holds
-    no weights and no PrivateTest number (the card's git history still has them). Call it before
-    ``export_pretrained`` overwrites the card.
-    """
-    card_path = Path(source or PRETRAINED_DIR) / f"{name}.json"
-    if not card_path.exists():
-        raise ConfigError(f"{card_path}: no card; nothing ships as {name!r}.")
-    if not question.strip():
-        raise ConfigError("retire_pretrained needs the question the run was to answer.")
-    card = json.loads(card_path.read_text())
-    rows = card.get("seed_runs") or []
-    shipped = next((r for r in rows if r["shipped"]), None)
-    meta = {
-        "model": card["architecture"],
-        "config": card["config"],
-        "config_changes": card.get("config_changes", []),
-        "history": card["history"],
-        "device": card.get("trained_on"),
-        "bf16": card.get("bf16"),
-        "torch": card.get("torch"),
-        "data_hash": card["data_hash"],
-        **_weights_fingerprints(card),
-    }
-    record = _record(shipped["run"] if shipped else name, meta, question, note)
-    record["shipped_as"] = name
-    record["other_seeds"] = [
-        {"run": r["run"], "seed": r["seed"], "best_epoch": r["best_epoch"], "PublicTest": r["PublicTest"]}
-        for r in rows
-        if not r["shipped"]
-    ]
-    return _write_record(record, dest)
 
 
 def experiments(model: str | None = None, folder: str | Path | None = None) -> list[dict]:

@@ -183,8 +183,8 @@ def train_or_load(
     **cfg: Any,
 ) -> dict[str, Any]:
     """Train ``model`` (resuming its run folder), or load the shipped weights; say which happened."""
-    from .models import load_checkpoint
-    from .pretrained import full_run_meta, load_model, pretrained_info
+    from .pretrained import load_model, pretrained_info
+    from .ship import full_run_meta
     from .train import TrainConfig, train
 
     folder = run_folder(run_dir, model)
@@ -209,7 +209,7 @@ def train_or_load(
         folder,
         resume=True,
     )
-    net, meta = load_checkpoint(folder / "best.pt")
+    net, meta = load_model(folder / "best.pt")
     meta = full_run_meta(folder, meta)  # the whole run's config and changes, not best.pt's epoch
     source = "trained" if before == 0 else ("loaded" if before >= epochs else "resumed")
     return {
@@ -231,12 +231,12 @@ def model_for(model: str, run_dir: str | Path, use_pretrained: bool = False) -> 
 def model_record(model: str, run_dir: str | Path, use_pretrained: bool = False) -> tuple[Any, str, dict]:
     """The trained model (run folder's best.pt, else the shipped weights), where it came from, and its
     metadata with the whole run's history, config and changes."""
-    from .models import load_checkpoint
-    from .pretrained import full_run_meta, load_model, pretrained_info
+    from .pretrained import load_model, pretrained_info
+    from .ship import full_run_meta
 
     best = run_folder(run_dir, model) / "best.pt"
     if best.exists() and not (use_pretrained and pretrained_info(model)):
-        net, meta = load_checkpoint(best)
+        net, meta = load_model(best)
         return net, str(best), full_run_meta(best.parent, meta)
     if pretrained_info(model) is not None:
         net, meta = load_model(model)
@@ -259,7 +259,7 @@ def results_table(
     """
     import pandas as pd
 
-    from .pretrained import measure
+    from .evaluate import measure
 
     rows, spreads, recomputed, teachers = [], {}, {}, {}
     for name in models:
@@ -514,13 +514,13 @@ def export_holdout_study(
     ``fer-lib train --data train.csv --val-fraction 0.1 --seed 0`` on the NTU-style Training split.
     """
     from .data import hold_out
-    from .models import load_checkpoint
-    from .pretrained import full_run_meta, save_fp16
+    from .pretrained import load_model
+    from .ship import full_run_meta, save_fp16
 
     run = Path(run_folder)
     if not (run / "best.pt").exists():
         raise ConfigError(f"{run}: no best.pt; not a finished training run.")
-    model, meta = load_checkpoint(run / "best.pt")
+    model, meta = load_model(run / "best.pt")
     meta = full_run_meta(run, meta)
     held = hold_out(data, fraction, seed)
     if meta["data_hash"] != held.fingerprint():
@@ -565,9 +565,9 @@ def holdout_study(data: FerData, path: str | Path | None = None, device: str = "
 
     from .data import hold_out
     from .evaluate import predict_logits
-    from .models import load_checkpoint
+    from .pretrained import load_model
 
-    model, meta = load_checkpoint(path or HOLDOUT_STUDY, device=device)
+    model, meta = load_model(path or HOLDOUT_STUDY, device=device)
     h = meta.get("holdout")
     if not h:
         raise ConfigError(f"{path or HOLDOUT_STUDY}: not a hold-out study checkpoint (no 'holdout' entry).")
@@ -869,7 +869,8 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
     the cards carry what the book's numbers rest on. ``minutes`` is known for the shipped run only.
     """
     from .models import REGISTRY
-    from .pretrained import card_row, pretrained_info
+    from .pretrained import pretrained_info
+    from .ship import card_row
 
     rows = []
     for name in models or sorted(REGISTRY):
@@ -894,7 +895,7 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
                     "trained on": card["trained_on"],
                     "bf16": r.get("bf16", card["bf16"]),
                     "torch": card["torch"],
-                    "minutes": card.get("train_minutes") if r["shipped"] else None,
+                    "minutes": card.get("minutes") if r["shipped"] else None,
                     "last phase": f"{cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, {cfg['schedule']}",
                     "data hash": card["data_hash"],
                 }

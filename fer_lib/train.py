@@ -27,6 +27,7 @@ from .device import bf16_pays, resolve_device
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import predict_logits, recompute_batchnorm
 from .models import build_model, checkpoint_meta, half_state_dict, weights_fingerprint
+from .pretrained import load_model
 from .recipe import (
     ADAM_BETAS,
     RUNTIME_KEYS,
@@ -507,8 +508,6 @@ def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
 
 def _load_weights(source: str, what: str, device: torch.device, data_hash: str) -> tuple[nn.Module, dict]:
     """A model to start from or to distil from; warns when it was trained on other data than this run's."""
-    from .pretrained import load_model
-
     try:
         net, meta = load_model(source, device=device)
     except ConfigError as e:

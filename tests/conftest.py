@@ -83,6 +83,6 @@ def toy_run(synth, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def toy_model(toy_run):
-    from fer_lib.models import load_checkpoint
+    from fer_lib.pretrained import load_model
 
-    return load_checkpoint(toy_run / "best.pt")[0]
+    return load_model(toy_run / "best.pt")[0]

@@ -5,9 +5,15 @@ import pytest
 import torch
 
 from fer_lib.errors import ConfigError
-from fer_lib.evaluate import TTA_MODES, predict_logits, predict_logits_tta, to_float_images, tta_views
+from fer_lib.evaluate import (
+    TTA_MODES,
+    measure,
+    predict_logits,
+    predict_logits_tta,
+    to_float_images,
+    tta_views,
+)
 from fer_lib.models import build_model
-from fer_lib.pretrained import measure
 from fer_lib.synthetic import synthetic_fer
 
 

@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxscript, o
 
 from fer_lib.__main__ import main  # noqa: E402
 from fer_lib.export import OnnxModel, compare, export_onnx  # noqa: E402
-from fer_lib.pretrained import pretrained  # noqa: E402
+from fer_lib.pretrained import load_model  # noqa: E402
 
 # what "the same answers" means: probabilities within this of torch's (float32 rounding in other kernels),
 # and no more than MAX_DIFFERENT faces (of FER2013's 3,589 PrivateTest faces) whose top class flips
@@ -39,9 +39,10 @@ def test_the_exported_model_answers_as_torch_does(toy_model, synth, tmp_path):
 def test_shipped_models_agree_on_every_private_test_face(name, real_data, tmp_path):
     """onnxruntime's classes on all 3,589 faces against torch's as the card stores them (float32, the shipped
     weights), and the probabilities of both on a fixed sample of 400 faces."""
-    from fer_lib.pretrained import _stored_classes, pretrained_info
+    from fer_lib.pretrained import pretrained_info
+    from fer_lib.ship import _stored_classes
 
-    model = pretrained(name)
+    model = load_model(name)[0]
     onnx_model = OnnxModel(export_onnx(model, tmp_path / f"{name}.onnx", name=name))
     faces = real_data.split("PrivateTest").images
     torch_classes = _stored_classes(

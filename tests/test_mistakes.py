@@ -157,16 +157,17 @@ def test_weights_with_nan_are_refused(toy_run, tmp_path, synth_csv, capsys):
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(toy_run, tmp_path, capsys):
-    from fer_lib.models import build_model, load_checkpoint
+    from fer_lib.models import build_model
+    from fer_lib.pretrained import load_model
 
     ckpt = torch.load(toy_run / "best.pt", weights_only=True)
     ckpt["model"] = build_model("simple_cnn").state_dict()  # the metadata still says report_cnn
     torch.save(ckpt, tmp_path / "other.pt")
     with pytest.raises(ConfigError, match=r"other.pt: its weights do not fit a 'report_cnn'"):
-        load_checkpoint(tmp_path / "other.pt")
+        load_model(tmp_path / "other.pt")
     torch.save({"model": {}, "meta": "{not json"}, tmp_path / "meta.pt")
     with pytest.raises(ConfigError, match=r"its metadata is not readable"):
-        load_checkpoint(tmp_path / "meta.pt")
+        load_model(tmp_path / "meta.pt")
 
 
 def test_evaluate_takes_a_run_folder(toy_run, synth_csv, tmp_path, capsys):

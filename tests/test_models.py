@@ -6,11 +6,11 @@ from fer_lib.models import (
     REGISTRY,
     build_model,
     checkpoint_meta,
-    load_checkpoint,
     summary,
     summary_rows,
     summary_totals,
 )
+from fer_lib.pretrained import load_model
 
 # The original report's Keras table, row by row: (output shape, params).
 KERAS_REPORT_CNN = [
@@ -86,7 +86,7 @@ def test_report_cnn_with_keras_defaults_draws_glorot_kernels_and_keras_batchnorm
         },
         tmp_path / "k.pt",
     )
-    loaded, _ = load_checkpoint(tmp_path / "k.pt")
+    loaded, _ = load_model(tmp_path / "k.pt")
     x = torch.rand(4, 1, 48, 48)
     assert torch.allclose(loaded(x), m.eval()(x), atol=1e-5)
     assert {mod.eps for mod in loaded.modules() if isinstance(mod, torch.nn.BatchNorm2d)} == {1e-3}
@@ -116,7 +116,7 @@ def test_report_cnn_with_image_norm_sees_neither_brightness_nor_contrast(tmp_pat
         },
         tmp_path / "n.pt",
     )
-    loaded, _ = load_checkpoint(tmp_path / "n.pt")
+    loaded, _ = load_model(tmp_path / "n.pt")
     assert torch.allclose(loaded(x), m(x), atol=1e-5)
     with pytest.raises(ConfigError, match="unknown norm 'minmax'; choose one of dataset, image"):
         build_model("report_cnn", norm="minmax")
@@ -176,13 +176,13 @@ def test_checkpoint_round_trip_is_weights_only(tmp_path):
 
     m = build_model("report_cnn")
     torch.save({"model": m.state_dict(), "meta": json.dumps({"model": "report_cnn"})}, tmp_path / "c.pt")
-    m2, meta = load_checkpoint(tmp_path / "c.pt")
+    m2, meta = load_model(tmp_path / "c.pt")
     assert meta["model"] == "report_cnn"
     for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(a, b), k
     assert checkpoint_meta(tmp_path / "c.pt") == {"model": "report_cnn"}
     (tmp_path / "bad.pt").write_bytes(b"junk")
-    for read in (load_checkpoint, checkpoint_meta):
+    for read in (load_model, checkpoint_meta):
         with pytest.raises(ConfigError, match="bad.pt: not a readable fer_lib checkpoint"):
             read(tmp_path / "bad.pt")
         with pytest.raises(ConfigError, match="none.pt: no such checkpoint file"):

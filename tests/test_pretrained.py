@@ -7,14 +7,9 @@ import pytest
 
 from fer_lib.errors import ConfigError
 from fer_lib.models import REGISTRY
-from fer_lib.pretrained import (
-    PRETRAINED_DIR,
-    export_pretrained,
-    load_model,
-    measure,
-    pretrained,
-    pretrained_info,
-)
+from fer_lib.evaluate import measure
+from fer_lib.pretrained import PRETRAINED_DIR, load_model, pretrained_info
+from fer_lib.ship import export_pretrained
 from fer_lib.synthetic import synthetic_fer
 
 from .conftest import run_cli
@@ -98,7 +93,7 @@ def test_unknown_or_missing_pretrained_names():
 def test_shipped_model_loads_by_name_and_is_small(name):
     assert name in REGISTRY
     assert (PRETRAINED_DIR / f"{name}.pt").stat().st_size < 25e6
-    model = pretrained(name)
+    model = load_model(name)[0]
     assert not model.training
     info = pretrained_info(name)
     assert info["metrics"]["PrivateTest"]["n"] == 3589
@@ -139,7 +134,7 @@ def test_models_json_lists_shipped_metrics():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_seed_runs_are_consistent_with_the_card(name):
     """Where a card lists seed runs, the shipped one is the best on PublicTest and its numbers are the card's."""
-    from fer_lib.pretrained import seed_summary
+    from fer_lib.ship import seed_summary
 
     info = pretrained_info(name)
     runs = info.get("seed_runs")
@@ -189,11 +184,11 @@ def test_shipped_private_test_accuracy_holds(name, real_data):
     and the model must make them again on a fixed random sample of 300 faces (one face may differ:
     the card was measured with other batch sizes, which can move a tie).
     """
-    from fer_lib.pretrained import check_predictions, prediction_accuracy
+    from fer_lib.ship import check_predictions, prediction_accuracy
 
     info = pretrained_info(name)
     assert info["data_hash"] == real_data.fingerprint()
-    model = pretrained(name)
+    model = load_model(name)[0]
     got = measure(model, real_data, splits=("PrivateTest",), ttas=("none",))["PrivateTest"]
     assert abs(got["accuracy"] - info["metrics"]["PrivateTest"]["accuracy"]) <= 1.5 / 3589, (
         got
@@ -216,7 +211,7 @@ def test_shipped_private_test_accuracy_holds(name, real_data):
 
 def test_stored_predictions_are_checked(toy_run, synth, tmp_path):
     """A card keeps its PrivateTest predictions; they give its accuracies, and a wrong one is caught."""
-    from fer_lib.pretrained import check_predictions, prediction_accuracy, record_predictions
+    from fer_lib.ship import check_predictions, prediction_accuracy, record_predictions
 
     card = export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
     labels = synth.split("PrivateTest").labels
@@ -300,7 +295,7 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
 
 
 def test_seed_summary_is_mean_sample_sd_and_range():
-    from fer_lib.pretrained import seed_summary
+    from fer_lib.ship import seed_summary
 
     rows = [{"PublicTest": a, "PrivateTest": b} for a, b in ((0.60, 0.62), (0.62, 0.66), (0.64, 0.64))]
     out = seed_summary(rows, keys=("PublicTest", "PrivateTest"))
@@ -316,12 +311,12 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(
 ):
     import torch
 
-    from fer_lib import train as T
-    from fer_lib.models import load_checkpoint
-    from fer_lib.pretrained import recompute_shipped_batchnorm, save_fp16
+    from fer_lib import ship as S
+    from fer_lib.pretrained import load_model
+    from fer_lib.ship import recompute_shipped_batchnorm, save_fp16
 
     export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
-    model, meta = load_checkpoint(tmp_path / "toy.pt")
+    model, meta = load_model(tmp_path / "toy.pt")
     with torch.no_grad():  # statistics far off: every ReLU after a BatchNorm goes dark and one class wins
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -329,9 +324,9 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(
     save_fp16(model, meta, tmp_path / "toy.pt")
     before = (tmp_path / "toy.pt").read_bytes(), (tmp_path / "toy.json").read_text()
 
-    real = T.recompute_batchnorm
+    real = S.recompute_batchnorm
     monkeypatch.setattr(
-        T, "recompute_batchnorm", lambda *a, **k: 0
+        S, "recompute_batchnorm", lambda *a, **k: 0
     )  # statistics unchanged: no gain, weights kept
     entry = recompute_shipped_batchnorm("toy", synth, dest=tmp_path)
     assert entry["kept"] is False and entry["PublicTest after"] == entry["PublicTest before"]
@@ -342,7 +337,7 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(
     assert tried.pop("batchnorm") == entry and tried == json.loads(before[1])
     assert "metrics before" not in entry and not list(tmp_path.glob(".*"))
 
-    monkeypatch.setattr(T, "recompute_batchnorm", real)
+    monkeypatch.setattr(S, "recompute_batchnorm", real)
     entry = recompute_shipped_batchnorm("toy", synth, dest=tmp_path)
     assert entry["kept"] and entry["PublicTest after"]["accuracy"] > entry["PublicTest before"]["accuracy"]
     card = json.loads((tmp_path / "toy.json").read_text())
@@ -372,7 +367,7 @@ def test_seed_runs_join_a_shipped_card_whose_run_folder_is_gone(synth, tmp_path)
     """add_seed_runs: the shipped row comes from the card; the best PublicTest run ships, old or new."""
     import shutil
 
-    from fer_lib.pretrained import add_seed_runs, seed_summary
+    from fer_lib.ship import add_seed_runs, seed_summary
     from fer_lib.train import TrainConfig, train
 
     runs = {}
@@ -439,8 +434,9 @@ def test_seed_text_says_where_seed_runs_differ_in_precision():
 
 
 def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(toy_run, synth, tmp_path):
-    from fer_lib.pretrained import experiments, record_experiment
+    from fer_lib.pretrained import experiments
     from fer_lib.report import describe_experiments, experiment_rows
+    from fer_lib.ship import record_experiment
 
     rec = record_experiment(
         toy_run, synth, "  Does a toy run learn?  ", note="Ran to its end. ", dest=tmp_path
@@ -483,8 +479,9 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
 
 
 def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
-    from fer_lib.pretrained import experiments, retire_pretrained
+    from fer_lib.pretrained import experiments
     from fer_lib.report import experiment_rows
+    from fer_lib.ship import retire_pretrained
     from fer_lib.train import TrainConfig, train
 
     runs = []
@@ -614,9 +611,32 @@ def test_ship_commands_wrap_the_maintainer_steps(toy_run, synth_csv, tmp_path, c
     record = json.loads((dest / "experiments" / f"{toy_run.name}.json").read_text())
     assert record["question"] == "does it learn?" and "PrivateTest" not in json.dumps(record)
     assert main(["ship", "retire", "report_cnn", "--question", "replaced?", "--dest", str(dest)]) == 0
-    retired = json.loads(
-        (dest / "experiments" / "report_cnn.json").read_text()
-    )  # one seed: named after the model
+    run = json.loads((dest / "report_cnn.json").read_text())["run"]  # one seed: the card's own run
+    retired = json.loads((dest / "experiments" / f"{run}.json").read_text())
     assert retired["shipped_as"] == "report_cnn" and retired["question"] == "replaced?"
-    assert "kept as the experiment record report_cnn" in capsys.readouterr().out
+    assert f"kept as the experiment record {run}" in capsys.readouterr().out
     assert main(["ship", "batchnorm", "nothing", "--data", str(synth_csv), "--dest", str(dest)]) == 2
+
+
+def test_cards_and_records_share_one_schema(toy_run, synth, tmp_path):
+    """Every shipped card and kept record, and a card and record made now, have the run's keys with
+    values that agree with their history; a card adds the shipping keys, a record its question."""
+    from fer_lib.pretrained import EXPERIMENTS_DIR, RUN_KEYS, schema_problems
+    from fer_lib.ship import record_experiment
+
+    for path in PRETRAINED_DIR.glob("*.json"):
+        assert schema_problems(json.loads(path.read_text()), "card") == [], path
+    for path in EXPERIMENTS_DIR.glob("*.json"):
+        assert schema_problems(json.loads(path.read_text()), "record") == [], path
+    card = export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
+    record = record_experiment(toy_run, synth, question="does it learn?", dest=tmp_path)
+    assert schema_problems(card, "card") == [] and schema_problems(record, "record") == []
+    assert {k: card[k] for k in RUN_KEYS if k != "minutes"} == {k: record[k] for k in RUN_KEYS if k != "minutes"}
+    broken = dict(card, epochs=card["epochs"] + 1)
+    del broken["metrics"]
+    assert schema_problems(broken, "card") == [
+        "no 'metrics'",
+    ]
+    assert schema_problems(dict(card, epochs=card["epochs"] + 1), "card") == [
+        f"'epochs' is {card['epochs'] + 1} but the history has {card['epochs']} epochs"
+    ]

@@ -11,7 +11,7 @@ from fer_lib import report
 from fer_lib.data import FerData
 from fer_lib.errors import ConfigError
 from fer_lib.evaluate import predict_logits
-from fer_lib.models import load_checkpoint, pretrained
+from fer_lib.pretrained import load_model
 from fer_lib.synthetic import synthetic_fer
 from fer_lib.train import TrainConfig, train
 
@@ -173,7 +173,7 @@ def test_targets_choose_the_strong_model_on_public_test():
 def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
     import pandas as pd
 
-    from fer_lib.pretrained import seed_summary
+    from fer_lib.ship import seed_summary
 
     table = pd.DataFrame(
         [
@@ -259,11 +259,11 @@ def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
 
 @pytest.mark.parametrize("name", ["report_cnn", "simple_cnn"])
 def test_models_pretrained_by_name(name):
-    from fer_lib.pretrained import pretrained as by_name
+    from fer_lib.pretrained import PRETRAINED_DIR, load_model
 
-    model = pretrained(name)  # fer_lib.models.pretrained, as the issue names it
-    assert not model.training
-    ref = by_name(name)
+    model, card = load_model(name)
+    assert not model.training and card["card"]["model"] == name
+    ref, _ = load_model(PRETRAINED_DIR / f"{name}.pt")  # the same weights by path
     x = torch.rand(2, 1, 48, 48)
     assert torch.equal(model(x), ref(x))
 
@@ -352,7 +352,7 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     assert list(table.index) == ["hold-out: 20% of Training", "PublicTest", "PrivateTest"]
     assert list(table["n"]) == [len(held.split("PublicTest")), 140, 140]
     assert meta["holdout"] == {"fraction": 0.2, "seed": 1} and meta["n_train"] == len(held.split("Training"))
-    net, _ = load_checkpoint(path)
+    net, _ = load_model(path)
     pred = predict_logits(net, synth.split("PublicTest").images).argmax(1).numpy()
     assert table.loc["PublicTest", "accuracy"] == pytest.approx(
         (pred == synth.split("PublicTest").labels).mean()
@@ -410,7 +410,7 @@ def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
         rows = [r for r in shipped if r["model"] == name]
         assert len(rows) == card["seeds"] and sum(r["shipped"] for r in rows) == 1
         ship = next(r for r in rows if r["shipped"])
-        assert ship["best epoch"] == card["best_epoch"] and ship["minutes"] == card["train_minutes"]
+        assert ship["best epoch"] == card["best_epoch"] and ship["minutes"] == card["minutes"]
         assert ship["PublicTest"] == max(r["PublicTest"] for r in rows)  # chosen on PublicTest
         assert all(r["minutes"] is None for r in rows if not r["shipped"])
     # a card from before seed runs were recorded still gives its one run

@@ -12,7 +12,7 @@ import torch
 
 from fer_lib import train as T
 from fer_lib.errors import ConfigError, TrainingDiverged
-from fer_lib.models import load_checkpoint
+from fer_lib.pretrained import load_model
 from fer_lib.train import TrainConfig, augment, stratified_sample, train
 
 from .conftest import REPO, run_cli
@@ -47,7 +47,7 @@ def test_training_learns_the_generated_faces(synth, tmp_path):
     assert hist[-1]["loss"] < hist[0]["loss"]
     saved = json.loads((tmp_path / "history.json").read_text())
     assert saved == hist
-    model, meta = load_checkpoint(tmp_path / "best.pt")
+    model, meta = load_model(tmp_path / "best.pt")
     assert meta["best_val_acc"] == max(h["val_acc"] for h in hist)
     assert meta["data_hash"] == synth.fingerprint() and meta["model"] == "report_cnn"
     ck = torch.load(tmp_path / "last.pt", weights_only=True)
@@ -244,7 +244,7 @@ def test_cli_model_arg_builds_and_records_the_variant(synth_csv, tmp_path):
         "64",
     )
     assert r.returncode == 0, r.stderr
-    model, meta = load_checkpoint(tmp_path / "best.pt")
+    model, meta = load_model(tmp_path / "best.pt")
     assert meta["model_kwargs"] == {"head": "dense", "hidden": 32}
     assert model.classifier[1].in_features == 32
     r = run_cli("evaluate", str(tmp_path / "best.pt"), "--data", str(synth_csv), "--json")
@@ -356,7 +356,7 @@ def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
     ):  # parameters untouched at lr 1e-30 (below float32 resolution); BN statistics move
         assert torch.equal(got[k], src[k]), k
     # the run knows which weights it started from, also after a resume (which does not load them again)
-    started_from = weights_fingerprint(load_checkpoint(tmp_path / "a" / "best.pt")[0])
+    started_from = weights_fingerprint(load_model(tmp_path / "a" / "best.pt")[0])
     assert checkpoint_meta(tmp_path / "b" / "last.pt")["init_weights"] == started_from
     train(
         TrainConfig(epochs=2, limit=140, lr=1e-30, init=str(tmp_path / "a" / "best.pt"), **FAST),
@@ -452,7 +452,7 @@ def test_cached_teacher_logits_follow_each_flip(synth, synth_teacher, tmp_path, 
     # the match says something: the teacher tells a face from its mirror image, so ignoring the flips would show
     from fer_lib.evaluate import predict_logits
 
-    teacher = load_checkpoint(synth_teacher)[0]
+    teacher = load_model(synth_teacher)[0]
     faces = synth.split("Training").images[:256]
     mirrored = np.ascontiguousarray(faces[:, :, ::-1])
     assert (predict_logits(teacher, faces) - predict_logits(teacher, mirrored)).abs().max() > 1e-2
@@ -466,13 +466,13 @@ def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it
     cfg = dict(epochs=2, flip=True, shift=0, rotate=0, scale=0, distill=0.5, **FAST)
     train(TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", stop_after=1)
     meta = checkpoint_meta(tmp_path / "student" / "last.pt")
-    assert meta["teacher_weights"] == weights_fingerprint(load_checkpoint(synth_teacher)[0])
+    assert meta["teacher_weights"] == weights_fingerprint(load_model(synth_teacher)[0])
     # the same name, other weights: a re-shipped teacher, say
     ckpt = torch.load(synth_teacher, weights_only=True)
     key = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
     ckpt["model"][key] = ckpt["model"][key] + 0.01
     torch.save(ckpt, tmp_path / "other.pt")
-    assert weights_fingerprint(load_checkpoint(tmp_path / "other.pt")[0]) != meta["teacher_weights"]
+    assert weights_fingerprint(load_model(tmp_path / "other.pt")[0]) != meta["teacher_weights"]
     with pytest.raises(ConfigError, match="was distilled from other weights"):
         train(
             TrainConfig(**cfg, teacher=str(tmp_path / "other.pt")), synth, tmp_path / "student", resume=True
@@ -531,7 +531,7 @@ def test_recipe_phases_undo_the_changes_newest_first():
 
 
 def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
-    from fer_lib.pretrained import _recipe, export_pretrained, full_run_meta
+    from fer_lib.ship import _recipe, export_pretrained, full_run_meta
 
     base = dict(limit=140, lr=0.01, **FAST)
     orig = tmp_path / "orig"
@@ -550,7 +550,7 @@ def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
         resume=True,
         stop_after=1,
     )
-    recipe = full_run_meta(orig, load_checkpoint(orig / "best.pt")[1])
+    recipe = full_run_meta(orig, load_model(orig / "best.pt")[1])
     assert [c["from_epoch"] for c in recipe["config_changes"]] == [3, 4] and len(recipe["history"]) == 4
 
     same = tmp_path / "same"
@@ -566,7 +566,7 @@ def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
 
     other = tmp_path / "seed1"
     T.replay(recipe, synth, other, seed=1, runtime={"progress": False})
-    assert _recipe(full_run_meta(other, load_checkpoint(other / "best.pt")[1])) == _recipe(recipe)
+    assert _recipe(full_run_meta(other, load_model(other / "best.pt")[1])) == _recipe(recipe)
     card = export_pretrained(orig, synth, name="toy", dest=tmp_path / "ship", seed_runs=[other])
     assert card["seeds"] == 2
     with pytest.raises(ConfigError, match="not a replay of this recipe with seed 2"):
@@ -613,9 +613,9 @@ def test_recompute_batchnorm_gives_the_test_time_statistics():
 def test_bn_recompute_runs_validate_test_time_statistics_and_resume(synth, tmp_path):
     cfg = dict(epochs=2, limit=140, bn_recompute=70, lr=0.01, **FAST)
     full = train(TrainConfig(**cfg), synth, tmp_path / "a")
-    saved, _ = load_checkpoint(tmp_path / "a" / "last.pt")
+    saved, _ = load_model(tmp_path / "a" / "last.pt")
     part = T._take(synth.split("Training"), stratified_sample(synth.split("Training").labels, 140, 0))
-    again, _ = load_checkpoint(tmp_path / "a" / "last.pt")
+    again, _ = load_model(tmp_path / "a" / "last.pt")
     with torch.no_grad():
         for m in again.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -669,7 +669,7 @@ def test_a_record_of_a_retired_option_keeps_its_history_but_is_not_trained_again
 def test_gpu_seeds_script_sizes_the_runs_to_its_budget_and_compacts_them(synth, tmp_path):
     """scripts/gpu_seeds.sh on a CPU with generated faces: probe, sized runs, float16 copies to export."""
     from fer_lib.data import write_packed
-    from fer_lib.pretrained import export_pretrained
+    from fer_lib.ship import export_pretrained
 
     write_packed(synth, tmp_path / "train.fer.xz", splits=("Training", "PublicTest"))
     env = {

@@ -1,0 +1,434 @@
+"""Shipping models and keeping records: what ``fer-lib ship ...`` does.
+
+A run that ships becomes fp16 weights plus a card, measured here on the weights users will load; a
+run that does not ship stays as a record of its recipe and history. Both follow the schema of
+``fer_lib.pretrained`` (``run_fields``). PrivateTest is measured for shipped weights only and never
+chooses anything: the run that ships is the best on PublicTest.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .evaluate import _eval_batch, measure, predict_logits_tta, recompute_batchnorm
+from .models import checkpoint_meta, half_state_dict
+from .pretrained import EXPERIMENTS_DIR, PRETRAINED_DIR, load_model, run_fields
+from .recipe import recipe_settings
+
+
+def _stored_classes(predictions: str, n: int, what: str) -> np.ndarray:
+    """A card's stored predictions (one digit a face) as class indices, checked to cover ``n`` faces."""
+    pred = np.frombuffer(predictions.encode(), dtype=np.uint8) - ord("0")
+    if len(pred) != n:
+        raise ConfigError(f"{len(pred)} stored predictions for {what}.")
+    return pred
+
+
+def prediction_accuracy(predictions: str, labels: np.ndarray) -> float:
+    """The accuracy of a card's stored predictions (one digit a face) against ``labels``."""
+    return float((_stored_classes(predictions, len(labels), f"{len(labels)} faces") == labels).mean())
+
+
+def check_predictions(
+    model: nn.Module,
+    data,
+    predictions: str,
+    split: str = "PrivateTest",
+    tta: str = "tencrop",
+    sample: int = 300,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> int:
+    """How many of a fixed random sample of faces ``model`` predicts otherwise than the stored ``predictions``.
+
+    A full ten-crop pass of the strong model over a test split takes many minutes on a 2-core CPU;
+    its stored predictions give the card's accuracy exactly (``prediction_accuracy``), and this
+    checks that the model still makes them, on ``sample`` faces.
+    """
+    part = data.split(split)
+    stored = _stored_classes(predictions, len(part), f"the {len(part)} faces of {split}")
+    idx = np.sort(np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False))
+    device = torch.device(device)
+    logits = predict_logits_tta(
+        model, part.images[idx], (tta,), device=device, batch_size=_eval_batch(device)
+    )[tta]
+    return int((logits.argmax(1).numpy() != stored[idx]).sum())
+
+
+def record_predictions(name: str, data, dest: str | Path | None = None) -> dict[str, str]:
+    """Add a shipped model's PrivateTest predictions (every TTA mode) to a card made before cards kept them.
+
+    The accuracies they give must be the card's, within one face, or nothing is written.
+    """
+    out = Path(dest or PRETRAINED_DIR)
+    card_path, card = _shipped_card(name, out, data)
+    model, _ = load_model(out / f"{name}.pt")
+    preds: dict[str, str] = {}
+    got = measure(model, data, splits=("PrivateTest",), predictions=preds)["PrivateTest"]
+    for key, value in got.items():
+        if key != "n" and abs(value - card["metrics"]["PrivateTest"][key]) > 1.5 / got["n"]:
+            raise ConfigError(
+                f"{name}: PrivateTest {key} is {value:.4f} now, the card says {card['metrics']['PrivateTest'][key]:.4f}."
+            )
+    card["predictions"] = preds
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return preds
+
+
+def full_run_meta(run: Path, best_meta: dict) -> dict:
+    """best.pt's metadata with the whole run's history and settings (best.pt stops at the best epoch)."""
+    last = run / "last.pt"
+    if not last.exists():
+        return best_meta
+    meta = checkpoint_meta(last)
+    return dict(
+        best_meta,
+        history=meta["history"],
+        config=meta["config"],
+        config_changes=meta.get("config_changes", []),
+        epoch=meta["epoch"],
+        best_epoch=best_meta["epoch"],
+    )
+
+
+def _best_val_acc(run: Path) -> float:
+    ckpt = run / "last.pt" if (run / "last.pt").exists() else run / "best.pt"
+    hist = checkpoint_meta(ckpt)["history"]
+    return max((h.get("val_acc", -1.0) for h in hist), default=-1.0)
+
+
+def _recipe(meta: dict) -> tuple[str, str]:
+    """A run's recipe with its seed left out: what seed runs must share."""
+    return json.dumps(recipe_settings(meta["config"]), sort_keys=True), json.dumps(
+        meta.get("config_changes", []), sort_keys=True
+    )
+
+
+def seed_summary(
+    rows: list[dict], keys: tuple[str, ...] = ("PublicTest", "PrivateTest", "PrivateTest ten-crop")
+) -> dict:
+    """Mean, sample standard deviation, min and max of each metric over seed runs."""
+    out = {}
+    for k in keys:
+        v = np.array([r[k] for r in rows], dtype=float)
+        out[k] = {
+            "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else None,
+            "min": float(v.min()),
+            "max": float(v.max()),
+        }
+    return out
+
+
+def _seed_row(run: Path, data, recipe_meta: dict, recipe_of: str, shipped: bool) -> dict:
+    """One seed run's row: its best.pt measured plain and ten-crop, after checking it shares ``recipe_meta``'s recipe."""
+    net, m = load_model(run / "best.pt")
+    m = full_run_meta(run, m)
+    if (
+        m["model"] != recipe_meta["model"]
+        or m["data_hash"] != recipe_meta["data_hash"]
+        or _recipe(m) != _recipe(recipe_meta)
+    ):
+        raise ConfigError(
+            f"{run} is not a seed run of {recipe_of}: the model, data or recipe (seed aside) differ."
+        )
+    public = measure(net, data, splits=("PublicTest",), ttas=("none",))[
+        "PublicTest"
+    ]  # the row has no PublicTest ten-crop
+    private = measure(net, data, splits=("PrivateTest",), ttas=("none", "tencrop"))["PrivateTest"]
+    return {
+        "run": run.name,
+        "seed": m["config"]["seed"],
+        "best_epoch": m.get("best_epoch", m["epoch"]),
+        "epochs": len(m["history"]),
+        "PublicTest": public["accuracy"],
+        "PrivateTest": private["accuracy"],
+        "PrivateTest ten-crop": private["accuracy_tencrop"],
+        "shipped": shipped,
+        "bf16": m.get("bf16"),
+    }
+
+
+def _check_seeds(rows: list[dict]) -> None:
+    seeds = [row["seed"] for row in rows]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seed runs must differ in seed; got seeds {seeds}.")
+
+
+def _check_finished(runs: list[Path]) -> None:
+    for r in runs:
+        if not (r / "best.pt").exists():
+            raise ConfigError(f"{r}: no best.pt; not a finished training run.")
+
+
+def _shipped_card(name: str, out: Path, data) -> tuple[Path, dict]:
+    """The path and contents of ``name``'s card in ``out``, checked to ship weights and to be of ``data``."""
+    card_path = out / f"{name}.json"
+    if not (card_path.exists() and (out / f"{name}.pt").exists()):
+        raise ConfigError(f"no weights and card for '{name}' in {out}.")
+    card = json.loads(card_path.read_text())
+    if card["data_hash"] != data.data_hash():
+        raise ConfigError(
+            f"{name} was trained on data {card['data_hash']}, but the data given is {data.data_hash()}."
+        )
+    return card_path, card
+
+
+def card_row(card: dict, name: str, metrics: dict) -> dict:
+    """A one-seed card's run as a seed row (the shipped one), with the accuracies of ``metrics``."""
+    return {
+        "run": name,
+        "seed": card["config"]["seed"],
+        "best_epoch": card["best_epoch"],
+        "epochs": card["epochs"],
+        "PublicTest": metrics["PublicTest"]["accuracy"],
+        "PrivateTest": metrics["PrivateTest"]["accuracy"],
+        "PrivateTest ten-crop": metrics["PrivateTest"].get("accuracy_tencrop"),
+        "shipped": True,
+        "bf16": card.get("bf16"),
+    }
+
+
+def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
+    """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
+    torch.save({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
+
+
+def export_pretrained(
+    run_folder: str | Path,
+    data,
+    name: str | None = None,
+    dest: str | Path | None = None,
+    seed_runs: tuple[str | Path, ...] = (),
+) -> dict:
+    """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash).
+
+    ``seed_runs`` are more runs of the same recipe with other seeds. The run that ships is the one
+    with the best PublicTest accuracy among all of them (never chosen on PrivateTest); the card lists
+    every seed's accuracies (best.pt of each, plain and ten-crop) and their mean, spread and range.
+    That PublicTest accuracy is the one the card shows, measured here on each best.pt (float32, on
+    this device): a run trained elsewhere (a GPU under bf16, say) validated on other arithmetic,
+    which can order two close seeds otherwise; the training history's best breaks ties.
+    """
+    runs = [Path(run_folder), *map(Path, seed_runs)]
+    _check_finished(runs)
+    run = runs[0]
+    seed_rows: list[dict] = []
+    if seed_runs:
+        first = full_run_meta(run, load_model(run / "best.pt")[1])
+        seed_rows = [_seed_row(r, data, first, str(run), shipped=False) for r in runs]
+        _check_seeds(seed_rows)
+        pick = max(range(len(runs)), key=lambda k: (seed_rows[k]["PublicTest"], _best_val_acc(runs[k])))
+        for k, row in enumerate(seed_rows):
+            row["shipped"] = k == pick
+        run = runs[pick]
+    model, meta = load_model(run / "best.pt")
+    meta = full_run_meta(run, meta)
+    name = name or meta["model"]
+    if meta["data_hash"] != data.data_hash():
+        raise ConfigError(
+            f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
+        )
+    dest = Path(dest or PRETRAINED_DIR)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_fp16(model, meta, dest / f"{name}.pt")
+    shipped, _ = load_model(dest / f"{name}.pt")  # measure what users will load
+    preds: dict[str, str] = {}
+    metrics = measure(shipped, data, predictions=preds)
+    card = run_fields(run.name, meta) | {
+        "metrics": metrics,
+        "selected_on": "PublicTest accuracy (best epoch" + (", then best seed run)" if seed_runs else ")"),
+        "seeds": len(runs),
+        "weights": "float16",
+        "predictions": {k: v for k, v in preds.items() if k.startswith("PrivateTest")},
+    }
+    if seed_rows:
+        card["seed_runs"] = seed_rows
+        card["seed_summary"] = seed_summary(seed_rows)
+    (dest / f"{name}.json").write_text(json.dumps(card, indent=1) + "\n")
+    return card
+
+
+def recompute_shipped_batchnorm(
+    name: str, data, dest: str | Path | None = None, device: str | torch.device = "cpu"
+) -> dict:
+    """Recompute a shipped model's BatchNorm statistics on Training (dropout off), keep them if PublicTest gains.
+
+    The shipped weights were chosen on PublicTest with the statistics they were trained with: the
+    trainer's running averages, or for a run trained with ``bn_recompute`` N, those of its N-image
+    sample. Here the same weights get exact statistics of all Training images as the network sees them at test
+    time (``evaluate.recompute_batchnorm``). The new statistics replace the old only when PublicTest
+    accuracy rises (the decision never looks at PrivateTest); the card then holds the metrics
+    measured again from the new fp16 weights, and its ``batchnorm`` entry the metrics before.
+    Where PublicTest does not rise the weights stay as they are, and the card's ``batchnorm``
+    entry records the trial (``kept`` false), so a reader learns it was tried and what it gave.
+    Returns that entry, with ``kept`` saying which way it went.
+    """
+    out = Path(dest or PRETRAINED_DIR)
+    src = out / f"{name}.pt"
+    card_path, card = _shipped_card(name, out, data)
+    if card.get("batchnorm", {}).get("kept"):
+        raise ConfigError(
+            f"{name}'s BatchNorm statistics were already recomputed ({card['batchnorm']['statistics']})."
+        )
+    model, meta = load_model(src, device=device)
+    public = data.split("PublicTest")
+    before = measure(model, data, splits=("PublicTest",), device=device)["PublicTest"]
+    train_images = data.split("Training").images
+    recompute_batchnorm(model, train_images, device=device)
+    trial = out / f".{name}.recomputed.pt"
+    save_fp16(model, meta, trial)
+    try:
+        new_model, _ = load_model(trial, device=device)  # measure what users would load
+        after = measure(new_model, data, splits=("PublicTest",), device=device)["PublicTest"]
+        entry = {
+            "statistics": f"recomputed on all {len(train_images):,} Training images, no augmentation, dropout off",
+            "images": len(train_images),
+            "rule": "kept only if plain PublicTest accuracy rises",
+            "PublicTest before": before,
+            "PublicTest after": after,
+            "kept": after["accuracy"] > before["accuracy"],
+            "n": len(public),
+        }
+        if entry["kept"]:
+            entry["metrics before"] = card["metrics"]
+            meta = dict(meta, batchnorm=entry["statistics"])
+            save_fp16(new_model, meta, out / f"{name}.pt")
+            preds: dict[str, str] = {}
+            metrics = {
+                "PublicTest": after,
+                **measure(new_model, data, splits=("PrivateTest",), device=device, predictions=preds),
+            }
+            card = dict(card, metrics=metrics, predictions=preds)
+        card_path.write_text(json.dumps(dict(card, batchnorm=entry), indent=1) + "\n")
+    finally:
+        trial.unlink(missing_ok=True)
+    return entry
+
+
+def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str | Path | None = None) -> dict:
+    """Add runs of a shipped model's recipe with other seeds to its card, where the run it shipped from is gone.
+
+    ``export_pretrained(run, data, seed_runs=...)`` needs every run folder; a shipped model whose own
+    folder was not kept (run folders are local state) gets its seed runs here instead, for example
+    from ``fer-lib train --like NAME --seed N``. The shipped run's row comes from its card: the
+    metrics of the weights as trained (before any BatchNorm recompute, as the other rows are). The
+    rule is export's: the run with the best PublicTest accuracy ships. If that is one of the new
+    runs, its best.pt is exported in the shipped one's place (its BatchNorm statistics as trained;
+    ``recompute_shipped_batchnorm`` may follow). Returns the new card.
+    """
+    out = Path(dest or PRETRAINED_DIR)
+    card_path, card = _shipped_card(name, out, data)
+    runs = [Path(r) for r in seed_runs]
+    if not runs:
+        raise ConfigError("add_seed_runs needs at least one run folder.")
+    _check_finished(runs)
+    recipe_meta = {
+        "model": card["model"],
+        "data_hash": card["data_hash"],
+        "config": card["config"],
+        "config_changes": card.get("config_changes", []),
+    }
+    as_trained = (
+        card["batchnorm"]["metrics before"] if card.get("batchnorm", {}).get("kept") else card["metrics"]
+    )
+    old_rows = card.get("seed_runs") or [card_row(card, name, as_trained)]
+    new_rows = [_seed_row(r, data, recipe_meta, f"the shipped {name}", shipped=False) for r in runs]
+    _check_seeds(old_rows + new_rows)
+    shipped_best = max(h.get("val_acc", -1.0) for h in card["history"])
+    winner = max(runs, key=_best_val_acc)
+    if _best_val_acc(winner) > shipped_best:
+        card = export_pretrained(winner, data, name=name, dest=out)
+        old_rows = [dict(r, shipped=False) for r in old_rows]
+        new_rows = [dict(r, shipped=run == winner) for r, run in zip(new_rows, runs)]
+    rows = sorted(old_rows + new_rows, key=lambda r: r["seed"])
+    card = dict(
+        card,
+        seeds=len(rows),
+        seed_runs=rows,
+        seed_summary=seed_summary(rows),
+        selected_on="PublicTest accuracy (best epoch, then best seed run)",
+    )
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return card
+
+
+def record_experiment(
+    run_folder: str | Path, data, question: str, note: str = "", dest: str | Path | None = None
+) -> dict:
+    """Keep a run that did not ship in the package: its recipe and whole history, no weights.
+
+    Run folders are local state, so an experiment that was tried and not shipped would leave no
+    trace in a fresh checkout; choosing among recipes on PublicTest is itself a selection, and a
+    reader can only weigh it if the losing runs stay visible. The record holds what the run's
+    ``last.pt`` knows (recipe, phase changes, every epoch's losses and PublicTest accuracy as
+    validated, machine, minutes), ``question``, what the run was to find out, and ``note``, what
+    else a reader should know (why it was stopped, say). PrivateTest is
+    never measured for it. A stopped run (fewer epochs than planned) is recorded as such.
+    Writes ``<dest>/<run name>.json`` (default: the package's ``pretrained/experiments``).
+    """
+    run = Path(run_folder)
+    last = run / "last.pt"
+    if not last.exists():
+        raise ConfigError(f"{run}: no last.pt; not a training run folder.")
+    if not question.strip():
+        raise ConfigError("record_experiment needs the question the run was to answer.")
+    meta = checkpoint_meta(last)
+    if meta["data_hash"] != data.data_hash():
+        raise ConfigError(
+            f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
+        )
+    return _write_record(_record(run.name, meta, question, note), dest)
+
+
+def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
+    """An experiment record: the run's fields (``pretrained.RUN_KEYS``), its question and a note."""
+    return run_fields(run_name, meta) | {
+        "question": question.strip(),
+        "note": note.strip(),
+        "recorded": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _write_record(record: dict, dest: str | Path | None) -> dict:
+    out = Path(dest or EXPERIMENTS_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{record['run']}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def retire_pretrained(
+    name: str, question: str, note: str = "", source: str | Path | None = None, dest: str | Path | None = None
+) -> dict:
+    """Keep a shipped model's run as an experiment record before a recipe that did better on PublicTest replaces it.
+
+    Its run folder is usually gone, so the record is made from the card (``source``, default the
+    package's ``pretrained/``): the shipped seed run's recipe, phase changes and whole history, as
+    ``record_experiment`` keeps them, with ``shipped_as`` naming the model it shipped as and
+    ``other_seeds`` the best PublicTest of the recipe's other seed runs. Like every record it holds
+    no weights and no PrivateTest number (the card's git history still has them). Call it before
+    ``export_pretrained`` overwrites the card.
+    """
+    card_path = Path(source or PRETRAINED_DIR) / f"{name}.json"
+    if not card_path.exists():
+        raise ConfigError(f"{card_path}: no card; nothing ships as {name!r}.")
+    if not question.strip():
+        raise ConfigError("retire_pretrained needs the question the run was to answer.")
+    card = json.loads(card_path.read_text())
+    rows = card.get("seed_runs") or []
+    shipped = next((r for r in rows if r["shipped"]), None)
+    record = _record(shipped["run"] if shipped else card["run"], card, question, note)
+    record["shipped_as"] = name
+    record["other_seeds"] = [
+        {"run": r["run"], "seed": r["seed"], "best_epoch": r["best_epoch"], "PublicTest": r["PublicTest"]}
+        for r in rows
+        if not r["shipped"]
+    ]
+    return _write_record(record, dest)
