@@ -107,7 +107,11 @@ def baseline_curves(
 
 def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
     for name in ("report_cnn", "simple_cnn"):
-        make = (lambda: load_model(name)[0]) if pretrained_info(name) else (lambda: build_model(name))
+        make = (
+            (lambda name=name: load_model(name)[0])
+            if pretrained_info(name)
+            else (lambda name=name: build_model(name))
+        )
         maps = attribute(make(), x, t, "saliency")
         t0 = time.perf_counter()
         b = baseline_curves(make(), x, t, maps)
@@ -124,7 +128,8 @@ def curves_part(x: torch.Tensor, t: torch.Tensor) -> None:
                 abs(float(o[f"{k}_auc"].mean() - b[f"{k}_auc"].mean())) for k in ("deletion", "insertion")
             )
             print(
-                f"deletion/insertion {name:<11} baseline {tb:6.1f} s   fer_lib {label} {to:6.1f} s   ({tb / to:.2f}x)   "
+                f"deletion/insertion {name:<11} baseline {tb:6.1f} s   fer_lib {label} {to:6.1f} s   "
+                f"({tb / to:.2f}x)   "
                 f"max |p diff| {diff:.4f}, mean AUC diff {dauc:.4f}"
             )
 
@@ -165,7 +170,8 @@ def main() -> None:
     for k in b:
         print(f"{k:<22} baseline {b[k]:6.1f} s   fer_lib {o[k]:6.1f} s   ({b[k] / o[k]:.2f}x)")
     print(
-        f"{'all three':<22} baseline {sum(b.values()):6.1f} s   fer_lib {sum(o.values()):6.1f} s   ({sum(b.values()) / sum(o.values()):.2f}x)"
+        f"{'all three':<22} baseline {sum(b.values()):6.1f} s   fer_lib {sum(o.values()):6.1f} s   "
+        f"({sum(b.values()) / sum(o.values()):.2f}x)"
     )
     m = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     print(f"faces for the curves: {min(m, len(x))}")

@@ -47,7 +47,11 @@ def main() -> None:
     print(f"faces: {len(images)}  tta: {tta}  torch threads: {torch.get_num_threads()}")
     names = ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg")
     for name in names:
-        make = (lambda: load_model(name)[0]) if pretrained_info(name) else (lambda: build_model(name))
+        make = (
+            (lambda name=name: load_model(name)[0])
+            if pretrained_info(name)
+            else (lambda name=name: build_model(name))
+        )
         t0 = time.perf_counter()
         ref = baseline(make(), images, tta)
         tb = time.perf_counter() - t0
@@ -56,11 +60,16 @@ def main() -> None:
         to = time.perf_counter() - t0
         differ = int((ref.argmax(1) != ours.argmax(1)).sum())
         print(
-            f"{name:<11} baseline {tb:6.1f} s   fer_lib {to:6.1f} s   ({tb / to:.2f}x)   predictions that differ: {differ}"
+            f"{name:<11} baseline {tb:6.1f} s   fer_lib {to:6.1f} s   ({tb / to:.2f}x)   predictions that "
+            f"differ: {differ}"
         )
     print("all three TTA modes, as measure() computes a card:")
     for name in names:
-        make = (lambda: load_model(name)[0]) if pretrained_info(name) else (lambda: build_model(name))
+        make = (
+            (lambda name=name: load_model(name)[0])
+            if pretrained_info(name)
+            else (lambda name=name: build_model(name))
+        )
         model = make()
         t0 = time.perf_counter()
         ref = {m: predict_logits(model, images, tta=m) for m in TTA_MODES}

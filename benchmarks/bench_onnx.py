@@ -60,10 +60,10 @@ def main() -> None:
             onnx_model = OnnxModel(export_onnx(model, Path(tmp) / f"{name}.onnx", name=name), threads=threads)
 
             @torch.no_grad()
-            def torch_run(b: np.ndarray) -> np.ndarray:
+            def torch_run(b: np.ndarray, model=model) -> np.ndarray:
                 return model(torch.from_numpy(b)).numpy()
 
-            def onnx_run(b: np.ndarray) -> np.ndarray:
+            def onnx_run(b: np.ndarray, onnx_model=onnx_model) -> np.ndarray:
                 return onnx_model.logits(b)
 
             fps_t, out_t = throughput(torch_run, x)
@@ -72,7 +72,8 @@ def main() -> None:
             differ = int((out_t.argmax(1) != out_o.argmax(1)).sum())
             print(
                 f"{name:<11} faces/s torch {fps_t:8.0f}  onnxruntime {fps_o:8.0f} ({fps_o / fps_t:.2f}x)   "
-                f"one face torch {lat_t:6.2f} ms  onnxruntime {lat_o:6.2f} ms ({lat_t / lat_o:.2f}x)   top classes that differ: {differ}"
+                f"one face torch {lat_t:6.2f} ms  onnxruntime {lat_o:6.2f} ms ({lat_t / lat_o:.2f}x)   top "
+                f"classes that differ: {differ}"
             )
 
 

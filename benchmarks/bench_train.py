@@ -1,9 +1,11 @@
 """Training throughput of report_cnn on this machine: fer_lib's trainer against a typical loop.
 
 Baseline: what a typical user writes: a DataLoader over a TensorDataset (float images), batch
-128, eager fp32, default memory format, torch's nn.Dropout, the same batched augmentation. Ours: fer_lib.train.train
+128, eager fp32, default memory format, torch's nn.Dropout, the same batched augmentation. Ours:
+fer_lib.train.train
 with its defaults (uint8 data resident on the device, bf16 autocast where the CPU has native bf16,
-channels_last, fer_lib's faster CPU dropout mask). Both run one epoch over the same images, interleaved, best of BENCH_ROUNDS.
+channels_last, fer_lib's faster CPU dropout mask). Both run one epoch over the same images, interleaved, best
+of BENCH_ROUNDS.
 
 Usage: python benchmarks/bench_train.py [N_IMAGES]   (default 4096; uses $FER2013_CSV if set)
 """
@@ -77,7 +79,8 @@ def main() -> None:
         ours.append(ours_epoch(data))
     b, o = max(base), max(ours)
     print(
-        f"images per epoch: {len(idx)}  torch threads: {torch.get_num_threads()}  bf16 math: {cpu_has_fast_bf16()}"
+        f"images per epoch: {len(idx)}  torch threads: {torch.get_num_threads()}  bf16 math: "
+        f"{cpu_has_fast_bf16()}"
     )
     print(f"baseline (DataLoader, fp32, eager):   {b:7.1f} images/s")
     print(f"fer_lib trainer (defaults):           {o:7.1f} images/s")

@@ -196,7 +196,8 @@ def _replay(a: argparse.Namespace) -> int:
 
 
 def _key_values(pairs: list[str] | None, flag: str, example: str, parse: Any) -> dict:
-    """KEY=VALUE pairs of a repeatable option as a dict, each VALUE through ``parse``; one sentence for a bad pair."""
+    """KEY=VALUE pairs of a repeatable option as a dict, each VALUE through ``parse``; one sentence for a bad
+    pair."""
     out: dict = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -297,7 +298,8 @@ def _evaluate(a: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"{a.split}: accuracy {res['accuracy']:.4f} on {res['n']:,} images (loss {res['loss']:.4f}, TTA {res['tta']}{left_out})"
+        f"{a.split}: accuracy {res['accuracy']:.4f} on {res['n']:,} images (loss {res['loss']:.4f}, TTA "
+        f"{res['tta']}{left_out})"
     )
     print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
     for c, m in res["per_class"].items():
@@ -499,7 +501,8 @@ def _export(a: argparse.Namespace) -> int:
     ).images  # a quick check; tests/test_export.py checks FER2013's PrivateTest
     check = compare(model, OnnxModel(out), faces)
     print(
-        f"{out}: {meta.get('model', a.model)} as ONNX ({out.stat().st_size / 2**20:.1f} MiB); on {check['faces']} faces "
+        f"{out}: {meta.get('model', a.model)} as ONNX ({out.stat().st_size / 2**20:.1f} MiB); on "
+        f"{check['faces']} faces "
         f"onnxruntime and torch differ in {check['classes_differ']} classes, probabilities by at most "
         f"{check['max_probability_gap']:.1e}"
     )
@@ -530,7 +533,8 @@ def _ship(a: argparse.Namespace) -> int:
     elif a.ship_command == "batchnorm":
         entry = P.recompute_shipped_batchnorm(a.name, data, dest=dest)
         print(
-            f"{a.name}: BatchNorm statistics recomputed on Training; PublicTest {entry['PublicTest before']['accuracy']:.4f} "
+            f"{a.name}: BatchNorm statistics recomputed on Training; PublicTest "
+            f"{entry['PublicTest before']['accuracy']:.4f} "
             f"-> {entry['PublicTest after']['accuracy']:.4f}; {'kept' if entry['kept'] else 'not kept'}"
         )
         return 0
@@ -549,7 +553,8 @@ def _ship(a: argparse.Namespace) -> int:
         return 0
     m = card["metrics"]
     print(
-        f"shipped {getattr(a, 'name', None) or card['model']}: PublicTest {m['PublicTest']['accuracy']:.4f}, PrivateTest {m['PrivateTest']['accuracy']:.4f} "
+        f"shipped {getattr(a, 'name', None) or card['model']}: PublicTest "
+        f"{m['PublicTest']['accuracy']:.4f}, PrivateTest {m['PrivateTest']['accuracy']:.4f} "
         f"(ten-crop {m['PrivateTest']['accuracy_tencrop']:.4f}), {card.get('seeds', 1)} seed(s)"
     )
     return 0
@@ -656,7 +661,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--optimizer", default="adam", help="adam (betas 0.9, 0.99) or sgd (Nesterov momentum 0.9)")
+    t.add_argument(
+        "--optimizer", default="adam", help="adam (betas 0.9, 0.99) or sgd (Nesterov momentum 0.9)"
+    )
     t.add_argument("--schedule", default="constant", help="constant, cosine, onecycle or plateau")
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--weight-decay", type=float, default=0.0)
@@ -685,7 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); 0 is off",
+        help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); "
+        "0 is off",
     )
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")

@@ -233,7 +233,8 @@ def randomization_test(
     seed: int = 0,
     **kwargs: object,
 ) -> dict[str, list[tuple[str, float]]]:
-    """Cascading randomisation from the top layer down: per method, (layer, mean Spearman rho) after each step.
+    """Cascading randomisation from the top layer down: per method, (layer, mean Spearman rho) after each
+    step.
 
     rho is computed between the absolute maps of the trained model and of the progressively
     randomised copy; a method whose rho stays high does not depend on what the model learned.
@@ -252,7 +253,8 @@ def randomization_test(
 
 
 def insensitive_methods(result: dict[str, list[tuple[str, float]]], threshold: float = 0.5) -> list[str]:
-    """Methods whose maps still correlate above ``threshold`` with the trained model's after full randomisation."""
+    """Methods whose maps still correlate above ``threshold`` with the trained model's after full
+    randomisation."""
     return [m for m, curve in result.items() if curve[-1][1] > threshold]
 
 

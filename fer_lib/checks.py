@@ -48,7 +48,8 @@ def integer(name: str, value: int, low: int, hint: str = "") -> int:
 
 
 def output_dir(path: str | os.PathLike, what: str = "the output folder") -> Path:
-    """A folder to write into, created if missing; a file in its place, or one that cannot be made, is an error."""
+    """A folder to write into, created if missing; a file in its place, or one that cannot be made, is an
+    error."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ConfigError(f"{what} {p} is a file, not a folder; choose a folder name.")
@@ -66,7 +67,8 @@ def output_dir(path: str | os.PathLike, what: str = "the output folder") -> Path
 
 
 def output_file(path: str | os.PathLike, suffixes: Sequence[str], what: str = "the output file") -> Path:
-    """A file to write: its folder must exist, it must not be a folder, and it must end in one of ``suffixes``."""
+    """A file to write: its folder must exist, it must not be a folder, and it must end in one of
+    ``suffixes``."""
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"{what} {p} is a folder; give a file name ending in {' or '.join(suffixes)}.")

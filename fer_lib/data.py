@@ -92,11 +92,13 @@ class FerData:
         n = len(self.images)
         if self.images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or self.images.dtype != np.uint8:
             raise DataError(
-                f"{self.source or 'data'}: images must be uint8 of shape (N, 48, 48), got {self.images.dtype} {self.images.shape}."
+                f"{self.source or 'data'}: images must be uint8 of shape (N, 48, 48), got "
+                f"{self.images.dtype} {self.images.shape}."
             )
         if len(self.labels) != n or len(self.splits) != n:
             raise DataError(
-                f"{self.source or 'data'}: {n} images but {len(self.labels)} labels and {len(self.splits)} split names."
+                f"{self.source or 'data'}: {n} images but {len(self.labels)} labels and {len(self.splits)} "
+                "split names."
             )
 
     def __len__(self) -> int:
@@ -109,7 +111,8 @@ class FerData:
         mask = self.splits == name
         if not mask.any():
             raise DataError(
-                f"{self.source or 'data'} has no '{name}' rows (splits present: {', '.join(self.split_names())})."
+                f"{self.source or 'data'} has no '{name}' rows (splits present: "
+                f"{', '.join(self.split_names())})."
             )
         return FerData(self.images[mask], self.labels[mask], self.splits[mask], self.source, self.layout)
 
@@ -169,7 +172,8 @@ def detect_layout(path: str | os.PathLike) -> str:
     if _head(p)[:6] == _XZ_MAGIC:
         if not p.name.endswith(PACK_SUFFIX):
             raise DataError(
-                f"{p}: an xz file; fer_lib reads xz only as a packed copy named *{PACK_SUFFIX} (fer-lib pack)."
+                f"{p}: an xz file; fer_lib reads xz only as a packed copy named *{PACK_SUFFIX} (fer-lib "
+                "pack)."
             )
         return "packed"
     head = _read_bytes(p, header_only=True)
@@ -237,7 +241,8 @@ def _read_bytes(p: Path, header_only: bool = False) -> bytes:
 
 
 def _gunzip(blob: bytes, p: Path) -> bytes:
-    """Every member of a gzip file (``gzip >>`` and bgzip write several); anything else after them is an error."""
+    """Every member of a gzip file (``gzip >>`` and bgzip write several); anything else after them is an
+    error."""
     parts, rest = [], blob
     errors = (zlib.error, getattr(_inflate_lib, "error", zlib.error), EOFError, OSError)
     while True:
@@ -490,7 +495,8 @@ def gray8(im: Image.Image) -> Image.Image:
 
 
 def upright(im: Image.Image, rgb: bool = False) -> Image.Image:
-    """A PIL image turned by its EXIF orientation, as 8-bit grayscale (or RGB with ``rgb``; deep images scaled, not clipped)."""
+    """A PIL image turned by its EXIF orientation, as 8-bit grayscale (or RGB with ``rgb``; deep images
+    scaled, not clipped)."""
     from PIL import ImageOps
 
     im = ImageOps.exif_transpose(im)
@@ -500,7 +506,8 @@ def upright(im: Image.Image, rgb: bool = False) -> Image.Image:
 
 
 def open_image(f: str | os.PathLike, rgb: bool = False) -> Image.Image:
-    """An image file as upright 8-bit grayscale (or RGB with ``rgb``); one DataError sentence for any failure."""
+    """An image file as upright 8-bit grayscale (or RGB with ``rgb``); one DataError sentence for any
+    failure."""
     from PIL import Image, UnidentifiedImageError
 
     f = Path(f)
@@ -531,7 +538,8 @@ def _read_image(f: Path, resize: bool) -> np.ndarray:
     if im.size != (IMAGE_SIZE, IMAGE_SIZE):
         if not resize:
             raise DataError(
-                f"{f}: image is {im.size[0]}x{im.size[1]}, expected 48x48 (pass resize=True, or --resize, to scale it)."
+                f"{f}: image is {im.size[0]}x{im.size[1]}, expected 48x48 (pass resize=True, or --resize, "
+                "to scale it)."
             )
         if min(im.size) < MIN_IMAGE_SIDE:
             raise DataError(
@@ -648,13 +656,15 @@ def write_csv(data: FerData, path: str | os.PathLike, layout: str = "fer2013") -
     flat = data.images.reshape(len(data), -1)
     pix = [" ".join(map(str, row)) for row in flat.tolist()]
     if layout == "fer2013":
-        lines = ["emotion,pixels,Usage"] + [f"{l},{x},{s}" for l, x, s in zip(data.labels, pix, data.splits)]
+        lines = ["emotion,pixels,Usage"] + [
+            f"{lab},{x},{s}" for lab, x, s in zip(data.labels, pix, data.splits)
+        ]
     elif layout == "icml":
         lines = ["emotion, Usage, pixels"] + [
-            f"{l},{s},{x}" for l, x, s in zip(data.labels, pix, data.splits)
+            f"{lab},{s},{x}" for lab, x, s in zip(data.labels, pix, data.splits)
         ]
     elif layout == "ntu":
-        lines = ["label,feature"] + [f"{l},{x}" for l, x in zip(data.labels, pix)]
+        lines = ["label,feature"] + [f"{lab},{x}" for lab, x in zip(data.labels, pix)]
     else:
         raise DataError(f"unknown CSV layout '{layout}'; expected fer2013, icml or ntu.")
     text = ("\n".join(lines) + "\n").encode()

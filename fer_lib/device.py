@@ -52,7 +52,8 @@ def bf16_pays(device: torch.device | str) -> bool:
 
 
 def is_channels_last(model: nn.Module) -> bool:
-    """Whether the model's conv weights are laid out channels_last (what ``model.to(memory_format=...)`` sets).
+    """Whether the model's conv weights are laid out channels_last (what ``model.to(memory_format=...)``
+    sets).
 
     Read off the first 4-d weight where the two layouts differ (more than one input channel and a
     kernel wider than one pixel); a model with none has nothing to lay out.
@@ -67,7 +68,8 @@ def is_channels_last(model: nn.Module) -> bool:
 def borrowed(
     model: nn.Module, *, eval_mode: bool = True, layout: torch.memory_format | None = torch.channels_last
 ) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode and in ``layout`` for a block, then give it back as it was (mode and layout).
+    """Run ``model`` in eval mode and in ``layout`` for a block, then give it back as it was (mode and
+    layout).
 
     channels_last gives the same results about 1.2-1.5x faster on the CPU; ``layout=None`` leaves the
     layout alone. Afterwards every module has its own train/eval mode again.

@@ -134,7 +134,8 @@ def per_class_metrics(cm: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def balanced_accuracy(cm: np.ndarray) -> float:
-    """The mean of the per-class recalls (classes with no faces left out): what a model gets when every class counts the same."""
+    """The mean of the per-class recalls (classes with no faces left out): what a model gets when every class
+    counts the same."""
     support = cm.sum(1)
     recalls = np.diag(cm)[support > 0] / support[support > 0]
     return float(recalls.mean()) if len(recalls) else 0.0
@@ -286,7 +287,8 @@ def measure(
     device: str | torch.device = "cpu",
     predictions: dict[str, str] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop": ..., "n": n}}.
+    """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop":
+    ..., "n": n}}.
 
     The modes share their views (``predict_logits_tta``): all three cost ten forward passes a face.
     Given a dict, ``predictions`` receives each split and mode's predicted classes, one digit a

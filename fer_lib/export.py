@@ -37,7 +37,8 @@ def _need(module: str):
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, name: str = "", opset: int = 18) -> Path:
-    """Write ``model`` as one self-contained ONNX file with a free batch size; the caller's model is not changed."""
+    """Write ``model`` as one self-contained ONNX file with a free batch size; the caller's model is not
+    changed."""
     _need("onnxscript")
     onnx = _need("onnx")
     p = Path(path)
@@ -119,7 +120,8 @@ class OnnxModel:
 
 
 def compare(model: nn.Module, onnx_model: OnnxModel, images: np.ndarray) -> dict:
-    """How far the ONNX model's answers are from torch's on ``images``: differing classes, largest probability gap."""
+    """How far the ONNX model's answers are from torch's on ``images``: differing classes, largest
+    probability gap."""
     from .evaluate import predict_logits
 
     p_torch = predict_logits(model, images, bf16=False).softmax(1).numpy()

@@ -85,7 +85,8 @@ def _detector():
 
 
 def to_gray(image: Any) -> np.ndarray:
-    """A photo as an upright 8-bit grayscale array: a file path, a PIL image or an array (RGB, RGBA or gray)."""
+    """A photo as an upright 8-bit grayscale array: a file path, a PIL image or an array (RGB, RGBA or
+    gray)."""
     from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
@@ -140,6 +141,7 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], share: float = F
 
 
 def find_faces(image: Any, min_size: int = MIN_FACE) -> list[Face]:
-    """Every frontal face in ``image`` (a path, PIL image or array), largest first, each with its box and crop."""
+    """Every frontal face in ``image`` (a path, PIL image or array), largest first, each with its box and
+    crop."""
     gray = to_gray(image)
     return [Face(box, crop_face(gray, box)) for box in detect_faces(gray, min_size)]

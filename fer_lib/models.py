@@ -328,7 +328,8 @@ def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tu
 
 
 def checkpoint_meta(path: str | Path) -> dict:
-    """The metadata of a checkpoint written by the trainer (config, history, data hash...), without building the model."""
+    """The metadata of a checkpoint written by the trainer (config, history, data hash...), without building
+    the model."""
     return _read_checkpoint(path)[1]
 
 
@@ -342,7 +343,8 @@ def _load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tu
     bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
         raise ConfigError(
-            f"{path}: the weights hold NaN or infinite values (in {bad}): the run diverged before it was saved; "
+            f"{path}: the weights hold NaN or infinite values (in {bad}): the run diverged before it was "
+            "saved; "
             "use an earlier checkpoint or train again with a lower learning rate."
         )
     try:

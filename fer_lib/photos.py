@@ -149,7 +149,8 @@ def explain_faces(
     target: str | None = None,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
-    """An attribution map for each face's predicted (or ``target``) class, put back onto the photo: (H, W) in [0, 1]."""
+    """An attribution map for each face's predicted (or ``target``) class, put back onto the photo: (H, W) in
+    [0, 1]."""
     from PIL import Image
 
     from .attribution import attribute, to_display

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -91,12 +92,19 @@ def samples_per_class(data: FerData, per_class: int = 8, seed: int = 0) -> plt.F
     return fig
 
 
-def history_curves(history: list[dict], title: str = "", reference: dict | None = None) -> plt.Figure:
-    """Loss and accuracy per epoch for training and validation (PublicTest)."""
+def history_curves(
+    history: list[dict], title: str = "", reference: dict | None = None, train_loss: str | None = "loss"
+) -> plt.Figure:
+    """Cross-entropy and accuracy per epoch for training and validation (PublicTest).
+
+    ``train_loss`` names the history key that holds the training cross-entropy: ``"ce"`` for a run
+    that logged it beside another objective (distillation), None to leave the training loss out
+    where the run's loss is not the cross-entropy."""
     h = pd.DataFrame(history)
     rows = []
     for metric in ("loss", "acc"):
-        for split, col in (("training", metric), ("validation (PublicTest)", f"val_{metric}")):
+        train_col = (train_loss if metric == "loss" else metric) or ""
+        for split, col in (("training", train_col), ("validation (PublicTest)", f"val_{metric}")):
             if col in h:
                 rows += [
                     {"epoch": e, "metric": metric, "split": split, "value": v}
@@ -226,11 +234,15 @@ def overlay_grid(
             axes[i, j + 1].imshow(images[i], cmap="gray", vmin=0, vmax=255)
             axes[i, j + 1].imshow(a, cmap=cmap, alpha=alpha, vmin=0, vmax=max(float(a.max()), 1e-12))
     for j, m in enumerate(["face", *methods]):
-        axes[0, j].set_title(m, fontsize=8)
+        axes[0, j].set_title(m.replace("_", " "), fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    scale = fig.add_axes((0.945, 0.25, 0.012, 0.5))
+    bar = fig.colorbar(plt.cm.ScalarMappable(cmap=cmap), cax=scale)
+    bar.set_label("attribution (each map / its 99th percentile)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
     return fig
 
 
@@ -311,6 +323,20 @@ def deletion_insertion_plot(curves: dict[str, dict[str, np.ndarray]], title: str
     return fig
 
 
+def as_image(fig: plt.Figure, jpeg: bool = False, dpi: float = 100, quality: int = 85) -> Any:
+    """A figure as an IPython image to glue into a numbered MyST figure (JPEG for photo-like grids,
+    PNG for plots with text); the figure is closed."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    kw = {"pil_kwargs": {"quality": quality, "optimize": True}} if jpeg else {}
+    fig.savefig(buf, format="jpeg" if jpeg else "png", dpi=dpi, bbox_inches="tight", **kw)
+    plt.close(fig)
+    return Image(data=buf.getvalue(), format="jpeg" if jpeg else "png")
+
+
 def show_as_jpeg(fig: plt.Figure, quality: int = 85, dpi: float = 100) -> bytes:
     """Show a photo-like figure (grids of faces, maps, filters) as JPEG and close it; return the bytes.
 
@@ -339,7 +365,8 @@ def photo_and_crops(
     labels: Sequence[str],
     ref_title: str = "FER2013 faces",
 ) -> plt.Figure:
-    """A photo with its faces drawn (left), each face's 48x48 crop, and FER2013 faces to compare the framing with."""
+    """A photo with its faces drawn (left), each face's 48x48 crop, and FER2013 faces to compare the framing
+    with."""
     n_ref = len(references)
     fig = plt.figure(figsize=(9, 3.6))
     grid = fig.add_gridspec(
@@ -364,4 +391,28 @@ def photo_and_crops(
         if j == 0:
             a.set_title(ref_title, fontsize=9, loc="left")
     fig.tight_layout()
+    return fig
+
+
+def filter_rows(
+    synthetic: np.ndarray,
+    faces: np.ndarray,
+    labels: Sequence[str],
+    row_titles: Sequence[str],
+    suptitle: str = "",
+) -> plt.Figure:
+    """One row per filter: its activation-maximisation image, then the faces that excite it most.
+
+    ``faces`` is (filters, k, 48, 48) and ``labels`` the k expressions of each row, flattened."""
+    n, k = faces.shape[:2]
+    fig, axes = plt.subplots(n, k + 1, figsize=(1.05 * (k + 1), 1.2 * n), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(synthetic[i], cmap="gray")
+        axes[i, 0].set_title(row_titles[i], fontsize=7)
+        for j in range(k):
+            axes[i, j + 1].imshow(faces[i, j], cmap="gray", vmin=0, vmax=255)
+            axes[i, j + 1].set_title(labels[i * k + j], fontsize=6)
+    for ax in axes.flat:
+        ax.axis("off")
+    _layout(fig, suptitle)
     return fig

@@ -128,7 +128,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     if name in REGISTRY:
         if pretrained_info(name) is None:
             raise ConfigError(
-                f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the checkpoint path."
+                f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the "
+                "checkpoint path."
             )
         model, meta = _load_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
         return model, dict(meta, card=pretrained_info(name))
@@ -139,7 +140,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
 
 
 def experiments(model: str | None = None, folder: str | Path | None = None) -> list[dict]:
-    """The recorded experiments (``record_experiment``), in the order they were recorded, optionally of one model only."""
+    """The recorded experiments (``record_experiment``), in the order they were recorded, optionally of one
+    model only."""
     recs = [json.loads(p.read_text()) for p in sorted(Path(folder or EXPERIMENTS_DIR).glob("*.json"))]
     return sorted(
         (r for r in recs if model is None or r["model"] == model), key=lambda r: (r["recorded"], r["run"])

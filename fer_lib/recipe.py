@@ -107,7 +107,8 @@ class TrainConfig:
 
 
 def retired_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings of ``config`` that only earlier trainers offered, where they differ from today's fixed value."""
+    """The settings of ``config`` that only earlier trainers offered, where they differ from today's fixed
+    value."""
     return {k: config[k] for k, fixed in RETIRED.items() if k in config and config[k] != fixed}
 
 

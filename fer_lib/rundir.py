@@ -61,7 +61,8 @@ def atomic_write_text(text: str, path: Path) -> None:
 
 
 def best_epoch(history: list[dict]) -> int | None:
-    """The epoch best.pt holds: the first with the highest val_acc (every epoch's weights when there is no validation)."""
+    """The epoch best.pt holds: the first with the highest val_acc (every epoch's weights when there is no
+    validation)."""
     if not history:
         return None
     if "val_acc" not in history[0]:
@@ -90,7 +91,8 @@ class RunFolder:
 
     # ------------------------------------------------------------------ one writer at a time
     def lock(self) -> RunFolder:
-        """Take the folder (created if needed) for this process; another training already in it is an error."""
+        """Take the folder (created if needed) for this process; another training already in it is an
+        error."""
         import fcntl
 
         output_dir(self.path, "--out")
@@ -99,7 +101,8 @@ class RunFolder:
             f = open(lock_path, "a+")
         except OSError as e:
             raise ConfigError(
-                f"cannot write into {self.path} ({e.strerror or e}); choose a folder you can write to with --out."
+                f"cannot write into {self.path} ({e.strerror or e}); choose a folder you can write to with "
+                "--out."
             ) from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -139,7 +142,8 @@ class RunFolder:
             (self.path / name).unlink()
 
     def settle(self) -> None:
-        """Make best.pt and history.json agree with last.pt after a kill at any moment; remove stray temporary files."""
+        """Make best.pt and history.json agree with last.pt after a kill at any moment; remove stray
+        temporary files."""
         for tmp in self.path.glob("*.tmp"):  # a killed writer's: the lock says no other is alive
             tmp.unlink(missing_ok=True)
         last, pending = self.path / "last.pt", self.path / PENDING_BEST

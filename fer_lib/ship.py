@@ -46,7 +46,8 @@ def check_predictions(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> int:
-    """How many of a fixed random sample of faces ``model`` predicts otherwise than the stored ``predictions``.
+    """How many of a fixed random sample of faces ``model`` predicts otherwise than the stored
+    ``predictions``.
 
     A full ten-crop pass of the strong model over a test split takes many minutes on a 2-core CPU;
     its stored predictions give the card's accuracy exactly (``prediction_accuracy``), and this
@@ -75,7 +76,8 @@ def record_predictions(name: str, data, dest: str | Path | None = None) -> dict[
     for key, value in got.items():
         if key != "n" and abs(value - card["metrics"]["PrivateTest"][key]) > 1.5 / got["n"]:
             raise ConfigError(
-                f"{name}: PrivateTest {key} is {value:.4f} now, the card says {card['metrics']['PrivateTest'][key]:.4f}."
+                f"{name}: PrivateTest {key} is {value:.4f} now, the card says "
+                f"{card['metrics']['PrivateTest'][key]:.4f}."
             )
     card["predictions"] = preds
     card_path.write_text(json.dumps(card, indent=1) + "\n")
@@ -128,7 +130,8 @@ def seed_summary(
 
 
 def _seed_row(run: Path, data, recipe_meta: dict, recipe_of: str, shipped: bool) -> dict:
-    """One seed run's row: its best.pt measured plain and ten-crop, after checking it shares ``recipe_meta``'s recipe."""
+    """One seed run's row: its best.pt measured plain and ten-crop, after checking it shares
+    ``recipe_meta``'s recipe."""
     net, m = load_model(run / "best.pt")
     m = full_run_meta(run, m)
     if (
@@ -208,7 +211,8 @@ def export_pretrained(
     dest: str | Path | None = None,
     seed_runs: tuple[str | Path, ...] = (),
 ) -> dict:
-    """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data hash).
+    """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data
+    hash).
 
     ``seed_runs`` are more runs of the same recipe with other seeds. The run that ships is the one
     with the best PublicTest accuracy among all of them (never chosen on PrivateTest); the card lists
@@ -234,7 +238,8 @@ def export_pretrained(
     name = name or meta["model"]
     if meta["data_hash"] != data.data_hash():
         raise ConfigError(
-            f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
+            f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is "
+            f"{data.data_hash()}."
         )
     dest = Path(dest or PRETRAINED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
@@ -259,7 +264,8 @@ def export_pretrained(
 def recompute_shipped_batchnorm(
     name: str, data, dest: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> dict:
-    """Recompute a shipped model's BatchNorm statistics on Training (dropout off), keep them if PublicTest gains.
+    """Recompute a shipped model's BatchNorm statistics on Training (dropout off), keep them if PublicTest
+    gains.
 
     The shipped weights were chosen on PublicTest with the statistics they were trained with: the
     trainer's running averages, or for a run trained with ``bn_recompute`` N, those of its N-image
@@ -289,7 +295,8 @@ def recompute_shipped_batchnorm(
         new_model, _ = load_model(trial, device=device)  # measure what users would load
         after = measure(new_model, data, splits=("PublicTest",), device=device)["PublicTest"]
         entry = {
-            "statistics": f"recomputed on all {len(train_images):,} Training images, no augmentation, dropout off",
+            "statistics": f"recomputed on all {len(train_images):,} Training images, no augmentation, "
+            "dropout off",
             "images": len(train_images),
             "rule": "kept only if plain PublicTest accuracy rises",
             "PublicTest before": before,
@@ -314,7 +321,8 @@ def recompute_shipped_batchnorm(
 
 
 def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str | Path | None = None) -> dict:
-    """Add runs of a shipped model's recipe with other seeds to its card, where the run it shipped from is gone.
+    """Add runs of a shipped model's recipe with other seeds to its card, where the run it shipped from is
+    gone.
 
     ``export_pretrained(run, data, seed_runs=...)`` needs every run folder; a shipped model whose own
     folder was not kept (run folders are local state) gets its seed runs here instead, for example
@@ -407,7 +415,8 @@ def _write_record(record: dict, dest: str | Path | None) -> dict:
 def retire_pretrained(
     name: str, question: str, note: str = "", source: str | Path | None = None, dest: str | Path | None = None
 ) -> dict:
-    """Keep a shipped model's run as an experiment record before a recipe that did better on PublicTest replaces it.
+    """Keep a shipped model's run as an experiment record before a recipe that did better on PublicTest
+    replaces it.
 
     Its run folder is usually gone, so the record is made from the card (``source``, default the
     package's ``pretrained/``): the shipped seed run's recipe, phase changes and whole history, as

@@ -150,7 +150,8 @@ def _train(
 
 
 class Batch(NamedTuple):
-    """What a loss may look at beside the logits and labels: the rows taken, the augmented faces, the flips."""
+    """What a loss may look at beside the logits and labels: the rows taken, the augmented faces, the
+    flips."""
 
     idx: torch.Tensor
     x: torch.Tensor
@@ -514,7 +515,8 @@ def _load_weights(source: str, what: str, device: torch.device, data_hash: str) 
         raise ConfigError(f"{what}: {e}") from None
     if meta.get("data_hash") != data_hash:
         warnings.warn(
-            f"the {what} {source} was trained on other data (hash {meta.get('data_hash')}, this run's is {data_hash}); "
+            f"the {what} {source} was trained on other data (hash {meta.get('data_hash')}, this run's is "
+            f"{data_hash}); "
             "if it saw this run's validation faces, the validation accuracy will read too high.",
             stacklevel=3,
         )

@@ -44,7 +44,8 @@ def _parse(page: Path, cache: dict[Path, _Page]) -> _Page:
 
 
 def _pages(root: Path) -> list[Path]:
-    """The site's pages: Sphinx copies its themes' Jinja templates into _static as *.html; those are not pages."""
+    """The site's pages: Sphinx copies its themes' Jinja templates into _static as *.html; those are not
+    pages."""
     return sorted(p for p in root.rglob("*.html") if "_static" not in p.relative_to(root).parts)
 
 
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         for link in sorted(external):
             print(f"external: {link}")
     print(
-        f"{pages} pages, {len(broken)} broken internal links, {len(external)} external links (not checked here)"
+        f"{pages} pages, {len(broken)} broken internal links, {len(external)} external links (not checked "
+        "here)"
     )
     return 1 if broken else 0
 

@@ -36,7 +36,8 @@ def table() -> str:
             continue
         pub, priv = card["metrics"]["PublicTest"], card["metrics"]["PrivateTest"]
         rows.append(
-            f"| `{name}` | {REGISTRY[name].description} | {card.get('seeds', 1)} | {_spread(card, 'PrivateTest')} "
+            f"| `{name}` | {REGISTRY[name].description} | {card.get('seeds', 1)} | "
+            f"{_spread(card, 'PrivateTest')} "
             f"| {_spread(card, 'PrivateTest ten-crop')} | {pub['accuracy']:.3f} | {priv['accuracy']:.3f} "
             f"| {priv['accuracy_flip']:.3f} | {priv['accuracy_tencrop']:.3f} |"
         )
@@ -45,7 +46,8 @@ def table() -> str:
     if recomputed:
         notes.append(
             f"The seed means are of the weights as trained; the shipped {' and '.join(recomputed)} had their "
-            "BatchNorm statistics recomputed on all Training images afterwards (kept because PublicTest rose)."
+            "BatchNorm statistics recomputed on all Training images afterwards (kept because PublicTest "
+            "rose)."
         )
     for name in ORDER:
         card = pretrained_info(name) or {}
@@ -58,13 +60,15 @@ def table() -> str:
             if not (r.get("config") or {}).get("teacher") and r.get("history")
         ]
         best = (
-            f" with the original's loss alone, the best recorded run reached a PublicTest accuracy of {max(plain)[0]:.3f} "
+            " with the original's loss alone, the best recorded run reached a PublicTest accuracy of "
+            f"{max(plain)[0]:.3f} "
             f"(`{max(plain)[1]}`, one seed)"
             if plain
             else ""
         )
         notes.append(
-            f"The shipped `{name}` was trained with soft targets from `{teacher}` (distillation) besides the labels;"
+            f"The shipped `{name}` was trained with soft targets from `{teacher}` (distillation) besides "
+            "the labels;"
             f"{best}."
         )
     return "\n".join([BEGIN, *rows, *notes, END])

@@ -88,7 +88,7 @@ def test_deletion_insertion_uses_bf16_only_where_it_pays(toy_model, faces, monke
     from fer_lib import device
 
     for native, expected in ((False, exact), (True, fast)):
-        monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: native)
+        monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda native=native: native)
         assert device.bf16_pays("cpu") is native and device.bf16_pays(torch.device("cpu")) is native
         np.testing.assert_array_equal(A.deletion_insertion(toy_model, x, t, maps)["deletion"], expected)
     assert train.use_bf16(train.TrainConfig(model="report_cnn", bf16=False), torch.device("cpu")) is False

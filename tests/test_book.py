@@ -60,7 +60,44 @@ def build_book(src_notebooks: list[Path], where: Path) -> Path:
     return book / "_build" / "html"
 
 
+# words that belong to the appendix, if anywhere: how and where a run was made, not what it found
+BOOKKEEPING = (
+    "bf16",
+    "float32",
+    "H200",
+    "commit",
+    "fingerprint",
+    "Run parameters",
+    "/tmp/",
+    "/work/",
+    "/home/",
+)
+PAGE_LIMIT = 1.5 * 2**20  # HTML plus its images
+
+
+def page_weight(html: Path, page: Path) -> int:
+    """The bytes a reader downloads for a page: its HTML and every image it shows (theme files aside)."""
+    import re
+
+    text = page.read_text()
+    images = set(re.findall(r'<img[^>]+src="([^"]+)"', text))
+    return len(text.encode()) + sum(
+        (page.parent / src).stat().st_size for src in images if (page.parent / src).exists()
+    )
+
+
+def reader_text(page_html: str) -> str:
+    """A page's visible text: scripts, styles and rendered math containers removed, tags stripped."""
+    import re
+
+    t = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page_html, flags=re.S)
+    t = re.sub(r'<(div|span) class="math[^"]*">.*?</\1>', " ", t, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", t)
+
+
 def check_html(html: Path) -> None:
+    import re
+
     for ch in CHAPTERS:
         page = html / f"{ch}.html"
         assert page.exists(), f"{ch}.html was not built"
@@ -70,8 +107,21 @@ def check_html(html: Path) -> None:
         assert "cdn.jsdelivr" not in text and r"\sum_{i y i}" not in text, (
             f"{ch}.html: math needs the network or is broken"
         )
+        visible = reader_text(text)
+        assert "\\[" not in visible and "\\(" not in visible, f"{ch}.html shows raw LaTeX outside math"
+        assert page_weight(html, page) < PAGE_LIMIT, f"{ch}.html weighs {page_weight(html, page):,} bytes"
+        if ch != "appendix":
+            found = [w for w in BOOKKEEPING if w in visible]
+            assert not found, f"{ch}.html: process bookkeeping on a reader page: {found}"
+        body = text.split('<article class="bd-article"', 1)[-1]
+        outside = re.sub(r"<figure.*?</figure>", " ", body, flags=re.S)
+        loose = re.findall(r'<img[^>]+src="([^"]+\.(?:png|jpe?g))"', outside)
+        assert not loose, f"{ch}.html: figures without a numbered caption: {loose}"
+        for fig in re.findall(r"<figure.*?</figure>", body, flags=re.S):
+            assert "<figcaption" in fig and re.search(r"Fig\. \d+", fig), (
+                f"{ch}.html: a figure has no numbered caption"
+            )
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax is not bundled with the book"
-    import re
 
     for ch in FIGURE_CHAPTERS:
         text = (html / f"{ch}.html").read_text()
@@ -79,6 +129,12 @@ def check_html(html: Path) -> None:
         assert imgs, f"{ch}.html has no figure"
         for src in imgs:
             assert (html / src).exists(), f"{ch}.html points at a missing image {src}"
+    for ch in [c for c in CHAPTERS if c.startswith("q")]:
+        first = re.search(r"</h1>\s*(.*?)</p>", (html / f"{ch}.html").read_text(), flags=re.S)
+        lead = re.sub(r"<[^>]+>", "", first.group(1)) if first else ""
+        assert re.search(r"\d", lead) and lead.count(". ") >= 1, (
+            f"{ch}.html does not open with its answer: {lead!r}"
+        )
     broken, _ = load_link_checker().scan(html)
     assert not broken, "broken internal links: " + "; ".join(broken)
 
@@ -177,7 +233,7 @@ def test_only_runs_the_named_chapters_in_book_order(tmp_path):
 def test_notebook_runs_fill_chapters_missing_from_a_partial_run(tmp_path):
     import json
 
-    from fer_lib.report import notebook_runs
+    from fer_lib.book.appendix import notebook_runs
 
     def write(folder, name, seconds):
         folder.mkdir(exist_ok=True)

@@ -100,7 +100,7 @@ def test_image_folder_split_comes_from_file_prefix(tiny, tmp_path):
 def _fer_lines(tiny):
     flat = tiny.images.reshape(len(tiny), -1)
     return ["emotion,pixels,Usage"] + [
-        f"{l},{' '.join(map(str, r))},{s}" for l, r, s in zip(tiny.labels, flat.tolist(), tiny.splits)
+        f"{lab},{' '.join(map(str, r))},{s}" for lab, r, s in zip(tiny.labels, flat.tolist(), tiny.splits)
     ]
 
 
@@ -170,7 +170,7 @@ def test_missing_field_in_a_row(tiny, tmp_path):
 
 
 def test_missing_column(tiny, tmp_path):
-    lines = [l.rsplit(",", 1)[0] for l in _fer_lines(tiny)]
+    lines = [row.rsplit(",", 1)[0] for row in _fer_lines(tiny)]
     with pytest.raises(DataError, match="missing column 'Usage'"):
         load_fer2013(_write(tmp_path, lines))
 

@@ -139,7 +139,10 @@ def test_simple_cnn_dense_head_sees_where_features_are():
     feats = torch.rand(1, 512, 6, 6)
     moved = torch.roll(feats, shifts=3, dims=-1)
     gap.eval()
-    head = lambda m, f: m.classifier(m.flatten(m.pool(f)))
+
+    def head(m, f):
+        return m.classifier(m.flatten(m.pool(f)))
+
     assert torch.allclose(head(gap, feats), head(gap, moved), atol=1e-5)
     assert not torch.allclose(head(dense, feats), head(dense, moved), atol=1e-3)
     assert summary_totals(summary_rows(dense))["total"] == sum(p.numel() for p in dense.parameters()) + 2 * (

@@ -59,7 +59,9 @@ def test_grid_without_suptitle_has_none():
 
 
 def test_validation_curves_draw_one_line_per_run_and_the_target():
-    hist = lambda accs: [{"epoch": i + 1, "val_acc": a} for i, a in enumerate(accs)]
+    def hist(accs):
+        return [{"epoch": i + 1, "val_acc": a} for i, a in enumerate(accs)]
+
     fig = plots.validation_curves(
         {"a": hist([0.5, 0.6, 0.62]), "b": hist([0.4, 0.55])},
         target=0.651,

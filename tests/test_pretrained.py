@@ -6,8 +6,8 @@ import json
 import pytest
 
 from fer_lib.errors import ConfigError
-from fer_lib.models import REGISTRY
 from fer_lib.evaluate import measure
+from fer_lib.models import REGISTRY
 from fer_lib.pretrained import PRETRAINED_DIR, load_model, pretrained_info
 from fer_lib.ship import export_pretrained
 from fer_lib.synthetic import synthetic_fer
@@ -30,7 +30,7 @@ def test_export_round_trip(toy_run, synth, tmp_path):
 
 def test_a_model_built_with_kwargs_ships_and_loads_as_built(synth, tmp_path):
     """simple_cnn with head=dense ships under its plain name; the card's model_kwargs rebuild that head."""
-    from fer_lib.report import describe_recipe
+    from fer_lib.book.recipes import describe_recipe
     from fer_lib.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -133,7 +133,8 @@ def test_models_json_lists_shipped_metrics():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_seed_runs_are_consistent_with_the_card(name):
-    """Where a card lists seed runs, the shipped one is the best on PublicTest and its numbers are the card's."""
+    """Where a card lists seed runs, the shipped one is the best on PublicTest and its numbers are the
+    card's."""
     from fer_lib.ship import seed_summary
 
     info = pretrained_info(name)
@@ -145,8 +146,10 @@ def test_shipped_seed_runs_are_consistent_with_the_card(name):
     shipped = [r for r in runs if r["shipped"]]
     assert len(shipped) == 1 and shipped[0]["PublicTest"] == max(r["PublicTest"] for r in runs)
     assert shipped[0]["best_epoch"] == info["best_epoch"]
-    # seed rows are measured on fp32 best.pt, the card's metrics on the shipped fp16 weights: a face or two apart;
-    # where the BatchNorm statistics were recomputed after export, the seed rows are those of the weights as trained
+    # seed rows are measured on fp32 best.pt, the card's metrics on the shipped fp16 weights: a face or two
+    # apart;
+    # where the BatchNorm statistics were recomputed after export, the seed rows are those of the weights as
+    # trained
     metrics = (
         info["batchnorm"]["metrics before"] if info.get("batchnorm", {}).get("kept") else info["metrics"]
     )
@@ -241,11 +244,11 @@ def test_stored_predictions_are_checked(toy_run, synth, tmp_path):
 
 @pytest.mark.realdata
 def test_shipped_holdout_study_matches_its_training_record(real_data):
-    from fer_lib import report
+    from fer_lib.book import results as book_results
 
-    if not report.HOLDOUT_STUDY.exists():
+    if not book_results.HOLDOUT_STUDY.exists():
         pytest.skip("no hold-out study model ships")
-    table, meta = report.holdout_study(real_data)  # raises if its hold-out is not this data's
+    table, meta = book_results.holdout_study(real_data)  # raises if its hold-out is not this data's
     best = max(meta["history"], key=lambda e: e["val_acc"])
     # the hold-out accuracy of the shipped fp16 weights is the one the run recorded for its best epoch
     assert abs(table["accuracy"].iloc[0] - best["val_acc"]) <= 3 / table["n"].iloc[0], (table, best)
@@ -253,7 +256,7 @@ def test_shipped_holdout_study_matches_its_training_record(real_data):
 
 
 def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
-    from fer_lib import report
+    from fer_lib.book import results as book_results
     from fer_lib.train import TrainConfig, train
 
     runs = []
@@ -269,7 +272,8 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
     assert card["seeds"] == 3 and [r["seed"] for r in card["seed_runs"]] == [0, 1, 2]
     shipped = [r for r in card["seed_runs"] if r["shipped"]]
     assert len(shipped) == 1 and shipped[0]["run"] == best_run
-    # the row is measured again in float32; the history's numbers were taken under bf16 autocast and may differ by a face
+    # the row is measured again in float32; the history's numbers were taken under bf16 autocast and may
+    # differ by a face
     assert shipped[0]["PublicTest"] == pytest.approx(
         best_public[best_run], abs=1.5 / len(synth.split("PublicTest").labels)
     )
@@ -277,14 +281,14 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
     s = card["seed_summary"]["PrivateTest"]
     values = [r["PrivateTest"] for r in card["seed_runs"]]
     assert s["min"] == min(values) and s["max"] == max(values) and s["mean"] == pytest.approx(sum(values) / 3)
-    text = report.describe_seeds(card)
+    text = book_results.describe_seeds(card)
     assert text.startswith("Over 3 seeds (seeds 0, 1, 2; mean ± sample sd): PublicTest ")
     assert f"seed {shipped[0]['seed']}'s" in text
-    assert report.describe_seeds({"seeds": 1}) == ""
-    shipped_text = report.describe_shipped(card)
+    assert book_results.describe_seeds({"seeds": 1}) == ""
+    shipped_text = book_results.describe_shipped(card)
     assert f"PublicTest accuracy is {card['metrics']['PublicTest']['accuracy']:.4f}" in shipped_text
     assert ("under bf16 autocast" if card["bf16"] else "in float32") in shipped_text
-    assert report.describe_shipped({"seeds": 1}) == ""
+    assert book_results.describe_shipped({"seeds": 1}) == ""
     # a run of another recipe, or the same seed twice, is refused
     other = tmp_path / "other"
     train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=3, lr=3e-4), synth, other)
@@ -345,9 +349,9 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(
     shipped, meta = load_model(tmp_path / "toy.pt")
     assert measure(shipped, synth) == card["metrics"] and "dropout off" in meta["batchnorm"]
     assert card["metrics"]["PublicTest"] == entry["PublicTest after"]
-    from fer_lib import report
+    from fer_lib.book import results as book_results
 
-    text = report.describe_shipped(card)
+    text = book_results.describe_shipped(card)
     assert (
         f"{entry['PublicTest before']['accuracy']:.4f} → {entry['PublicTest after']['accuracy']:.4f}" in text
     )
@@ -413,8 +417,8 @@ def test_seed_runs_join_a_shipped_card_whose_run_folder_is_gone(synth, tmp_path)
         add_seed_runs("toy", [], synth, dest=ship)
 
 
-def test_seed_text_says_where_seed_runs_differ_in_precision():
-    from fer_lib import report
+def test_seed_text_gives_the_spread_and_the_shipped_seed_without_precision_notes():
+    from fer_lib.book import results as book_results
 
     rows = [
         {"seed": s, "shipped": s == 0, "PublicTest": 0.6, "bf16": b}
@@ -422,20 +426,19 @@ def test_seed_text_says_where_seed_runs_differ_in_precision():
     ]
     card = {
         "seed_runs": rows,
-        "seed_summary": {"PublicTest": {"mean": 0.6, "sd": 0.0, "min": 0.6, "max": 0.6}},
+        "seed_summary": {"PublicTest": {"mean": 0.6, "sd": 0.01, "min": 0.59, "max": 0.61}},
     }
-    assert report.describe_seeds(card).endswith(
-        " Seeds 1, 2 trained under bf16 autocast and seed 0 in float32 (the training machines differed in native bf16);"
-        " the recipe is the same."
+    text = book_results.describe_seeds(card)
+    assert text == (
+        "Over 3 seeds (seeds 0, 1, 2; mean ± sample sd): PublicTest 0.6000 ± 0.0100 (range 0.5900–0.6100). "
+        "The shipped weights are seed 0's, the run with the best PublicTest accuracy."
     )
-    for same in (True, None):  # one precision, or rows that do not record it: nothing said
-        text = report.describe_seeds(dict(card, seed_runs=[dict(r, bf16=same) for r in rows]))
-        assert text.endswith("the run with the best PublicTest accuracy.")
+    assert "bf16" not in text and "float32" not in text  # precision is the appendix's business
 
 
 def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(toy_run, synth, tmp_path):
+    from fer_lib.book.recipes import describe_experiments, experiment_rows
     from fer_lib.pretrained import experiments
-    from fer_lib.report import describe_experiments, experiment_rows
     from fer_lib.ship import record_experiment
 
     rec = record_experiment(
@@ -479,8 +482,8 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
 
 
 def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
+    from fer_lib.book.recipes import experiment_rows
     from fer_lib.pretrained import experiments
-    from fer_lib.report import experiment_rows
     from fer_lib.ship import retire_pretrained
     from fer_lib.train import TrainConfig, train
 
@@ -531,7 +534,8 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
     assert experiments(folder=tmp_path / "records") == [rec]
     row = experiment_rows(folder=tmp_path / "records")[0]
     assert row["epochs"] == "2" and row["note"] == (
-        "Replaced. It shipped as `toy` until a recipe with a higher PublicTest accuracy replaced it; the recipe's other "
+        "Replaced. It shipped as `toy` until a recipe with a higher PublicTest accuracy replaced it; the "
+        "recipe's other "
         f"seed runs reached PublicTest {other['PublicTest']:.4f} (seed {other['seed']})."
     )
     # a card that knows the weights its run started from and was distilled from passes both fingerprints on
@@ -546,7 +550,7 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
 
 
 def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the_shipped_model():
-    from fer_lib.report import describe_experiments
+    from fer_lib.book.recipes import describe_experiments
 
     rows = [
         {"model": "report_cnn", "run": "a", "best PublicTest": 0.66, "best epoch": 9},
@@ -631,7 +635,9 @@ def test_cards_and_records_share_one_schema(toy_run, synth, tmp_path):
     card = export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
     record = record_experiment(toy_run, synth, question="does it learn?", dest=tmp_path)
     assert schema_problems(card, "card") == [] and schema_problems(record, "record") == []
-    assert {k: card[k] for k in RUN_KEYS if k != "minutes"} == {k: record[k] for k in RUN_KEYS if k != "minutes"}
+    assert {k: card[k] for k in RUN_KEYS if k != "minutes"} == {
+        k: record[k] for k in RUN_KEYS if k != "minutes"
+    }
     broken = dict(card, epochs=card["epochs"] + 1)
     del broken["metrics"]
     assert schema_problems(broken, "card") == [

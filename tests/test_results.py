@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from fer_lib import report
+from fer_lib.book import appendix as book_appendix
+from fer_lib.book import recipes as book_recipes
+from fer_lib.book import results as book_results
+from fer_lib.book import runs as book_runs
 from fer_lib.data import FerData
 from fer_lib.errors import ConfigError
 from fer_lib.evaluate import predict_logits
@@ -28,7 +31,7 @@ def test_resume_with_other_settings_records_the_change(synth, tmp_path):
         {"from_epoch": 2, "changed": {"epochs": [1, 2], "schedule": ["constant", "plateau"]}}
     ]
     assert meta["config"]["schedule"] == "plateau"
-    text = report.describe_changes(meta["config_changes"])
+    text = book_recipes.describe_changes(meta["config_changes"])
     assert "from epoch 2" in text and "`schedule` constant → plateau" in text
     # a resume that changes nothing that matters adds no entry
     train(
@@ -40,7 +43,7 @@ def test_resume_with_other_settings_records_the_change(synth, tmp_path):
         3,
     ]  # epochs 2 -> 3 is a change, progress is not
     assert set(meta["config_changes"][1]["changed"]) == {"epochs"}
-    assert report.describe_changes([]) == ""
+    assert book_recipes.describe_changes([]) == ""
 
 
 def test_cli_train_passes_the_recipe_options(synth_csv, tmp_path):
@@ -88,7 +91,7 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(toy_run, runs / "report_cnn")
     shutil.copytree(toy_run, runs / "my_strong")  # any other model counts as a strong-model candidate
-    table = report.results_table(
+    table = book_results.results_table(
         ["report_cnn", "my_strong", "toy_untrained"], synth, runs
     )  # neither a run nor a card
     assert table.loc["toy_untrained", "source"].startswith("not trained")
@@ -106,7 +109,7 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
         "PrivateTest ten-crop",
     ):
         assert 0 <= row[col] <= 1
-    compared = report.comparison_table(table)
+    compared = book_results.comparison_table(table)
     assert {
         "the original report (Keras, 4-block CNN)",
         "this report: report_cnn",
@@ -119,7 +122,7 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
     seeded = table.copy()
     seeded.loc["report_cnn", "seeds"] = 3
     assert (
-        report.comparison_table(seeded)
+        book_results.comparison_table(seeded)
         .loc["this report: report_cnn", "protocol"]
         .endswith("the shipped one of 3 seeds, the best on PublicTest")
     )
@@ -127,13 +130,13 @@ def test_results_table_and_targets(toy_run, synth, tmp_path):
     seeded.attrs["batchnorm"] = {
         "report_cnn": {"PublicTest before": {"accuracy": 0.61}, "PublicTest after": {"accuracy": 0.625}}
     }
-    protocols = report.comparison_table(seeded)["protocol"]
+    protocols = book_results.comparison_table(seeded)["protocol"]
     assert (
-        "BatchNorm statistics recomputed on Training afterwards, kept because PublicTest rose (0.6100 → 0.6250); PrivateTest"
-        in protocols["this report: report_cnn"]
+        "BatchNorm statistics recomputed on Training afterwards, kept because PublicTest rose (0.6100 → "
+        "0.6250); PrivateTest" in protocols["this report: report_cnn"]
     )
     assert "BatchNorm" not in protocols["this report: my_strong"]
-    text = report.describe_targets(table)
+    text = book_results.describe_targets(table)
     acc = row["PublicTest"]
     assert f"PublicTest accuracy {acc:.4f}" in text
     assert ("reaches" if acc >= 0.651 else "falls short of") in text
@@ -164,7 +167,7 @@ def test_targets_choose_the_strong_model_on_public_test():
             },
         ]
     ).set_index("model")
-    text = report.describe_targets(table)
+    text = book_results.describe_targets(table)
     assert (
         "**a**, PrivateTest 0.7000 with ten-crop TTA, below" in text
     )  # b is better on PrivateTest but not chosen
@@ -200,13 +203,13 @@ def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
         for a, b, c in [(0.64, 0.645, 0.64), (0.62, 0.65, 0.63), (0.63, 0.64, 0.62)]
     ]
     table.attrs["seed_summary"] = {"report_cnn": seed_summary(rows)}
-    text = report.describe_targets(table)
-    line = next(l for l in text.splitlines() if l.startswith("- **report_cnn**"))
+    text = book_results.describe_targets(table)
+    line = next(x for x in text.splitlines() if x.startswith("- **report_cnn**"))
     assert (
         "Over 3 seeds (mean ± sample sd): PublicTest 0.6300 ± 0.0100 (mean -0.0210 from the target)" in line
     )
     assert "PrivateTest 0.6450 ± 0.0050" in line
-    assert "Over" not in next(l for l in text.splitlines() if l.startswith("- **simple_cnn**"))
+    assert "Over" not in next(x for x in text.splitlines() if x.startswith("- **simple_cnn**"))
     assert "simple_cnn rests on a single seed (one training run), so no spread can be given for it." in text
     assert "recomputed" not in text
     bn = {
@@ -214,47 +217,50 @@ def test_targets_give_the_seed_spread_where_a_model_has_seed_runs():
         "PublicTest after": {"accuracy": 0.64, "accuracy_tencrop": 0.63},
     }
     table.attrs["batchnorm"] = {"report_cnn": bn, "simple_cnn": bn}
-    lines = report.describe_targets(table).splitlines()
+    lines = book_results.describe_targets(table).splitlines()
     assert (
-        "recomputed on Training after the epoch was chosen (PublicTest 0.6300 → 0.6400); the seed runs are the weights as trained."
-        in lines[0]
+        "recomputed on Training after the epoch was chosen (PublicTest 0.6300 → 0.6400); the seed runs are "
+        "the weights as trained." in lines[0]
     )
     assert lines[1].endswith("(PublicTest 0.6300 → 0.6400).")  # one seed: nothing to say about seed runs
     card = {"batchnorm": dict(bn, kept=True, statistics="recomputed on all 7 Training images")}
-    assert report.describe_batchnorm(card).endswith(
+    assert book_results.describe_batchnorm(card).endswith(
         "0.6300 → 0.6400 (0.6200 → 0.6300 with ten-crop), kept because PublicTest rose."
     )
     # only a card with seed runs has seed-run numbers to speak of
-    assert report.describe_batchnorm(dict(card, seed_runs=[{"seed": 0}])).endswith(
+    assert book_results.describe_batchnorm(dict(card, seed_runs=[{"seed": 0}])).endswith(
         " Seed-run numbers are those of the weights as trained."
     )
     fell = dict(
         card["batchnorm"], kept=False, **{"PublicTest after": {"accuracy": 0.625, "accuracy_tencrop": 0.62}}
     )
-    tried = report.describe_batchnorm({"batchnorm": fell, "seed_runs": [{"seed": 0}]})
+    tried = book_results.describe_batchnorm({"batchnorm": fell, "seed_runs": [{"seed": 0}]})
     assert tried.startswith(
-        "After its epoch was chosen, new BatchNorm statistics (recomputed on all 7 Training images) were tried"
+        "After its epoch was chosen, new BatchNorm statistics (recomputed on all 7 Training images) were "
+        "tried"
     )
     assert tried.endswith(
         "PublicTest 0.6300 → 0.6250, so they were not kept and the shipped weights are as trained."
     )
     assert "in place of the trainer's running averages:" in tried
-    # a run validated with a BatchNorm sample saved that sample's statistics, not running averages, with its best.pt
+    # a run validated with a BatchNorm sample saved that sample's statistics, not running averages, with its
+    # best.pt
     sampled = {"config": {"bn_recompute": 4096}}
     assert (
-        "in place of the statistics of the 4,096 Training images its epochs were validated with: PublicTest 0.6300 → 0.6250"
-        in (report.describe_batchnorm(dict(sampled, batchnorm=fell)))
+        "in place of the statistics of the 4,096 Training images its epochs were validated with: PublicTest "
+        "0.6300 → 0.6250" in (book_results.describe_batchnorm(dict(sampled, batchnorm=fell)))
     )
-    kept = report.describe_batchnorm(dict(card, **sampled))
+    kept = book_results.describe_batchnorm(dict(card, **sampled))
     assert (
-        "in place of the statistics of the 4,096 Training images its epochs were validated with: PublicTest 0.6300 → 0.6400"
-        in kept
+        "in place of the statistics of the 4,096 Training images its epochs were validated with: PublicTest "
+        "0.6300 → 0.6400" in kept
     )
     assert "running averages" not in kept
-    assert "(the last few dozen batches, gathered with dropout on): PublicTest" in report.describe_batchnorm(
-        card
+    assert (
+        "(the last few dozen batches, gathered with dropout on): PublicTest"
+        in book_results.describe_batchnorm(card)
     )
-    assert report.describe_batchnorm({}) == ""
+    assert book_results.describe_batchnorm({}) == ""
 
 
 @pytest.mark.parametrize("name", ["report_cnn", "simple_cnn"])
@@ -300,14 +306,14 @@ def test_describe_recipe_says_when_a_run_stopped_early():
         shift=0,
         erase=0.25,
     ).to_json()
-    text = report.describe_recipe(cfg, epochs_run=17)
+    text = book_recipes.describe_recipe(cfg, epochs_run=17)
     assert "stopped after 17 of 30 planned epochs" in text
     assert "SGD (Nesterov momentum 0.9)" in text and "one-cycle learning rate peaking at 0.05" in text
     assert "weight decay 0.0005" in text and "label smoothing 0.1" in text
     assert "random erasing (p = 0.25)" in text and "shifts" not in text
-    assert "30 epochs" in report.describe_recipe(
+    assert "30 epochs" in book_recipes.describe_recipe(
         cfg, epochs_run=30
-    ) and "stopped" not in report.describe_recipe(cfg)
+    ) and "stopped" not in book_recipes.describe_recipe(cfg)
     cfg.update(
         optimizer="adam",
         schedule="constant",
@@ -318,18 +324,19 @@ def test_describe_recipe_says_when_a_run_stopped_early():
         weight_decay=0,
         label_smoothing=0,
     )
-    assert report.describe_recipe(cfg).endswith("augmentation: none.")
+    assert book_recipes.describe_recipe(cfg).endswith("augmentation: none.")
     older = {k: v for k, v in cfg.items() if k not in ("init", "teacher", "distill", "distill_temp", "ema")}
-    assert report.describe_recipe(older).endswith(
+    assert book_recipes.describe_recipe(older).endswith(
         "augmentation: none."
     )  # configs written before these settings existed
     cfg.update(init="report_cnn", teacher="fer_vgg_s", distill=0.7, distill_temp=4.0, ema=0.999)
-    assert report.describe_recipe(cfg).endswith(
-        "augmentation: none; started from the weights of `report_cnn`; distilled from `fer_vgg_s` (weight 0.7, temperature 4); "
+    assert book_recipes.describe_recipe(cfg).endswith(
+        "augmentation: none; started from the weights of `report_cnn`; distilled from `fer_vgg_s` (weight "
+        "0.7, temperature 4); "
         "a moving average of the weights (decay 0.999) validated and kept."
     )
     cfg.update(init=None, teacher=None, distill=0.0, ema=0.0, model_kwargs={"head": "dense"})
-    assert report.describe_recipe(cfg).endswith("augmentation: none; the model built with head=dense.")
+    assert book_recipes.describe_recipe(cfg).endswith("augmentation: none; the model built with head=dense.")
 
 
 def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(synth, tmp_path):
@@ -338,17 +345,17 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     held = hold_out(synth, 0.2, seed=1)
     train(TrainConfig(epochs=2, batch_size=64, progress=False, flip=False), held, tmp_path / "run")
     with pytest.raises(ConfigError, match="not on the 0.1 hold-out of Training with seed 0"):
-        report.export_holdout_study(tmp_path / "run", synth, dest=tmp_path / "x.pt")
-    path = report.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=tmp_path / "study.pt")
-    assert report.holdout_study_check(synth, path) == ""
-    assert "no hold-out study model at" in report.holdout_study_check(synth, tmp_path / "none.pt")
-    assert "its hold-out cannot be rebuilt from this data" in report.holdout_study_check(
+        book_results.export_holdout_study(tmp_path / "run", synth, dest=tmp_path / "x.pt")
+    path = book_results.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=tmp_path / "study.pt")
+    assert book_results.holdout_study_check(synth, path) == ""
+    assert "no hold-out study model at" in book_results.holdout_study_check(synth, tmp_path / "none.pt")
+    assert "its hold-out cannot be rebuilt from this data" in book_results.holdout_study_check(
         synthetic_fer(700, 140, 140, seed=5), path
     )
-    assert "not a hold-out study checkpoint" in report.holdout_study_check(
+    assert "not a hold-out study checkpoint" in book_results.holdout_study_check(
         synth, tmp_path / "run" / "best.pt"
     )
-    table, meta = report.holdout_study(synth, path)
+    table, meta = book_results.holdout_study(synth, path)
     assert list(table.index) == ["hold-out: 20% of Training", "PublicTest", "PrivateTest"]
     assert list(table["n"]) == [len(held.split("PublicTest")), 140, 140]
     assert meta["holdout"] == {"fraction": 0.2, "seed": 1} and meta["n_train"] == len(held.split("Training"))
@@ -357,7 +364,7 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     assert table.loc["PublicTest", "accuracy"] == pytest.approx(
         (pred == synth.split("PublicTest").labels).mean()
     )
-    text = report.describe_holdout(table, meta)
+    text = book_results.describe_holdout(table, meta)
     held_acc, pub = table["accuracy"].iloc[0], table["accuracy"].iloc[1]
     assert f"**{held_acc:.4f}** on its hold-out, **{pub:.4f}** on PublicTest" in text
     assert f"the best of {len(meta['history'])} epochs measured on it" in text
@@ -368,11 +375,12 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
         0.61,
     ]  # 2,872 faces would give +-0.017; on synth's 140 the error is +-0.08
     fake["n"] = [2872, 3589, 3589]
-    assert "higher than both test splits by more than its sampling error (±0.017" in report.describe_holdout(
-        fake, meta
+    assert (
+        "higher than both test splits by more than its sampling error (±0.017"
+        in book_results.describe_holdout(fake, meta)
     )
     fake["accuracy"] = [0.624, 0.611, 0.635]
-    said = report.describe_holdout(fake, meta)
+    said = book_results.describe_holdout(fake, meta)
     assert (
         "lead over PublicTest (+0.0130) is within its sampling error (±0.018" in said
         and "reads +0.0110 against" in said
@@ -385,24 +393,24 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     pub_rows = np.flatnonzero(synth.splits == "PublicTest")[:3]
     images[pub_rows] = held.split("Training").images[:3]
     copied = FerData(images, synth.labels, synth.splits, "copied", synth.layout)
-    table2, _ = report.holdout_study(copied, path)
+    table2, _ = book_results.holdout_study(copied, path)
     assert table2.loc["PublicTest", "exact copy among the training faces"] == pytest.approx(3 / 140)
-    assert "not equally common: hold-out 0.0%, PublicTest 2.1%" in report.describe_holdout(table2, meta)
+    assert "not equally common: hold-out 0.0%, PublicTest 2.1%" in book_results.describe_holdout(table2, meta)
     with pytest.raises(ConfigError, match="its faces may overlap the training faces"):
-        report.holdout_study(synthetic_fer(700, 140, 140, seed=5), path)
+        book_results.holdout_study(synthetic_fer(700, 140, 140, seed=5), path)
     with pytest.raises(ConfigError, match="not a hold-out study checkpoint"):
-        report.holdout_study(synth, tmp_path / "run" / "best.pt")
+        book_results.holdout_study(synth, tmp_path / "run" / "best.pt")
 
 
 def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
     from fer_lib import pretrained as pre
 
     shutil.copytree(toy_run, tmp_path / "runs" / "report_cnn_try")
-    local = report.local_runs(tmp_path / "runs")
+    local = book_recipes.local_runs(tmp_path / "runs")
     assert [r["run"] for r in local] == ["report_cnn_try"]
     assert local[0]["epochs"] == local[0]["planned epochs"] == 5 and local[0]["model"] == "report_cnn"
-    assert report.local_runs(tmp_path / "nothing here") == []
-    shipped = report.shipped_runs()  # from the cards: a fresh checkout has them, unlike runs/
+    assert book_recipes.local_runs(tmp_path / "nothing here") == []
+    shipped = book_recipes.shipped_runs()  # from the cards: a fresh checkout has them, unlike runs/
     names = sorted(p.stem for p in pre.PRETRAINED_DIR.glob("*.json"))
     assert {r["model"] for r in shipped} == set(names)
     for name in names:
@@ -417,7 +425,7 @@ def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
     card = pre.pretrained_info("report_cnn")
     card.pop("seed_runs")
     monkeypatch.setattr(pre, "pretrained_info", lambda name: card if name == "report_cnn" else None)
-    (row,) = report.shipped_runs()
+    (row,) = book_recipes.shipped_runs()
     assert (row["run"], row["seed"], row["shipped"]) == ("report_cnn", card["config"]["seed"], True)
     assert row["PublicTest"] == card["metrics"]["PublicTest"]["accuracy"]
 
@@ -425,15 +433,15 @@ def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):
 def test_environment_names_the_cpu_and_its_bf16(tmp_path):
     from fer_lib.device import cpu_has_fast_bf16
 
-    info = report.environment_info()
+    info = book_appendix.environment_info()
     assert info["cpu bf16"].startswith("native" if cpu_has_fast_bf16() else "none")
-    assert info["processor"] == report.cpu_model()
+    assert info["processor"] == book_runs.cpu_model()
     fake = tmp_path / "cpuinfo"
     fake.write_text(
         "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2\n"
     )
-    assert report.cpu_model(fake) == "AMD EPYC 9B14"
-    assert report.cpu_model(tmp_path / "missing") != ""
+    assert book_runs.cpu_model(fake) == "AMD EPYC 9B14"
+    assert book_runs.cpu_model(tmp_path / "missing") != ""
 
 
 def test_targets_say_when_a_reproduced_model_was_distilled(tmp_path):
@@ -455,8 +463,8 @@ def test_targets_say_when_a_reproduced_model_was_distilled(tmp_path):
             }
         ]
     ).set_index("model")
-    assert "teacher" not in report.describe_targets(table)  # the original's loss: nothing to add
-    assert "distilled" not in report.comparison_table(table).loc["this report: report_cnn", "protocol"]
+    assert "teacher" not in book_results.describe_targets(table)  # the original's loss: nothing to add
+    assert "distilled" not in book_results.comparison_table(table).loc["this report: report_cnn", "protocol"]
     table.attrs["teacher"] = {"report_cnn": {"teacher": "big", "distill": 0.5, "distill_temp": 4.0}}
     for run, teacher, acc in [
         ("plain_a", None, 0.640),
@@ -473,14 +481,14 @@ def test_targets_say_when_a_reproduced_model_was_distilled(tmp_path):
         }
         (tmp_path / f"{run}.json").write_text(json.dumps(rec))
     assert (
-        report.comparison_table(table)
+        book_results.comparison_table(table)
         .loc["this report: report_cnn", "protocol"]
         .startswith("trained on Training; distilled from big; checkpoint chosen on PublicTest")
     )
-    line = report.describe_targets(table, folder=tmp_path).splitlines()[0]
+    line = book_results.describe_targets(table, folder=tmp_path).splitlines()[0]
     assert (
-        "Its loss is not the original's alone: 0.5 × the soft targets of `big` (temperature 4) beside the cross-entropy."
-        in line
+        "Its loss is not the original's alone: 0.5 × the soft targets of `big` (temperature 4) beside the "
+        "cross-entropy." in line
     )
     # the best plain run of this model, not the distilled one nor another model's
     assert line.endswith(

@@ -61,9 +61,7 @@ def test_limit_trains_on_a_stratified_sample(synth, tmp_path):
     assert meta["n_train"] == 70
 
 
-@pytest.mark.parametrize(
-    "schedule,optimizer", [("onecycle", "sgd"), ("plateau", "adam"), ("cosine", "adam")]
-)
+@pytest.mark.parametrize("schedule,optimizer", [("onecycle", "sgd"), ("plateau", "adam"), ("cosine", "adam")])
 def test_schedules_and_optimizers_resume(synth, tmp_path, schedule, optimizer):
     cfg = dict(epochs=2, limit=140, schedule=schedule, optimizer=optimizer, lr=0.01, **FAST)
     full = train(TrainConfig(**cfg), synth, tmp_path / "a")
@@ -399,7 +397,8 @@ def synth_teacher(synth, tmp_path_factory):
     "augmented", ["none", "flip", "shift"]
 )  # none, flip: the teacher's logits are cached; shift: per batch
 def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path, augmented):
-    """With distill weight 1 the labels are ignored: a student trained on shuffled labels still learns the faces."""
+    """With distill weight 1 the labels are ignored: a student trained on shuffled labels still learns the
+    faces."""
     from fer_lib.train import _take
 
     noisy = _take(synth, np.arange(len(synth.labels)))
@@ -449,7 +448,8 @@ def test_cached_teacher_logits_follow_each_flip(synth, synth_teacher, tmp_path, 
     assert len(seen["cached"]) == len(seen["per batch"]) > 1
     for a, b in zip(seen["cached"], seen["per batch"]):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
-    # the match says something: the teacher tells a face from its mirror image, so ignoring the flips would show
+    # the match says something: the teacher tells a face from its mirror image, so ignoring the flips would
+    # show
     from fer_lib.evaluate import predict_logits
 
     teacher = load_model(synth_teacher)[0]
@@ -638,11 +638,17 @@ def test_an_older_config_is_the_same_recipe():
     from fer_lib.recipe import recipe_settings
 
     now = TrainConfig(lr=0.01).to_json()
-    old = {k: v for k, v in now.items() if k not in ("init", "teacher", "distill", "distill_temp", "bn_recompute")}
+    old = {
+        k: v
+        for k, v in now.items()
+        if k not in ("init", "teacher", "distill", "distill_temp", "bn_recompute")
+    }
     assert recipe_settings(old) == recipe_settings(now)
     assert recipe_settings(dict(old, lr=0.02)) != recipe_settings(now)
     # settings earlier trainers wrote at the value every shipped model used are today's fixed behaviour
-    written_before = dict(old, betas=[0.9, 0.99], momentum=0.9, nesterov=True, mixup=0.0, ema=0.0, compile=False)
+    written_before = dict(
+        old, betas=[0.9, 0.99], momentum=0.9, nesterov=True, mixup=0.0, ema=0.0, compile=False
+    )
     assert recipe_settings(written_before) == recipe_settings(now)
     assert TrainConfig.from_json(written_before) == TrainConfig.from_json(now)
 
@@ -650,8 +656,8 @@ def test_an_older_config_is_the_same_recipe():
 def test_a_record_of_a_retired_option_keeps_its_history_but_is_not_trained_again(synth_csv, tmp_path):
     """rc_flipcos_b128_img_ema used a moving average of the weights, which the trainer no longer has:
     its record is read and described, but a --like replay of it is one sentence, not a wrong recipe."""
+    from fer_lib.book.recipes import describe_recipe
     from fer_lib.recipe import recipe_settings
-    from fer_lib.report import describe_recipe
 
     record = json.loads((REPO / "fer_lib/pretrained/experiments/rc_flipcos_b128_img_ema.json").read_text())
     config = record["config"]
@@ -662,7 +668,9 @@ def test_a_record_of_a_retired_option_keeps_its_history_but_is_not_trained_again
     run = tmp_path / "like"
     run.mkdir()
     torch.save({"model": {}, "meta": json.dumps(dict(record, epoch=1))}, run / "last.pt")
-    r = run_cli("train", "--like", str(run), "--data", str(synth_csv), "--out", str(tmp_path / "out"), "--quiet")
+    r = run_cli(
+        "train", "--like", str(run), "--data", str(synth_csv), "--out", str(tmp_path / "out"), "--quiet"
+    )
     assert r.returncode == 2 and "no longer offers" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 

@@ -1,0 +1,209 @@
+"""Q3: which expressions the model confuses, and why."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import CLASSES
+
+# Why a face of one expression is read as another: what the true expression shares with the
+# predicted one, or lacks, in the face's movements (FACS action units, Ekman & Friesen). A pair
+# and its reverse have their own reasons: what makes fear read as sad is not what makes sad read
+# as fear. These are facts about faces, not about a run.
+_REASONS = {
+    ("fear", "sad"): "a frightened face often shows the raised inner brows of sadness, and with the mouth "
+    "closed and the gaze lowered nothing else sets it apart",
+    (
+        "sad",
+        "fear",
+    ): "a sad face's raised, drawn-together inner brows are half of fear's brow movement, and a "
+    "grimacing sad mouth looks stretched",
+    ("angry", "sad"): "a lowered, drawn-together brow with a pressed or down-turned mouth is shared by both; "
+    "without glaring eyes the anger is gone",
+    ("sad", "angry"): "a sad face with a strong frown lowers the brows the way anger does",
+    (
+        "sad",
+        "neutral",
+    ): "a mild sad face differs from a neutral one only by slightly lowered mouth corners and "
+    "raised inner brows, a few pixels at 48x48",
+    (
+        "neutral",
+        "sad",
+    ): "a relaxed face with naturally down-turned mouth corners or heavy eyelids looks slightly sad",
+    (
+        "fear",
+        "surprise",
+    ): "both raise the brows and open the eyes and mouth wide; only fear's tense, stretched lips differ",
+    (
+        "surprise",
+        "fear",
+    ): "a surprised face with tension around the mouth shows fear's open eyes and raised brows",
+    ("angry", "fear"): "a shouting face opens the mouth and tenses the eyes as a scream does",
+    ("fear", "angry"): "a tense, frowning fear face lowers the brows toward anger's",
+    ("angry", "neutral"): "a mild frown is a small change from a neutral face at this resolution",
+    ("neutral", "angry"): "a neutral face with low, straight brows reads as a mild frown",
+    (
+        "disgust",
+        "angry",
+    ): "disgust lowers the brows and tightens the face as anger does; its wrinkled nose and "
+    "raised upper lip barely show at 48x48",
+    ("angry", "disgust"): "an angry face with a raised upper lip or wrinkled nose shows disgust's marks",
+    ("fear", "neutral"): "a subdued fear face keeps most of a neutral face's geometry",
+    ("neutral", "fear"): "wide-open eyes on an otherwise still face look startled",
+    ("happy", "neutral"): "a closed-mouth, faint smile changes only the mouth corners",
+    ("neutral", "happy"): "a relaxed face with slightly raised mouth corners looks like a faint smile",
+    ("surprise", "happy"): "an open mouth with raised cheeks reads as laughter",
+    ("happy", "surprise"): "a laughing face opens the mouth and raises the brows as surprise does",
+    ("disgust", "sad"): "both turn the mouth down and narrow the eyes",
+    ("sad", "disgust"): "a sad face with a raised upper lip and narrowed eyes looks disgusted",
+}
+
+
+def explain_pair(true: str, predicted: str) -> str:
+    """Why a ``true`` face may be read as ``predicted`` (direction matters)."""
+    return _REASONS.get(
+        (true, predicted),
+        f"a mild {true} face keeps few of the movements that set it apart from {predicted} at 48x48 pixels",
+    )
+
+
+def error_spread(cm: np.ndarray) -> dict[str, float]:
+    """How scattered each class's mistakes are: the entropy of its row's off-diagonal counts, in bits.
+
+    0 when all of a class's misread faces go to one other class; log2(6) = 2.58 when they spread
+    evenly over the six others. (A reading of the original's "fear's variance is the highest".)
+    """
+    cm = np.asarray(cm, dtype=float)
+    out = {}
+    for i, c in enumerate(CLASSES):
+        wrong = np.delete(cm[i], i)
+        p = wrong[wrong > 0] / wrong.sum() if wrong.sum() else np.array([1.0])
+        out[c] = float(-(p * np.log2(p)).sum())
+    return out
+
+
+def original_claims(cm: np.ndarray) -> dict:
+    """The original report's three claims on its confusion matrix, tested on ``cm``.
+
+    It wrote that fear and angry are easily misread, that both are most often read as sad, and that
+    fear's "variance" is the highest. Returned: each class's recall and most frequent wrong class,
+    the two classes with the lowest recall, the class whose mistakes spread most (``error_spread``),
+    and whether each claim holds.
+    """
+    from ..evaluate import per_class_metrics
+
+    cm = np.asarray(cm)
+    recall = {c: v["recall"] for c, v in per_class_metrics(cm).items()}
+    wrong_as = {}
+    for i, c in enumerate(CLASSES):
+        row = cm[i].astype(float).copy()
+        row[i] = -1
+        wrong_as[c] = (CLASSES[int(row.argmax())], int(row.max()), int(cm[i].sum() - cm[i, i]))
+    lowest = sorted(recall, key=recall.get)[:2]
+    spread = error_spread(cm)
+    widest = max(spread, key=spread.get)
+    return {
+        "recall": recall,
+        "wrong_as": wrong_as,
+        "lowest_recall": lowest,
+        "spread": spread,
+        "widest_spread": widest,
+        "fear_and_angry_misread": set(lowest) == {"fear", "angry"},
+        "both_mostly_sad": wrong_as["fear"][0] == "sad" and wrong_as["angry"][0] == "sad",
+        "fear_spreads_most": widest == "fear",
+    }
+
+
+def describe_claims(claims: dict) -> str:
+    """Markdown: each of the original's claims, confirmed or refuted with this run's numbers."""
+    r, w = claims["recall"], claims["wrong_as"]
+    low = claims["lowest_recall"]
+    ranked = sorted(r, key=r.get)
+    rank = {c: ranked.index(c) + 1 for c in ranked}
+
+    def verdict(ok: bool) -> str:
+        return "**Confirmed.**" if ok else "**Not confirmed.**"
+
+    def wrong(c: str) -> str:
+        p, n, total = w[c]
+        return f"{c} faces are read as {p} most often ({n} of its {total} misread faces)"
+
+    spread = claims["spread"]
+    return "\n".join(
+        [
+            f"- *Fear and angry are the most often misread.* {verdict(claims['fear_and_angry_misread'])} "
+            f"The two lowest recalls are {low[0]} ({r[low[0]]:.2f}) and {low[1]} ({r[low[1]]:.2f}); fear "
+            "ranks "
+            f"{rank['fear']} of 7 ({r['fear']:.2f}) and angry {rank['angry']} of 7 ({r['angry']:.2f}).",
+            f"- *Both are most often mistaken for sad.* {verdict(claims['both_mostly_sad'])} "
+            f"{wrong('fear').capitalize()}; {wrong('angry')}.",
+            f"- *Fear's \"variance\" is the highest.* Read as how widely a class's mistakes scatter over the "
+            f"other classes (the entropy of its misread faces, 0 to 2.58 bits): "
+            f"{verdict(claims['fear_spreads_most'])} fear's is {spread['fear']:.2f} bits; the widest is "
+            f"{claims['widest_spread']}'s ({spread[claims['widest_spread']]:.2f}).",
+        ]
+    )
+
+
+def describe_confusions(cm: np.ndarray, train_counts: dict[str, int] | None = None, k: int = 3) -> str:
+    """Markdown: the most confused pairs of this run, the weakest and strongest classes, and why."""
+    from ..evaluate import most_confused, per_class_metrics
+
+    pcm = per_class_metrics(np.asarray(cm))
+    recall = {c: v["recall"] for c, v in pcm.items()}
+    worst = sorted(recall, key=recall.get)[:2]
+    best = max(recall, key=recall.get)
+    lines = [
+        f"**Strongest class:** {best} (recall {recall[best]:.2f}). **Weakest:** "
+        + ", ".join(f"{c} (recall {recall[c]:.2f})" for c in worst)
+        + "."
+    ]
+    lines.append("")
+    lines.append("**Most frequent confusions** (true → predicted):")
+    lines.append("")
+    for t, p, n, share in most_confused(np.asarray(cm), k):
+        lines.append(f"- {t} → {p}: {n} faces, {share:.1%} of all {t} faces. Why: {explain_pair(t, p)}.")
+    if train_counts:
+        total = sum(train_counts.values())
+        rare = min(train_counts, key=train_counts.get)
+        lines.append("")
+        lines.append(
+            f"**Data imbalance:** {rare} has only {train_counts[rare]:,} training images "
+            f"({train_counts[rare] / total:.1%} of Training), so its recall of {recall[rare]:.2f} rests on "
+            "little evidence."
+        )
+    sad_pred = np.asarray(cm)[:, CLASSES.index("sad")]
+    top_into_sad = [CLASSES[i] for i in np.argsort(sad_pred)[::-1] if CLASSES[i] != "sad"][:2]
+    lines.append("")
+    lines.append(
+        f"Faces wrongly called **sad** come mostly from {top_into_sad[0]} and {top_into_sad[1]} "
+        f"({sad_pred[CLASSES.index(top_into_sad[0])]} and {sad_pred[CLASSES.index(top_into_sad[1])]} faces)."
+    )
+    return "\n".join(lines)
+
+
+def conclusion(cm: np.ndarray, model: str, claims: dict) -> str:
+    """Two sentences that open the chapter: the best and worst classes and the top confusion, and how
+    many of the original's claims hold."""
+    from ..evaluate import most_confused
+
+    r = claims["recall"]
+    best, worst = max(r, key=r.get), min(r, key=r.get)
+    t, p, n, share = most_confused(np.asarray(cm), 1)[0]
+    held = [
+        name
+        for name, ok in (
+            ("fear and angry are the most misread", claims["fear_and_angry_misread"]),
+            ("both are mostly mistaken for sad", claims["both_mostly_sad"]),
+            ("fear's mistakes scatter most", claims["fear_spreads_most"]),
+        )
+        if ok
+    ]
+    return (
+        f"{model} recognises {best} faces best (recall {r[best]:.2f}) and {worst} faces worst "
+        f"({r[worst]:.2f}); "
+        f"its most frequent mistake is reading {t} as {p} ({n} faces, {share:.0%} of the {t} faces). "
+        f"Of the original report's three claims about its matrix, {len(held)} "
+        f"hold{'s' if len(held) == 1 else ''} "
+        f"here{': ' + '; '.join(held) if held else ''}."
+    )

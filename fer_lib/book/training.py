@@ -1,0 +1,141 @@
+"""Q2: the training and validation history, against the original report's final epoch.
+
+The original report trained with cross-entropy alone. A run distilled from a teacher minimises
+another objective, so its training ``loss`` is not the original's quantity: the comparison uses
+the history's ``ce`` (the cross-entropy alone, logged beside the objective) where it exists, and
+otherwise leaves the training loss out rather than compare unlike numbers.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .anchors import ORIGINAL_FINAL
+from .recipes import describe_changes, describe_recipe
+
+KEYS = ("loss", "acc", "val_loss", "val_acc")
+
+
+def best_epoch(history: list[dict]) -> dict:
+    return max(history, key=lambda h: h.get("val_acc", -1))
+
+
+def cross_entropy_of(entry: dict, config: dict) -> float | None:
+    """The epoch's training cross-entropy alone: ``ce`` where logged, ``loss`` where the loss was plain
+    cross-entropy (no teacher, no label smoothing), else None."""
+    if "ce" in entry:
+        return entry["ce"]
+    if not config.get("teacher") and not config.get("label_smoothing"):
+        return entry["loss"]
+    return None
+
+
+def cross_entropy_runs(records: list[dict], model: str = "report_cnn") -> list[dict]:
+    """The recorded runs of ``model`` trained with the original's loss alone (no teacher, no smoothing, not
+    started from trained weights), best PublicTest first."""
+    plain = [
+        r
+        for r in records
+        if r["model"] == model
+        and not r["config"].get("teacher")
+        and not r["config"].get("label_smoothing")
+        and not r["config"].get("init")
+    ]
+    return sorted(plain, key=lambda r: -r["best_PublicTest"])
+
+
+def comparison(runs: dict[str, tuple[list[dict], dict]]) -> pd.DataFrame:
+    """The original's final epoch beside each run's final and best epochs; ``runs`` maps a label to
+    (history, config). A training loss that is not the cross-entropy alone is left empty."""
+    rows = {"original report, final epoch": dict(ORIGINAL_FINAL)}
+    for label, (history, config) in runs.items():
+        for which, e in (
+            ("final epoch", history[-1]),
+            (f"best epoch ({best_epoch(history)['epoch']})", best_epoch(history)),
+        ):
+            rows[f"{label}, {which}"] = {
+                "loss": cross_entropy_of(e, config),
+                "acc": e["acc"],
+                "val_loss": e["val_loss"],
+                "val_acc": e["val_acc"],
+            }
+    return pd.DataFrame(rows).T[list(KEYS)].astype(float)
+
+
+def describe_history(
+    history: list[dict],
+    name: str,
+    config: dict,
+    changes: list[dict] | None = None,
+    reference: dict[str, float] | None = None,
+) -> str:
+    """Markdown: a run's final and best epochs, its recipe, and how it compares with the original report."""
+    last, best = history[-1], best_epoch(history)
+    ce = cross_entropy_of(last, config)
+    loss = (
+        f"cross-entropy {ce:.4f}"
+        if ce is not None
+        else f"training objective (not the cross-entropy alone) {last['loss']:.4f}"
+    )
+    text = (
+        f"**{name}**, {len(history)} epochs. Final epoch: {loss}, acc {last['acc']:.4f}, val_loss "
+        f"{last['val_loss']:.4f}, val_acc {last['val_acc']:.4f}. Best PublicTest accuracy "
+        f"{best['val_acc']:.4f} at "
+        f"epoch {best['epoch']} (the checkpoint kept)."
+    )
+    if reference:
+        verdict = "reaches" if best["val_acc"] >= reference["val_acc"] else "falls short of"
+        text += (
+            f" The original report ended at val_acc {reference['val_acc']:.4f}; this run {verdict} it "
+            f"({best['val_acc'] - reference['val_acc']:+.4f} at the best epoch)."
+        )
+    if changes:
+        return (
+            text
+            + " Recipe of the last phase: "
+            + describe_recipe(config, len(history))
+            + " "
+            + describe_changes(changes)
+        )
+    return text + " Recipe: " + describe_recipe(config, len(history))
+
+
+def describe_source(res: dict) -> str:
+    """Where a chapter's run came from: the shipped weights, or a run folder trained, resumed or loaded
+    here."""
+    if res["source"] == "pretrained":
+        return "The curves are the training history of the shipped weights."
+    if res["source"] == "loaded":
+        return f"The run folder `{res['folder']}` already held all {res['epochs_before']} epochs."
+    if res["source"] == "resumed":
+        return f"Resumed from the {res['epochs_before']} epochs already in `{res['folder']}`."
+    return f"Trained in this run; checkpoints in `{res['folder']}`."
+
+
+def conclusion(shipped: dict, plain: dict | None, reference: dict[str, float] = ORIGINAL_FINAL) -> str:
+    """Two sentences that open the chapter: the shipped report_cnn against the original's val_acc, how it
+    was trained, and the best run with the original's loss alone beside it."""
+    h, cfg = shipped["history"], shipped["config"]
+    best = best_epoch(h)
+    how = (
+        f"its weights are distilled from {cfg['teacher']} (weight {cfg['distill']:g}) with a "
+        f"{cfg['schedule']} "
+        f"schedule over {len(h)} epochs, not trained with the original's loss alone"
+        if cfg.get("teacher")
+        else f"it was trained with the original's loss ({cfg['schedule']} schedule, {len(h)} epochs)"
+    )
+    text = (
+        f"The shipped report_cnn reaches a PublicTest accuracy of {best['val_acc']:.4f} at its best epoch "
+        f"({best['epoch']}), against the original's final val_acc of {reference['val_acc']:.4f} (on faces it "
+        f"does not name); {how}."
+    )
+    if plain is not None and cfg.get("teacher"):
+        ph = plain["history"]
+        pb = best_epoch(ph)
+        ce = cross_entropy_of(ph[-1], plain["config"])
+        text += (
+            f" With the original's loss alone, the best recorded run ({plain['run']}) reaches "
+            f"{pb['val_acc']:.4f} and "
+            f"ends at a training cross-entropy of {ce:.4f}, against the original's {reference['loss']:.4f}."
+        )
+    return text
