@@ -8,7 +8,7 @@ DATA ?=
 DEVICE ?= auto
 REPORT_DIR ?= _report
 
-.PHONY: setup book-setup test bench book book-linkcheck report clean
+.PHONY: setup book-setup test test-numbers lint bench book book-linkcheck report clean
 
 setup: $(VENV)/.installed
 
@@ -22,8 +22,17 @@ $(VENV)/.installed: pyproject.toml
 
 # one worker per core (pytest-xdist); TEST_WORKERS=0 runs the suite in this process
 TEST_WORKERS ?= auto
-test: setup
-	$(PY) -m pytest -q -ra --durations=12 -n $(TEST_WORKERS)
+test: setup lint
+	$(PY) -m pytest -q -ra --durations=12 -n $(TEST_WORKERS) -m "not numbers"
+
+# every shipped accuracy (plain, flip, ten-crop on both test splits) recomputed on every face
+test-numbers: setup
+	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) -m numbers tests/test_pretrained.py
+
+# ruff, configured in pyproject.toml (line length 110): lint and formatting, library, tests and notebooks
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Execute every chapter with papermill (in _toc.yml order) into $(REPORT_DIR); only a complete
 # run is copied over book/. Training resumes from runs/ when repeated.

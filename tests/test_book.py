@@ -27,7 +27,7 @@ SMOKE = {
     "smooth_samples": 2,
     "methods": ["saliency", "integrated_gradients", "gradcam"],
     "am_steps": 5,
-    "simple_filters": 8,
+    "top_faces": 20,
     "top_filters": 2,
     "conv_configs": 40,
     "bn_batch_sizes": [2],

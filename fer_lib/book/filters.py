@@ -122,18 +122,15 @@ def verdict(tables: dict[str, pd.DataFrame]) -> str:
 
 
 def conclusion(tables: dict[str, pd.DataFrame]) -> str:
-    """Two sentences that open the chapter."""
+    """The sentences that open the chapter: per model, how many filters prefer one expression, and the
+    most selective one."""
     parts = []
     for name, t in tables.items():
         f, r = next(most_selective(t, 1).iterrows())
         parts.append(
-            f"on {name}, {int((t['lift'] >= 2).sum())} of {len(t)} filters prefer one expression at least "
-            "twice as "
-            f"much as chance, the most selective (filter {f}) {r['dominant class']} faces "
-            f"({r['share of top faces']:.0%} of its top faces, lift {r['lift']:.1f}) in the {r['peak band']}"
+            f"On {name}, {int((t['lift'] >= 2).sum())} of {len(t)} last-layer filters prefer one expression "
+            f"at least twice as much as chance; the most selective, filter {f}, responds to "
+            f"{r['dominant class']} faces ({r['share of top faces']:.0%} of its top faces, lift "
+            f"{r['lift']:.1f}) and peaks in the {r['peak band']}."
         )
-    return (
-        "The last conv layer's filters are more than facial-part detectors: "
-        + "; ".join(parts)
-        + ". They fire at different heights of the face, as the original report saw in its activation maps."
-    )
+    return " ".join(parts) + " The filters fire at different heights of the face, as the original report saw."

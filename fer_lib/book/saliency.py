@@ -136,7 +136,8 @@ def verdict(
         f"(rho {rt.loc['saliency', 'rho fully randomised']:+.2f}).",
         "- **Do its top pixels matter?** Saliency's deletion AUC is "
         f"{versus(s['deletion'])} a random pixel order on the same faces "
-        f"({s['deletion vs random']:+.3f}, 95% interval {s['deletion 95% interval']}; lower is better), and its insertion AUC is "
+        f"({s['deletion vs random']:+.3f}, 95% interval {s['deletion 95% interval']}; lower is better), "
+        "and its insertion AUC is "
         f"{versus(s['insertion'])} random ({s['insertion vs random']:+.3f}, {s['insertion 95% interval']}; "
         "higher is better).",
     ]
