@@ -203,7 +203,9 @@ def own_tta_counts(model, images: np.ndarray, batch: int = 64) -> dict[str, int]
 
 
 NUMBERS = [
-    pytest.param(name, split, marks=[] if (name, split) == ("report_cnn", "PrivateTest") else [pytest.mark.numbers])
+    pytest.param(
+        name, split, marks=[] if (name, split) == ("report_cnn", "PrivateTest") else [pytest.mark.numbers]
+    )
     for name in SHIPPED
     for split in ("PublicTest", "PrivateTest")
 ]
