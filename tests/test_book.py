@@ -91,7 +91,7 @@ def reader_text(page_html: str) -> str:
     import re
 
     t = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page_html, flags=re.S)
-    t = re.sub(r'<(div|span) class="math[^"]*">.*?</\1>', " ", t, flags=re.S)
+    t = re.sub(r'<(div|span) class="(?:[^"]* )?math[ "][^>]*>.*?</\1>', " ", t, flags=re.S)
     return re.sub(r"<[^>]+>", " ", t)
 
 
