@@ -106,10 +106,10 @@ def describe_source(res: dict) -> str:
     if res["source"] == "pretrained":
         return "The curves are the training history of the shipped weights."
     if res["source"] == "loaded":
-        return f"The run folder `{res['folder']}` already held all {res['epochs_before']} epochs."
+        return f"Its run folder already held all {res['epochs_before']} epochs."
     if res["source"] == "resumed":
-        return f"Resumed from the {res['epochs_before']} epochs already in `{res['folder']}`."
-    return f"Trained in this run; checkpoints in `{res['folder']}`."
+        return f"Resumed from the {res['epochs_before']} epochs already in its run folder."
+    return "Trained in this run."
 
 
 def conclusion(shipped: dict, plain: dict | None, reference: dict[str, float] = ORIGINAL_FINAL) -> str:
