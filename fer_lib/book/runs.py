@@ -93,7 +93,7 @@ def model_record(model: str, run_dir: str | Path, use_pretrained: bool = False) 
     best = run_folder(run_dir, model) / "best.pt"
     if best.exists() and not (use_pretrained and pretrained_info(model)):
         net, meta = load_model(best)
-        return net, str(best), full_run_meta(best.parent, meta)
+        return net, f"run folder {best.parent.name}", full_run_meta(best.parent, meta)
     if pretrained_info(model) is not None:
         net, meta = load_model(model)
         return net, f"pretrained '{model}'", meta
