@@ -323,8 +323,8 @@ def holdout_study_check(data: FerData, path: str | Path | None = None) -> str:
         return "the data has no Training split" if h else f"{p.name} is not a hold-out study checkpoint"
     if hold_out(data, h["fraction"], h["seed"]).fingerprint() != meta["data_hash"]:
         return (
-            f"the study model was trained on other data ({meta.get('data_source', 'unrecorded')}, hash "
-            f"{meta['data_hash']}), so its hold-out cannot be rebuilt from this data"
+            f"the study model was trained on other data (hash {meta['data_hash']}), so its hold-out "
+            "cannot be rebuilt from this data"
         )
     return ""
 
