@@ -25,7 +25,8 @@ TEST_WORKERS ?= auto
 test: setup lint
 	$(PY) -m pytest -q -ra --durations=12 -n $(TEST_WORKERS) -m "not numbers"
 
-# every shipped accuracy (plain, flip, ten-crop on both test splits) recomputed on every face
+# fer_vgg's shipped accuracies (plain, flip, ten-crop on both test splits) recomputed on every face;
+# `make test` does the same for every other shipped model
 test-numbers: setup
 	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) -m numbers tests/test_pretrained.py
 

@@ -405,13 +405,21 @@ def filter_rows(
 
     ``faces`` is (filters, k, 48, 48) and ``labels`` the k expressions of each row, flattened."""
     n, k = faces.shape[:2]
-    fig, axes = plt.subplots(n, k + 1, figsize=(1.05 * (k + 1), 1.2 * n), squeeze=False)
+    # about 0.8 inch a tile, so that the page shows the figure near its own size and 8-point labels
+    # stay readable
+    fig, axes = plt.subplots(
+        n,
+        k + 1,
+        figsize=(0.8 * (k + 1.4), 1.25 * n),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.4] + [1] * k},
+    )
     for i in range(n):
         axes[i, 0].imshow(synthetic[i], cmap="gray")
-        axes[i, 0].set_title(row_titles[i], fontsize=7)
+        axes[i, 0].set_title(row_titles[i], fontsize=8)
         for j in range(k):
             axes[i, j + 1].imshow(faces[i, j], cmap="gray", vmin=0, vmax=255)
-            axes[i, j + 1].set_title(labels[i * k + j], fontsize=6)
+            axes[i, j + 1].set_title(labels[i * k + j], fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
     _layout(fig, suptitle)

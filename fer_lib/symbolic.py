@@ -41,9 +41,12 @@ class Derivation:
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
+    typeset: dict[str, str] = field(default_factory=dict)  # LaTeX written by hand, as a person would
+
     def latex(self) -> dict[str, str]:
+        """Each formula's LaTeX: the hand-typeset form where there is one, else SymPy's printing."""
         return {
-            k: sp.latex(v, order="none") if k in self.as_written else sp.latex(v)
+            k: self.typeset.get(k) or (sp.latex(v, order="none") if k in self.as_written else sp.latex(v))
             for k, v in self.formulas.items()
         }
 
@@ -74,6 +77,16 @@ def derive_conv_shape(n_configs: int = 600, seed: int = 0) -> Derivation:
     out = Derivation("6-1 Convolution output shape")
     out.formulas["output shape"] = sp.Eq(sp.Symbol(r"\mathrm{shape}_{out}"), plain, evaluate=False)
     out.formulas["with dilation"] = sp.Eq(sp.Symbol(r"\mathrm{shape}_{out}"), general, evaluate=False)
+    out.typeset["output shape"] = (
+        r"\begin{aligned} \mathrm{shape}_{out} &= (B,\ W_{out},\ H_{out},\ C_{out}) \\ "
+        r"W_{out} &= \left\lfloor \frac{W + 2p_1 - k_1}{s_1} \right\rfloor + 1 \\ "
+        r"H_{out} &= \left\lfloor \frac{H + 2p_2 - k_2}{s_2} \right\rfloor + 1 \end{aligned}"
+    )
+    out.typeset["with dilation"] = (
+        r"\begin{aligned} \text{with dilation } d_1, d_2: \quad "
+        r"W_{out} &= \left\lfloor \frac{W + 2p_1 - d_1 (k_1 - 1) - 1}{s_1} \right\rfloor + 1 \\ "
+        r"H_{out} &= \left\lfloor \frac{H + 2p_2 - d_2 (k_2 - 1) - 1}{s_2} \right\rfloor + 1 \end{aligned}"
+    )
     same = all(sp.simplify(a.subs({d1: 1, d2: 1}) - b) == 0 for a, b in zip(general, plain))
     out.checks.append(
         Check(
@@ -160,49 +173,57 @@ def batchnorm_closed_forms(x, g, gamma, eps, mu, var):
     }
 
 
-def _display_batchnorm() -> dict[str, sp.Basic]:
-    """The closed forms written with indexed symbols, for the chapter."""
-    i, j, m = sp.symbols("i j m", integer=True, positive=True)
-    x, g, xh = (
-        sp.IndexedBase("x"),
-        sp.IndexedBase(r"\frac{\partial \ell}{\partial y}"),
-        sp.IndexedBase(r"\hat{x}"),
-    )
-    gamma, eps = sp.symbols("gamma epsilon")
-    mu, var = sp.Symbol(r"\mu_B"), sp.Symbol(r"\sigma_B^2")
-    dxh = sp.IndexedBase(r"\frac{\partial \ell}{\partial \hat{x}}")
-    dvar, dmu = (
-        sp.Symbol(r"\frac{\partial \ell}{\partial \sigma_B^2}"),
-        sp.Symbol(r"\frac{\partial \ell}{\partial \mu_B}"),
-    )
-    lhs = lambda s: sp.Symbol(rf"\frac{{\partial \ell}}{{\partial {s}}}")  # noqa: E731
-    return {
-        "dl/dx_hat_i": sp.Eq(lhs(r"\hat{x}_i"), g[i] * gamma, evaluate=False),
-        "dl/dvar": sp.Eq(
-            lhs(r"\sigma_B^2"),
-            sp.Sum(dxh[i] * (x[i] - mu), (i, 1, m)) * sp.Rational(-1, 2) * (var + eps) ** sp.Rational(-3, 2),
-            evaluate=False,
-        ),
-        "dl/dmu": sp.Eq(
-            lhs(r"\mu_B"),
-            sp.Sum(dxh[i] * (-1 / sp.sqrt(var + eps)), (i, 1, m))
-            + dvar * sp.Sum(-2 * (x[i] - mu), (i, 1, m)) / m,
-            evaluate=False,
-        ),
-        "dl/dx_i": sp.Eq(
-            lhs("x_i"), dxh[i] / sp.sqrt(var + eps) + dvar * 2 * (x[i] - mu) / m + dmu / m, evaluate=False
-        ),
-        "dl/dgamma": sp.Eq(lhs(r"\gamma"), sp.Sum(g[i] * xh[i], (i, 1, m)), evaluate=False),
-        "dl/dbeta": sp.Eq(lhs(r"\beta"), sp.Sum(g[i], (i, 1, m)), evaluate=False),
-        "update": sp.Eq(
-            sp.Symbol(r"\gamma_{t+1},\ \beta_{t+1}"),
-            sp.Tuple(
-                sp.Symbol(r"\gamma_t - \eta \frac{\partial \ell}{\partial \gamma}"),
-                sp.Symbol(r"\beta_t - \eta \frac{\partial \ell}{\partial \beta}"),
-            ),
-            evaluate=False,
-        ),
-    }
+_D = r"\frac{\partial \ell}{\partial %s}"
+
+# The closed forms above, typeset by hand in Ioffe and Szegedy's arrangement (Algorithm 1's backward
+# pass); "dl/dx_i, compact" is the same derivative once dl/dmu_B and dl/dsigma_B^2 are substituted and
+# sum_i (x_i - mu_B) = 0 is used. check_batchnorm_symbolic checks each against SymPy's derivative.
+BATCHNORM_TEX = {
+    "dl/dx_hat_i": _D % r"\hat{x}_i" + r" = " + _D % "y_i" + r"\, \gamma",
+    "dl/dvar": _D % r"\sigma_B^2"
+    + r" = -\frac{1}{2} \left(\sigma_B^2 + \epsilon\right)^{-3/2} \sum_{i=1}^{m} "
+    + _D % r"\hat{x}_i"
+    + r" \left(x_i - \mu_B\right)",
+    "dl/dmu": _D % r"\mu_B"
+    + r" = -\frac{1}{\sqrt{\sigma_B^2 + \epsilon}} \sum_{i=1}^{m} "
+    + _D % r"\hat{x}_i"
+    + r" - \frac{2}{m}\, "
+    + _D % r"\sigma_B^2"
+    + r" \sum_{i=1}^{m} \left(x_i - \mu_B\right)",
+    "dl/dx_i": _D % "x_i"
+    + r" = \frac{1}{\sqrt{\sigma_B^2 + \epsilon}}\, "
+    + _D % r"\hat{x}_i"
+    + r" + \frac{2 (x_i - \mu_B)}{m}\, "
+    + _D % r"\sigma_B^2"
+    + r" + \frac{1}{m}\, "
+    + _D % r"\mu_B",
+    "dl/dx_i, compact": _D % "x_i"
+    + r" = \frac{\gamma}{m \sqrt{\sigma_B^2 + \epsilon}} \left( m\, "
+    + _D % "y_i"
+    + r" - \sum_{j=1}^{m} "
+    + _D % "y_j"
+    + r" - \hat{x}_i \sum_{j=1}^{m} "
+    + _D % "y_j"
+    + r"\, \hat{x}_j \right)",
+    "dl/dgamma": _D % r"\gamma" + r" = \sum_{i=1}^{m} " + _D % "y_i" + r"\, \hat{x}_i",
+    "dl/dbeta": _D % r"\beta" + r" = \sum_{i=1}^{m} " + _D % "y_i",
+    "update": r"\gamma \leftarrow \gamma - \eta\, "
+    + _D % r"\gamma"
+    + r", \qquad \beta \leftarrow \beta - \eta\, "
+    + _D % r"\beta",
+}
+
+
+def batchnorm_compact_dx(x, g, gamma, eps):
+    """dl/dx_i with dl/dmu_B and dl/dsigma_B^2 substituted: gamma / (m sqrt(var + eps)) * (m g_i - sum g
+    - x_hat_i sum g_j x_hat_j)."""
+    m = len(x)
+    mu = sum(x) / m
+    var = sum((xi - mu) ** 2 for xi in x) / m
+    inv = 1 / sp.sqrt(var + eps)
+    x_hat = [(xi - mu) * inv for xi in x]
+    sum_g, sum_gx = sum(g), sum(gi * h for gi, h in zip(g, x_hat))
+    return [gamma * inv / m * (m * gi - sum_g - h * sum_gx) for gi, h in zip(g, x_hat)]
 
 
 def check_batchnorm_symbolic(m: int) -> list[Check]:
@@ -251,6 +272,15 @@ def check_batchnorm_symbolic(m: int) -> list[Check]:
     ok_x = all(_is_zero((sp.diff(loss, xi) - d).subs(elim)) for xi, d in zip(x, cf_x["d_x"]))
     checks.append(
         Check(f"dl/dx_i for every i (m={m})", "SymPy diff of the forward pass, difference = 0", ok_x)
+    )
+    compact = batchnorm_compact_dx(x, g, gamma, eps)
+    ok_compact = all(_is_zero((sp.diff(loss, xi) - d).subs(elim)) for xi, d in zip(x, compact))
+    checks.append(
+        Check(
+            f"dl/dx_i, compact form, for every i (m={m})",
+            "SymPy diff of the forward pass, difference = 0",
+            ok_compact,
+        )
     )
     checks.append(
         Check(
@@ -367,7 +397,8 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
 
 def derive_batchnorm(ms: tuple[int, ...] = (2, 3, 4)) -> Derivation:
     out = Derivation("6-2 BatchNorm backward pass")
-    out.formulas.update(_display_batchnorm())
+    out.typeset.update(BATCHNORM_TEX)
+    out.formulas.update({k: sp.Symbol(k) for k in BATCHNORM_TEX})  # shown as typeset
     for m in ms:
         out.checks.extend(check_batchnorm_symbolic(m))
     out.checks.extend(check_batchnorm_autograd())

@@ -10,6 +10,8 @@ from fer_lib.book import confusion, filters, results, saliency, training
 
 from .conftest import REPO
 
+SHIPPED = "shipped model (chosen on PublicTest)"
+
 A, D, F, H, S, U, N = range(7)  # angry, disgust, fear, happy, sad, surprise, neutral
 
 
@@ -110,6 +112,14 @@ def test_filter_selectivity_on_known_responses():
     assert t.loc[1, "peak band"] == "upper third (brows and eyes)"
     assert list(filters.most_selective(t, 1).index) == [0]
     assert filters.band_of(2, 6) == "middle third (nose)"
+    # one of two filters prefers an expression: not "most"; two sentences, the bands counted
+    text = filters.conclusion({"toy": t})
+    assert text == (
+        "Some last-layer filters prefer one expression at least twice as much as chance (1 of 2 on toy); "
+        "the most selective of each, toy's filter 0, responds to happy faces (lift 10.0). Their peaks "
+        "spread over 2 of the face's 3 bands on toy, the 'different places' the original report saw."
+    )
+    assert "\n- **toy** (2 filters): 1 has a lift of 2 or more." in "\n" + filters.describe({"toy": t})
 
 
 def test_peak_responses_match_the_layer_outputs(toy_model, synth):
@@ -143,15 +153,15 @@ def test_stored_accuracy_leaves_out_the_faces_asked():
 
 def test_answers_table_reads_the_cards(synth):
     table = results.answers_table(synth)
-    assert list(table.index) == ["original report (Keras)", "report_cnn", "simple_cnn", "fer_vgg"]
+    assert list(table.index) == ["original report", "report_cnn", "simple_cnn", "fer_vgg"]
     card = json.loads((REPO / "fer_lib/pretrained/fer_vgg.json").read_text())
     s = card["seed_summary"]["PrivateTest ten-crop"]
-    assert table.loc["fer_vgg", "ten-crop, seed mean ± sd"] == f"{s['mean']:.4f} ± {s['sd']:.4f}"
+    assert table.loc["fer_vgg", ("seed mean ± sd", "ten-crop")] == f"{s['mean']:.4f} ± {s['sd']:.4f}"
     assert (
-        table.loc["fer_vgg", "shipped: ten-crop"]
+        table.loc["fer_vgg", (SHIPPED, "ten-crop")]
         == f"{card['metrics']['PrivateTest']['accuracy_tencrop']:.4f}"
     )
-    assert table.loc["fer_vgg", "shipped: ten-crop without Training copies"] == ""  # other data: not computed
+    assert table.loc["fer_vgg", (SHIPPED, "ten-crop, no copies")] == ""  # other data: not computed
 
 
 def test_answers_table_on_fer2013_leaves_out_the_copies(real_data):
@@ -164,7 +174,7 @@ def test_answers_table_on_fer2013_leaves_out_the_copies(real_data):
         pred = pretrained_info(name)["predictions"]["PrivateTest tencrop"]
         digits = np.frombuffer(pred.encode(), np.uint8) - ord("0")
         expected = (digits[fresh] == labels[fresh]).mean()
-        assert table.loc[name, "shipped: ten-crop without Training copies"] == f"{expected:.4f}"
+        assert table.loc[name, (SHIPPED, "ten-crop, no copies")] == f"{expected:.4f}"
     assert table.attrs["copies"] == 288
 
 
@@ -197,3 +207,38 @@ def test_chapter_helpers_do_not_change_the_callers_model(toy_model, synth):
     assert toy_model.training and not is_channels_last(toy_model)
     toy_model.eval()
     assert torch.is_grad_enabled()
+
+
+def test_a_replay_of_the_shipped_recipe_gives_its_cross_entropy():
+    """A record with the shipped card's recipe and seed stands in for the cross-entropy the card did not
+    log; another seed, another recipe, or a retired setting at a value other than its fixed one does not,
+    and the results page does not count a replay among the recipes tried."""
+    from fer_lib.book import recipes
+
+    hist = [{"epoch": 1, "loss": 0.9, "acc": 0.5, "val_loss": 1.1, "val_acc": 0.6},
+            {"epoch": 2, "loss": 0.7, "acc": 0.6, "val_loss": 1.0, "val_acc": 0.65}]  # fmt: skip
+    cfg = {"model": "report_cnn", "epochs": 2, "teacher": "big", "distill": 0.5, "seed": 2}
+    card = {"config": dict(cfg, device="cuda", ema=0.0, mixup=0.0), "history": hist}
+    logged = [dict(h, ce=h["loss"] + 0.25) for h in hist]
+    records = [
+        {"run": "other_seed", "config": dict(cfg, seed=1), "history": logged},
+        {"run": "ema", "config": dict(cfg, ema=0.999), "history": logged},
+        {"run": "unlogged", "config": dict(cfg, device="cpu"), "history": hist},
+        {"run": "again", "config": dict(cfg, device="cpu"), "history": logged},
+    ]
+    assert [r["run"] for r in recipes.replays(records, [card])] == ["unlogged", "again"]
+    replay = training.replay_with_cross_entropy(card, records)
+    assert replay["run"] == "again"
+    assert training.replay_with_cross_entropy({**card, "history": logged}, records) is None
+    text = training.describe_replay(replay, hist)
+    assert "it is 0.9500, against the original's final loss of 0.6485" in text
+    assert "0.6500 at epoch 2, the shipped run's 0.6500 at epoch 2" in text and "0 PublicTest faces" in text
+
+
+def test_first_sentence_keeps_decimals_and_abbreviations():
+    from fer_lib.book.prose import first_sentence
+
+    text = "It reaches 0.6512 (e.g. at epoch 80), vs. 0.6510. The second sentence. A third."
+    assert first_sentence(text) == "It reaches 0.6512 (e.g. at epoch 80), vs. 0.6510."
+    assert first_sentence("One sentence only.") == "One sentence only."
+    assert first_sentence("Is it? Yes.") == "Is it?"

@@ -60,3 +60,26 @@ def test_softmax_formulas_read_as_written():
     assert tex["dL_t/dz_t"] == r"\frac{\partial L_t}{\partial z_t} = - {y}_{t} \left(1 - {\hat{y}}_{t}\right)"
     assert tex["gap"].endswith(r"= {\hat{y}}_{t} \sum_{i \neq t} y_{i}")
     assert not any("{i y i}" in t for t in tex.values())
+
+
+def test_batchnorm_is_typeset_by_hand_and_its_compact_form_is_checked():
+    d = S.derive_batchnorm(ms=(2,))
+    tex = d.latex()
+    assert tex == S.BATCHNORM_TEX  # every BatchNorm formula shown is the hand-typeset one
+    assert r"\left(x_i - \mu_B\right)" in tex["dl/dvar"] and "-\\mu_B + x" not in "".join(tex.values())
+    assert any("compact form" in c.claim and c.passed for c in d.checks)
+    # a compact form off by one term would fail the same comparison
+    x, g, gamma, beta, eps = S.batchnorm_symbols(3)
+    mu = sum(x) / 3
+    var = sum((xi - mu) ** 2 for xi in x) / 3
+    loss = sum(gi * (gamma * (xi - mu) / sp.sqrt(var + eps) + beta) for gi, xi in zip(g, x))
+    s = sp.Symbol("s", positive=True)
+    good, wrong = S.batchnorm_compact_dx(x, g, gamma, eps)[0], S.batchnorm_compact_dx(x, g, gamma, eps)[1]
+    assert S._is_zero((sp.diff(loss, x[0]) - good).subs({eps: s**2 - var}))
+    assert not S._is_zero((sp.diff(loss, x[0]) - wrong).subs({eps: s**2 - var}))
+
+
+def test_conv_shape_is_typeset_one_line_per_axis():
+    tex = S.derive_conv_shape(n_configs=20).latex()
+    assert r"W_{out} &= \left\lfloor \frac{W + 2p_1 - k_1}{s_1} \right\rfloor + 1" in tex["output shape"]
+    assert r"d_1 (k_1 - 1)" in tex["with dilation"]

@@ -73,19 +73,17 @@ def most_selective(table: pd.DataFrame, n: int = 4) -> pd.DataFrame:
     return table.sort_values(["lift", "share of top faces"], ascending=False).head(n)
 
 
-def describe(tables: dict[str, pd.DataFrame], k: int = 50, n: int = 4) -> str:
+def describe(tables: dict[str, pd.DataFrame], n: int = 4) -> str:
     """Markdown: the most selective filters of each model in words, and what that says of the original's
     one-sentence reading ("many blob-like shapes, perhaps facial features, at different places")."""
-    lines = [
-        f"A filter's *lift* is the share of its most frequent expression among its {k} strongest-responding "
-        "PrivateTest faces, divided by that expression's share of all PrivateTest faces (1: no preference)."
-    ]
+    lines = []
     for name, t in tables.items():
         top = most_selective(t, n)
         strong = int((t["lift"] >= 2).sum())
         bands = t["peak band"].value_counts()
         lines.append(
-            f"- **{name}** ({len(t)} filters): {strong} have a lift of 2 or more. The most selective: "
+            f"- **{name}** ({len(t)} filters): {strong} {'has' if strong == 1 else 'have'} a lift of 2 or "
+            "more. The most selective: "
             + "; ".join(
                 f"filter {f} ({r['dominant class']}, {r['share of top faces']:.0%} of its top faces, lift "
                 f"{r['lift']:.1f}, peaks in the {r['peak band']})"
@@ -122,15 +120,34 @@ def verdict(tables: dict[str, pd.DataFrame]) -> str:
 
 
 def conclusion(tables: dict[str, pd.DataFrame]) -> str:
-    """The sentences that open the chapter: per model, how many filters prefer one expression, and the
-    most selective one."""
-    parts = []
+    """Two sentences that open the chapter: how many filters of each model prefer one expression, the
+    most selective one of each, and where on the face the filters peak."""
+    counts, tops = [], []
     for name, t in tables.items():
         f, r = next(most_selective(t, 1).iterrows())
-        parts.append(
-            f"On {name}, {int((t['lift'] >= 2).sum())} of {len(t)} last-layer filters prefer one expression "
-            f"at least twice as much as chance; the most selective, filter {f}, responds to "
-            f"{r['dominant class']} faces ({r['share of top faces']:.0%} of its top faces, lift "
-            f"{r['lift']:.1f}) and peaks in the {r['peak band']}."
+        counts.append(f"{int((t['lift'] >= 2).sum())} of {len(t)} on {name}")
+        tops.append((name, f, r))
+    same = len({r["dominant class"] for _, _, r in tops}) == 1
+    first = (
+        f"Most last-layer filters prefer one expression at least twice as much as chance "
+        f"({', '.join(counts)}); the most selective of each, "
+        + " and ".join(f"{name}'s filter {f}" for name, f, _ in tops)
+        + (
+            f", respond{'s' if len(tops) == 1 else ''} to {tops[0][2]['dominant class']} faces (lift "
+            + " and ".join(f"{r['lift']:.1f}" for _, _, r in tops)
+            + ")."
+            if same
+            else ", respond to "
+            + " and ".join(f"{r['dominant class']} faces (lift {r['lift']:.1f})" for _, _, r in tops)
+            + "."
         )
-    return " ".join(parts) + " The filters fire at different heights of the face, as the original report saw."
+    )
+    bands = {name: t["peak band"].nunique() for name, t in tables.items()}
+    second = (
+        "Their peaks spread over "
+        + " and ".join(f"{n} of the face's 3 bands on {name}" for name, n in bands.items())
+        + ", the 'different places' the original report saw."
+    )
+    if not all(int((t["lift"] >= 2).sum()) * 2 > len(t) for t in tables.values()):
+        first = first.replace("Most last-layer filters", "Some last-layer filters", 1)
+    return first + " " + second

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..recipe import recipe_settings
 from .anchors import ORIGINAL_FINAL
 
 
@@ -90,6 +91,17 @@ def describe_changes(changes: list[dict] | None) -> str:
         items = ", ".join(f"`{k}` {old} → {new}" for k, (old, new) in sorted(c["changed"].items()))
         parts.append(f"from epoch {c['from_epoch']}: {items}")
     return "The run was resumed with other settings " + "; ".join(parts) + "."
+
+
+def same_recipe(a: dict, b: dict) -> bool:
+    """Whether two runs' configs are one recipe and seed, whatever machine or library version ran them."""
+    return a.get("seed") == b.get("seed") and recipe_settings(a) == recipe_settings(b)
+
+
+def replays(records: list[dict], cards: list[dict]) -> list[dict]:
+    """The records that rerun a shipped card's own recipe and seed: measurements of a shipped recipe,
+    not recipes that competed with it."""
+    return [r for r in records if any(same_recipe(r["config"], c["config"]) for c in cards)]
 
 
 def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:

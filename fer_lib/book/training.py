@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .anchors import ORIGINAL_FINAL
-from .recipes import describe_changes, describe_recipe
+from .recipes import describe_changes, describe_recipe, replays
 
 KEYS = ("loss", "acc", "val_loss", "val_acc")
 
@@ -42,6 +42,29 @@ def cross_entropy_runs(records: list[dict], model: str = "report_cnn") -> list[d
         and not r["config"].get("init")
     ]
     return sorted(plain, key=lambda r: -r["best_PublicTest"])
+
+
+def replay_with_cross_entropy(card: dict, records: list[dict]) -> dict | None:
+    """Where a shipped run did not log ``ce``: a recorded replay of its recipe and seed that did."""
+    if "ce" in card["history"][-1]:
+        return None
+    found = [r for r in replays(records, [card]) if "ce" in r["history"][-1]]
+    return found[0] if found else None
+
+
+def describe_replay(replay: dict, shipped: list[dict], reference: dict[str, float] = ORIGINAL_FINAL) -> str:
+    """Markdown: what a replay of the shipped recipe logged that the shipped run did not."""
+    last, best, sbest = replay["history"][-1], best_epoch(replay["history"]), best_epoch(shipped)
+    return (
+        f"The shipped run logged only its training objective (cross-entropy plus the distillation term). "
+        f"`{replay['run']}` trains the same recipe and seed again from scratch and logs the cross-entropy "
+        f"alone beside it: after {len(replay['history'])} epochs it is {last['ce']:.4f}, against the "
+        f"original's final loss of {reference['loss']:.4f}, while its objective is {last['loss']:.4f} "
+        f"(the shipped run's: {shipped[-1]['loss']:.4f}). Its best PublicTest accuracy is "
+        f"{best['val_acc']:.4f} at epoch {best['epoch']}, the shipped run's {sbest['val_acc']:.4f} at epoch "
+        f"{sbest['epoch']}: one recipe run twice, {abs(best['val_acc'] - sbest['val_acc']) * 3589:.0f} "
+        "PublicTest faces apart."
+    )
 
 
 def comparison(runs: dict[str, tuple[list[dict], dict]]) -> pd.DataFrame:
