@@ -110,6 +110,9 @@ def check_html(html: Path) -> None:
         visible = reader_text(text)
         assert "\\[" not in visible and "\\(" not in visible, f"{ch}.html shows raw LaTeX outside math"
         assert page_weight(html, page) < PAGE_LIMIT, f"{ch}.html weighs {page_weight(html, page):,} bytes"
+        assert not re.search(r"<p>- |\. - <strong>", text), (
+            f"{ch}.html: a list pasted inline into a paragraph"
+        )
         if ch != "appendix":
             found = [w for w in BOOKKEEPING if w in visible]
             assert not found, f"{ch}.html: process bookkeeping on a reader page: {found}"
