@@ -245,7 +245,7 @@ def test_notebook_runs_fill_chapters_missing_from_a_partial_run(tmp_path):
             "metadata": {
                 "papermill": {
                     "duration": seconds,
-                    "parameters": {"data": "x"},
+                    "parameters": {"data": "/somewhere/fer2013.csv.gz", "seed": 0},
                     "exception": None,
                     "start_time": "2026-01-01T00:00:00",
                 }
@@ -261,6 +261,7 @@ def test_notebook_runs_fill_chapters_missing_from_a_partial_run(tmp_path):
     write(book, "q3_confusion.ipynb", 3.0)
     rows = {r["notebook"]: r for r in notebook_runs(part, book)}
     assert set(rows) == {"q3_confusion.ipynb", "q4_saliency.ipynb"}
-    assert rows["q4_saliency.ipynb"]["seconds"] == 7.0 and rows["q4_saliency.ipynb"]["folder"] == str(part)
-    assert rows["q3_confusion.ipynb"]["seconds"] == 3.0 and rows["q3_confusion.ipynb"]["folder"] == str(book)
+    assert rows["q4_saliency.ipynb"]["seconds"] == 7.0 and rows["q4_saliency.ipynb"]["folder"] == "partial"
+    assert rows["q3_confusion.ipynb"]["seconds"] == 3.0 and rows["q3_confusion.ipynb"]["folder"] == "book"
+    assert rows["q3_confusion.ipynb"]["parameters"] == {"data": "fer2013.csv.gz", "seed": 0}
     assert [r["notebook"] for r in notebook_runs(part)] == ["q4_saliency.ipynb"]

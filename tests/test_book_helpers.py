@@ -242,3 +242,23 @@ def test_first_sentence_keeps_decimals_and_abbreviations():
     assert first_sentence(text) == "It reaches 0.6512 (e.g. at epoch 80), vs. 0.6510."
     assert first_sentence("One sentence only.") == "One sentence only."
     assert first_sentence("Is it? Yes.") == "Is it?"
+
+
+def test_display_table_puts_one_model_a_column():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "source": ["pretrained 'a'", "runs/b"],
+            "trainable params": [318055, 5387399],
+            "best epoch": [80.0, float("nan")],
+            "PrivateTest ten-crop": [0.656452, None],
+        },
+        index=pd.Index(["a", "b"], name="model"),
+    )
+    shown = results.display_table(table)
+    assert list(shown.columns) == ["a", "b"]
+    assert shown.loc["source"].tolist() == ["shipped weights", "runs/b"]
+    assert shown.loc["trainable params"].tolist() == ["318,055", "5,387,399"]
+    assert shown.loc["best epoch"].tolist() == ["80", ""]
+    assert shown.loc["PrivateTest ten-crop"].tolist() == ["0.6565", ""]

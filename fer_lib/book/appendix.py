@@ -56,7 +56,9 @@ def notebook_runs(folder: str | Path, *fallbacks: str | Path) -> list[dict[str, 
 
     A chapter missing from ``folder`` is read from the first of ``fallbacks`` that has it: after
     a partial run (``--only``) that publishes into the book, the book's other chapters keep the
-    record of the run that made them. ``folder`` says where each record came from.
+    record of the run that made them. ``folder`` says where each record came from. Paths (the data
+    file, the folders) are shown by their last part: where they sat on the machine that ran the book is
+    nobody else's business.
     """
     rows = []
     for nb in toc_notebooks(book_dir=Path(folder)):
@@ -68,10 +70,13 @@ def notebook_runs(folder: str | Path, *fallbacks: str | Path) -> list[dict[str, 
             {
                 "notebook": nb.name,
                 "seconds": pm.get("duration"),
-                "parameters": pm.get("parameters", {}),
+                "parameters": {
+                    k: Path(v).name if isinstance(v, str) and "/" in v else v
+                    for k, v in pm.get("parameters", {}).items()
+                },
                 "exception": pm.get("exception"),
                 "start": pm.get("start_time"),
-                "folder": str(path.parent),
+                "folder": path.parent.name,
             }
         )
     return rows

@@ -484,6 +484,24 @@ def _mean_sd(summary: dict | None, key: str) -> str:
     return f"{summary[key]['mean']:.4f} ± {summary[key]['sd']:.4f}"
 
 
+def display_table(table: Any) -> Any:
+    """``results_table`` for the page: one column a model, accuracies to 4 decimals, counts with
+    thousands separators, and the shipped weights named as such, so that it fits a page's column."""
+    import pandas as pd
+
+    def cell(col: str, v: Any) -> str:
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            return ""
+        if col.startswith(("Public", "Private")):
+            return f"{v:.4f}"
+        if col == "source":
+            return "shipped weights" if str(v).startswith("pretrained") else str(v)
+        return f"{int(v):,}" if isinstance(v, (int, float)) else str(v)
+
+    shown = pd.DataFrame({c: [cell(c, v) for v in table[c]] for c in table.columns}, index=table.index)
+    return shown.T
+
+
 def answers_table(data: FerData, names: tuple[str, ...] = ("report_cnn", "simple_cnn", "fer_vgg")) -> Any:
     """The book's headline numbers, read from the shipped cards and their stored PrivateTest predictions.
 
