@@ -250,8 +250,8 @@ def test_display_table_puts_one_model_a_column():
     table = pd.DataFrame(
         {
             "source": ["pretrained 'a'", "runs/b"],
-            "trainable params": [318055, 5387399],
-            "best epoch": [80.0, float("nan")],
+            "trainable params": np.array([318055, 5387399], dtype=np.int64),
+            "best epoch": pd.Series([80, None], index=["a", "b"]).astype("Int64"),
             "PrivateTest ten-crop": [0.656452, None],
         },
         index=pd.Index(["a", "b"], name="model"),

@@ -490,13 +490,13 @@ def display_table(table: Any) -> Any:
     import pandas as pd
 
     def cell(col: str, v: Any) -> str:
-        if v is None or (isinstance(v, float) and pd.isna(v)):
+        if v is None or (pd.api.types.is_scalar(v) and pd.isna(v)):
             return ""
         if col.startswith(("Public", "Private")):
             return f"{v:.4f}"
         if col == "source":
             return "shipped weights" if str(v).startswith("pretrained") else str(v)
-        return f"{int(v):,}" if isinstance(v, (int, float)) else str(v)
+        return f"{int(v):,}" if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
 
     shown = pd.DataFrame({c: [cell(c, v) for v in table[c]] for c in table.columns}, index=table.index)
     return shown.T
