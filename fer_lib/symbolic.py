@@ -221,7 +221,7 @@ def batchnorm_compact_dx(x, g, gamma, eps):
     mu = sum(x) / m
     var = sum((xi - mu) ** 2 for xi in x) / m
     inv = 1 / sp.sqrt(var + eps)
-    x_hat = [(xi - mu) * inv for xi in x]
+    x_hat = batchnorm_closed_forms(x, g, gamma, eps, mu, var)["x_hat"]
     sum_g, sum_gx = sum(g), sum(gi * h for gi, h in zip(g, x_hat))
     return [gamma * inv / m * (m * gi - sum_g - h * sum_gx) for gi, h in zip(g, x_hat)]
 

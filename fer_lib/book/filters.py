@@ -127,27 +127,29 @@ def conclusion(tables: dict[str, pd.DataFrame]) -> str:
         f, r = next(most_selective(t, 1).iterrows())
         counts.append(f"{int((t['lift'] >= 2).sum())} of {len(t)} on {name}")
         tops.append((name, f, r))
-    same = len({r["dominant class"] for _, _, r in tops}) == 1
-    first = (
-        f"Most last-layer filters prefer one expression at least twice as much as chance "
-        f"({', '.join(counts)}); the most selective of each, "
-        + " and ".join(f"{name}'s filter {f}" for name, f, _ in tops)
-        + (
-            f", respond{'s' if len(tops) == 1 else ''} to {tops[0][2]['dominant class']} faces (lift "
+    most = all(int((t["lift"] >= 2).sum()) * 2 > len(t) for t in tables.values())
+    classes = {r["dominant class"] for _, _, r in tops}
+    if len(classes) == 1:
+        responds = (
+            f"respond{'s' if len(tops) == 1 else ''} to {classes.pop()} faces (lift "
             + " and ".join(f"{r['lift']:.1f}" for _, _, r in tops)
-            + ")."
-            if same
-            else ", respond to "
-            + " and ".join(f"{r['dominant class']} faces (lift {r['lift']:.1f})" for _, _, r in tops)
-            + "."
+            + ")"
         )
+    else:
+        responds = "respond to " + " and ".join(
+            f"{r['dominant class']} faces (lift {r['lift']:.1f})" for _, _, r in tops
+        )
+    first = (
+        f"{'Most' if most else 'Some'} last-layer filters prefer one expression at least twice as much as "
+        f"chance ({', '.join(counts)}); the most selective of each, "
+        + " and ".join(f"{name}'s filter {f}" for name, f, _ in tops)
+        + f", {responds}."
     )
-    bands = {name: t["peak band"].nunique() for name, t in tables.items()}
     second = (
         "Their peaks spread over "
-        + " and ".join(f"{n} of the face's 3 bands on {name}" for name, n in bands.items())
+        + " and ".join(
+            f"{t['peak band'].nunique()} of the face's 3 bands on {name}" for name, t in tables.items()
+        )
         + ", the 'different places' the original report saw."
     )
-    if not all(int((t["lift"] >= 2).sum()) * 2 > len(t) for t in tables.values()):
-        first = first.replace("Most last-layer filters", "Some last-layer filters", 1)
     return first + " " + second
