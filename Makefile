@@ -25,8 +25,8 @@ TEST_WORKERS ?= auto
 test: setup lint
 	$(PY) -m pytest -q -ra --durations=12 -n $(TEST_WORKERS) -m "not numbers"
 
-# fer_vgg's shipped accuracies (plain, flip, ten-crop on both test splits) recomputed on every face;
-# `make test` does the same for every other shipped model
+# simple_cnn's, fer_vgg_s's and fer_vgg's shipped accuracies (plain, flip, ten-crop on both test
+# splits) recomputed on every face; `make test` does the same for report_cnn
 test-numbers: setup
 	$(PY) -m pytest -q -ra -n $(TEST_WORKERS) -m numbers tests/test_pretrained.py
 
