@@ -739,10 +739,10 @@ REPLAY_ISA = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_
 def test_a_replay_of_a_shipped_recipe_trains_as_before_the_trainer_was_rewritten(name, tmp_path):
     """Two epochs of the shipped recipe on the generated faces, in float32 on the CPU, give the history
     that the trainer gave before its rewrite (tests/data/replay_reference.json, written by commit
-    0991b50's `fer-lib train --like NAME --seed SEED --stop-after 2 --device cpu` with REPLAY_ISA's
-    settings): fer_vgg_s covers SGD, erasing, shifts, label smoothing and the plateau schedule;
-    report_cnn covers Adam, the cosine schedule, distillation with cached teacher logits and the
-    BatchNorm recompute. The CLI's --like is the path taken.
+    0991b50's `fer-lib train --like NAME --seed SEED --stop-after 2 --device cpu` on an AVX2 CPU, where
+    it chose float32, with REPLAY_ISA's settings): fer_vgg_s covers SGD, erasing, shifts, label
+    smoothing and the plateau schedule; report_cnn covers Adam, the cosine schedule, distillation with
+    cached teacher logits and the BatchNorm recompute. The CLI's --like is the path taken.
 
     Kernels for wider vector units add in another order, and over two epochs that moves a loss by a
     few parts in a thousand (AVX-512 against AVX2: val_loss 2.0482 against 2.0522), so the run keeps
