@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import CLASSES, FerData
-from .device import borrowed
+from .device import borrowed, resolve_device
 from .errors import ConfigError
 from .names import TTA_MODES
 
@@ -91,7 +91,7 @@ def predict_logits_tta(
             raise ConfigError(f"unknown TTA mode '{tta}'; expected one of {', '.join(TTA_MODES)}.")
     base = max(ttas, key=TTA_MODES.index) if ttas else "none"
     picks = {tta: _SHARED_VIEWS[base][tta] for tta in ttas}
-    device = torch.device(device)
+    device = resolve_device(device)
     out: dict[str, list[torch.Tensor]] = {tta: [] for tta in ttas}
     with borrowed(model):
         for i in range(0, len(images), batch_size):
@@ -226,7 +226,7 @@ def recompute_batchnorm(
     (population) variance of its inputs over all images. Returns the number of layers updated;
     the model is left in eval mode.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     layers = [
         m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
     ]
@@ -295,7 +295,7 @@ def measure(
     face in the split's order, under keys like ``"PrivateTest tencrop"`` (what a card keeps, so that
     a test can check a sample of faces against the card's headline number: ``check_predictions``).
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     batch = _eval_batch(device)
     out: dict[str, dict[str, float]] = {}
     for split in splits:

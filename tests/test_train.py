@@ -656,8 +656,8 @@ def test_an_older_config_is_the_same_recipe():
 def test_a_record_of_a_retired_option_keeps_its_history_but_is_not_trained_again(synth_csv, tmp_path):
     """rc_flipcos_b128_img_ema used a moving average of the weights, which the trainer no longer has:
     its record is read and described, but a --like replay of it is one sentence, not a wrong recipe."""
-    from fer_lib.book.recipes import describe_recipe
     from fer_lib.recipe import recipe_settings
+    from fer_report.records import describe_recipe
 
     record = json.loads((REPO / "fer_lib/pretrained/experiments/rc_flipcos_b128_img_ema.json").read_text())
     config = record["config"]

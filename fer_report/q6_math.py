@@ -6,7 +6,7 @@ from collections import Counter
 
 import pandas as pd
 
-from ..symbolic import Derivation
+from .derivations import Derivation
 
 
 def summary(d: Derivation) -> str:

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.colors import LogNorm
 
-from .data import CLASSES, FerData
+from fer_lib.data import CLASSES, FerData
 
 sns.set_theme(context="notebook", style="whitegrid")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import build_model, summary_rows, summary_totals
+from fer_lib.models import build_model, summary_rows, summary_totals
 
 # The original report's Keras summary of its CNN: total, trainable and non-trainable parameters.
 ORIGINAL_PARAMS = {"total": 319_975, "trainable": 318_055, "non_trainable": 1_920}

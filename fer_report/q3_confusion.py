@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import CLASSES
+from fer_lib.data import CLASSES
 
 # Why a face of one expression is read as another: what the true expression shares with the
 # predicted one, or lacks, in the face's movements (FACS action units, Ekman & Friesen). A pair
@@ -90,7 +90,7 @@ def original_claims(cm: np.ndarray) -> dict:
     the two classes with the lowest recall, the class whose mistakes spread most (``error_spread``),
     and whether each claim holds.
     """
-    from ..evaluate import per_class_metrics
+    from fer_lib.evaluate import per_class_metrics
 
     cm = np.asarray(cm)
     recall = {c: v["recall"] for c, v in per_class_metrics(cm).items()}
@@ -147,7 +147,7 @@ def describe_claims(claims: dict) -> str:
 
 def describe_confusions(cm: np.ndarray, train_counts: dict[str, int] | None = None, k: int = 3) -> str:
     """Markdown: the most confused pairs of this run, the weakest and strongest classes, and why."""
-    from ..evaluate import most_confused, per_class_metrics
+    from fer_lib.evaluate import most_confused, per_class_metrics
 
     pcm = per_class_metrics(np.asarray(cm))
     recall = {c: v["recall"] for c, v in pcm.items()}
@@ -185,7 +185,7 @@ def describe_confusions(cm: np.ndarray, train_counts: dict[str, int] | None = No
 def conclusion(cm: np.ndarray, model: str, claims: dict) -> str:
     """Two sentences that open the chapter: the best and worst classes and the top confusion, and how
     many of the original's claims hold."""
-    from ..evaluate import most_confused
+    from fer_lib.evaluate import most_confused
 
     r = claims["recall"]
     best, worst = max(r, key=r.get), min(r, key=r.get)
