@@ -207,3 +207,63 @@ def conclusion(cm: np.ndarray, model: str, claims: dict) -> str:
         f"hold{'s' if len(held) == 1 else ''} "
         f"here{': ' + '; '.join(held) if held else ''}."
     )
+
+
+def text_values(result: dict, model: str, split: str, train_counts: dict[str, int]) -> dict:
+    """The chapter's glued values: its answer, the original's claims held against ``result``, the
+    confusions and why, and the accuracy and size of the split."""
+    from IPython.display import Markdown
+
+    from .prose import first_sentence
+
+    cm = np.asarray(result["confusion_matrix"])
+    claims = original_claims(cm)
+    answer = conclusion(cm, model, claims)
+    return {
+        "q3_answer": Markdown(answer),
+        "q3_finding": first_sentence(answer),
+        "q3_claims": Markdown(describe_claims(claims)),
+        "q3_details": Markdown(describe_confusions(cm, train_counts)),
+        "q3_acc": f"{result['accuracy']:.4f}",
+        "q3_n": f"{result['n']:,}",
+        "q3_split": split,
+    }
+
+
+def per_class_table(result: dict):
+    """Precision, recall, F1 and support per class, formatted for the page."""
+    import pandas as pd
+
+    table = pd.DataFrame(result["per_class"]).T.astype({"support": int})
+    return table.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}", "support": "{:,}"})
+
+
+def confused_faces(
+    probabilities: np.ndarray, labels: np.ndarray, cm: np.ndarray, rank: int, k: int = 8
+) -> tuple[np.ndarray, str, str, int]:
+    """The ``rank``-th most frequent confusion (0: the first): the indices of its faces the model was
+    surest of (at most ``k``), most sure first, and the true class, predicted class and its count."""
+    from fer_lib.evaluate import most_confused
+
+    true, predicted, n, _share = most_confused(np.asarray(cm), rank + 1)[rank]
+    ti, pi = CLASSES.index(true), CLASSES.index(predicted)
+    pred = probabilities.argmax(1)
+    idx = np.flatnonzero((labels == ti) & (pred == pi))
+    return idx[np.argsort(-probabilities[idx, pi])][:k], true, predicted, n
+
+
+def confusion_examples(
+    probabilities: np.ndarray, images: np.ndarray, labels: np.ndarray, cm: np.ndarray, rank: int
+):
+    """A row of the faces of the ``rank``-th most frequent confusion, each with the probability of the
+    wrong class."""
+    from .figures import face_grid
+
+    idx, true, predicted, n = confused_faces(probabilities, labels, cm, rank)
+    pi = CLASSES.index(predicted)
+    return face_grid(
+        images[idx],
+        [f"p({predicted})={probabilities[i, pi]:.2f}" for i in idx],
+        ncols=8,
+        suptitle=f"true {true}, predicted {predicted} ({n} faces)",
+    )
