@@ -43,20 +43,17 @@ def test_report_parameters_are_checked_before_anything_runs(tmp_path, capsys, mo
 def test_every_declared_parameter_is_used_by_its_chapter():
     """A chapter that declares a parameter reads it: otherwise -p KEY=... would be accepted and ignored."""
     import json
+    import re
 
     for nb in runner.toc_notebooks(REPO):
-        cells = json.loads(nb.read_text())["cells"]
-        declared = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-        names = [
-            line.split("=")[0].strip() for line in "".join(declared["source"]).splitlines() if "=" in line
-        ]
+        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        tags = [set(c.get("metadata", {}).get("tags", [])) for c in cells]
+        declared = "".join("".join(c["source"]) for c, t in zip(cells, tags) if "parameters" in t)
+        names = [line.split("=")[0].strip() for line in declared.splitlines() if "=" in line]
         rest = "".join(
-            "".join(c["source"])
-            for c in cells
-            if c["cell_type"] == "code"
-            and not {"parameters", "injected-parameters"} & set(c.get("metadata", {}).get("tags", []))
+            "".join(c["source"]) for c, t in zip(cells, tags) if not {"parameters", "injected-parameters"} & t
         )
-        unused = [n for n in names if n not in rest]
+        unused = [n for n in names if not re.search(rf"\b{n}\b", rest)]
         assert not unused, f"{nb.name} declares {unused} but never reads them"
 
 
