@@ -1,4 +1,4 @@
-"""Figures shared by the notebooks and the CLI (seaborn/matplotlib; faces always in gray)."""
+"""The book's figures (matplotlib, seaborn; faces always in gray), and ``as_image`` to show one on a page."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""The report: run every chapter notebook with papermill, and the helpers the chapters share.
+"""The papermill runner: execute the chapter notebooks in book order (``fer-report run``, ``make report``).
 
 ``run_report`` executes the notebooks of ``_toc.yml`` in order into an output folder with shared
 parameters, stops at the first failure, and only then (``publish=True``) copies the executed
-notebooks over ``book/``: a failed or partial run never reaches the book.
+notebooks over ``book/``: a failed or partial run never reaches the book. The repository is found
+from the current folder (the nearest one holding ``_toc.yml`` and ``book/``).
 """
 
 from __future__ import annotations
