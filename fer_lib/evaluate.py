@@ -65,7 +65,7 @@ def predict_logits(
 
     The model and the views run channels_last: the same predictions, about 1.4x faster on the
     CPU (``benchmarks/bench_evaluate.py`` prints the ratio). The caller's model is given back as it
-    was, mode and layout.
+    was: modes, gradients and layout.
     """
     return predict_logits_tta(model, images, (tta,), device=device, batch_size=batch_size, bf16=bf16)[tta]
 
