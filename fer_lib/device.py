@@ -1,7 +1,7 @@
 """Which device, whether bf16 pays on it, and running a caller's model without changing it.
 
-Asked by the trainer, the models, evaluation and attribution alike; it imports nothing else of fer_lib's but
-its errors.
+Asked by the trainer, the models, evaluation and attribution alike; it imports nothing else of
+fer_lib's but its errors.
 """
 
 from __future__ import annotations
