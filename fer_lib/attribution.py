@@ -410,7 +410,10 @@ def activation_maximisation(
     idx = torch.arange(len(filters), device=dev)
     fidx = torch.as_tensor(filters, device=dev)
     try:
-        with borrowed(model, layout=torch.channels_last if channels_last else torch.contiguous_format):
+        # frozen: the ascent needs the image's gradient only, and the caller's weights get none
+        with borrowed(
+            model, layout=torch.channels_last if channels_last else torch.contiguous_format, frozen=True
+        ):
             for step in range(steps):
                 img = torch.sigmoid(z)
                 dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))

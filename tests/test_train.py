@@ -603,7 +603,7 @@ def test_recompute_batchnorm_gives_the_test_time_statistics():
     assert torch.equal(torch.get_rng_state(), rng)  # no random draws: a resumed run stays exact
     assert torch.allclose(net[2].running_mean, conv.mean((0, 2, 3)), atol=1e-5)
     assert torch.allclose(net[2].running_var, conv.var((0, 2, 3), unbiased=False), rtol=1e-4)
-    assert int(net[2].num_batches_tracked) == 3 and net[2].momentum == 0.1 and not net.training
+    assert int(net[2].num_batches_tracked) == 3 and net[2].momentum == 0.1 and net.training
     assert all(n.running_var.min() > 0 for n in (net[2], net[6]))
     assert T.recompute_batchnorm(torch.nn.Linear(3, 2), images) == 0
     with pytest.raises(ConfigError, match="at least 2 images"):
