@@ -17,7 +17,9 @@ The other variants are measurements only, none of them is in the library:
 
 A further step is one more ``(name, function)`` pair in ``VARIANTS``: the function takes the
 ``Bench``, a model name (or ``ENSEMBLE``) and a split ("dev" or "PublicTest") and returns (N, 7)
-probabilities, a row of NaN where no face was found, or None where it does not apply.
+probabilities, a row of NaN where no face was found, or None where it does not apply. The column
+"vs shipped" counts the photos a variant gets right that the shipped behaviour gets wrong (+) and
+the reverse (-); ``--json`` keeps every photo's prediction for such paired comparisons.
 
 Usage: FER2013_CSV=... python benchmarks/bench_photos.py [DEVSET] [--json OUT.json]
 (DEVSET defaults to $FER_DEVSET)
@@ -119,7 +121,8 @@ class Bench:
                 images, mask = self.whole_crops, np.ones(len(self.paths), bool)
             else:
                 images, mask = self.face_crops, self.found
-            out = predict_logits_tta(self.net(model), images, ("none", "flip"))
+            ttas = ("none",) if view == "whole" and split == "dev" else ("none", "flip")
+            out = predict_logits_tta(self.net(model), images, ttas)
             for tta, logits in out.items():
                 probs = logits.softmax(1).numpy().astype(np.float64)
                 probs[~mask] = np.nan
@@ -182,12 +185,19 @@ PRIOR_VIEW = {"prior": "face", "flip + prior": "face_flip"}  # for printing the 
 # --------------------------------------------------------------------------- scores
 
 
+def predictions(probs: np.ndarray) -> np.ndarray:
+    """The class said for each photo, ``NO_FACE`` where its row is NaN."""
+    found = ~np.isnan(probs).any(1)
+    preds = np.full(len(probs), NO_FACE)
+    preds[found] = probs[found].argmax(1)
+    return preds
+
+
 def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict:
     """Accuracy, balanced accuracy, per-class recall, the most-said class and the largest confusions; a NaN
     row (no face) is a wrong answer."""
-    found = ~np.isnan(probs).any(1)
-    preds = np.full(len(labels), NO_FACE)
-    preds[found] = probs[found].argmax(1)
+    preds = predictions(probs)
+    found = preds != NO_FACE
     cm = np.zeros((len(CLASSES), len(CLASSES) + 1), int)
     np.add.at(cm, (labels, preds), 1)
     support = cm.sum(1)
@@ -266,6 +276,10 @@ def main() -> int:
                 continue
             pt = fn(b, m, "PublicTest")
             row = {"variant": vname, "model": m, "dev": score(dev, labels)}
+            right = predictions(dev) == labels
+            base = predictions(shipped(b, m, "dev")) == labels
+            row["fixed"], row["broken"] = int((right & ~base).sum()), int((base & ~right).sum())
+            row["dev_predictions"] = predictions(dev).tolist()
             if pt is not None:
                 row["PublicTest"] = {k: v for k, v in score(pt, b.public.labels).items() if k != "confusions"}
             if vname in PRIOR_VIEW:
@@ -279,7 +293,7 @@ def main() -> int:
     head = (
         f"\n{'variant':<13} {'model':<11} {'acc':>5} {'bal':>5}  {'most said':<15}"
         + "".join(f" {c[:5]:>5}" for c in CLASSES)
-        + f"  {'PT acc':>6} {'PT bal':>6}  alpha"
+        + f"  {'vs shipped':>10}  {'PT acc':>6} {'PT bal':>6}  alpha"
     )
     print(head)
     print("-" * (len(head) - 1))
@@ -289,15 +303,24 @@ def main() -> int:
             f"{r['variant']:<13} {r['model']:<11} {d['accuracy']:>5.3f} {d['balanced_accuracy']:>5.3f}  "
             f"{d['most_said']:<8} {d['most_said_share']:>5.2f} "
             + "".join(f" {d['recall'][c]:>5.2f}" for c in CLASSES)
+            + f"  {'+' + str(r['fixed']) + '/-' + str(r['broken']):>10}"
             + (f"  {pt['accuracy']:>6.3f} {pt['balanced_accuracy']:>6.3f}" if pt else f"  {'-':>6} {'-':>6}")
             + (f"  {r['alpha']:.2f}" if r.get("alpha") is not None else "")
         )
+    print(
+        f"\non the {int(b.found.sum())} photos where a face was found: accuracy of the face / the whole photo"
+    )
+    for m in models:
+        face, whole = (predictions(b.raw(v, m, "dev"))[b.found] == labels[b.found] for v in ("face", "whole"))
+        print(f"  {m:<11} {face.mean():.3f} / {whole.mean():.3f}")
     print("\nmost frequent confusions on the development set (true -> said: photos, share of the true class)")
     for r in results:
         conf = "; ".join(f"{t} -> {p}: {n} ({s:.0%})" for t, p, n, s in r["dev"]["confusions"])
         print(f"{r['variant']:<13} {r['model']:<11} {conf}")
     if args.json:
-        args.json.write_text(json.dumps({"devset": str(args.devset), "results": results}, indent=1) + "\n")
+        files = [str(p.relative_to(args.devset)) for p in paths]
+        doc = {"devset": str(args.devset), "files": files, "labels": labels.tolist(), "results": results}
+        args.json.write_text(json.dumps(doc) + "\n")
     return 0
 
 
