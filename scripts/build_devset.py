@@ -2,7 +2,7 @@
 
     git clone https://github.com/muxspace/facial_expressions /path/to/facial_expressions
     git -C /path/to/facial_expressions checkout 5fb9c13afac07c55eae8d25eb6b50af344ad60c9
-    python scripts/build_devset.py /path/to/facial_expressions /work/devset
+    python scripts/build_devset.py /path/to/facial_expressions ~/fer-devset
 
 Writes ``OUT/<class>/<file>`` under FER2013's seven class names, ``OUT/manifest.csv`` (file, label,
 source path, source label, labeller, sha256) and ``OUT/devset.json`` (source commit, settings, counts). The
@@ -202,7 +202,7 @@ def check_out(out: Path, source: Path, force: bool) -> Path:
                 continue
             raise ConfigError(
                 f"the output folder {out} is inside {what}; choose a folder outside it "
-                f"(for example /work/devset{', or one under data/' if inside == REPO else ''})."
+                f"(for example ~/fer-devset{', or one under data/' if inside == REPO else ''})."
             )
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ConfigError(
@@ -253,7 +253,7 @@ def build(source: Path, out: Path, per_class: int = PER_CLASS, seed: int = SEED,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("source", type=Path, help="a local clone of muxspace/facial_expressions")
-    ap.add_argument("out", type=Path, help="the folder to write (outside the repository, e.g. /work/devset)")
+    ap.add_argument("out", type=Path, help="the folder to write (outside the repository, e.g. ~/fer-devset)")
     ap.add_argument("--per-class", type=int, default=PER_CLASS, help="cap on a class (default %(default)s)")
     ap.add_argument("--seed", type=int, default=SEED, help="seed of the capped classes' sample")
     ap.add_argument("--force", action="store_true", help="replace the class folders and manifest in OUT")
