@@ -9,6 +9,9 @@ from fer_lib.faces import Face
 from fer_lib.models import build_model
 from fer_report import photos
 
+from .conftest import REPO
+from .report_cells import notebook_problems
+
 
 def probabilities(top: str, p: float) -> dict[str, float]:
     """``top`` at ``p``, the rest shared evenly."""
@@ -105,3 +108,7 @@ def test_chapter_values_hold_every_glue_name_the_text_reads():
     assert values["ph_answer"].data.startswith("The detector finds 2 faces")
     # one Training face a class: the worst class (disgust) is compared with the first of the rarest (angry)
     assert "disgust had 1 Training faces, angry only 1" in values["ph_spread"].data
+
+
+def test_the_notebook_shows_short_calls_only():
+    assert notebook_problems(REPO / "book" / "photos.ipynb") == []

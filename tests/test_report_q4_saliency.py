@@ -13,6 +13,9 @@ from fer_lib.models import build_model
 from fer_lib.synthetic import synthetic_fer
 from fer_report import q4_saliency as q4
 
+from .conftest import REPO
+from .report_cells import notebook_problems
+
 
 @pytest.fixture(scope="module")
 def faces():
@@ -143,3 +146,24 @@ def test_styled_tables_format_their_numbers():
     assert "+0.10" in q4.styled_randomisation(randomisation).to_html()  # rho fully randomised, signed
     html = q4.styled_aucs(aucs).to_html()
     assert "-0.100" in html and f"{aucs['deletion AUC'].iloc[0]:.3f}" in html
+
+
+def test_the_notebook_shows_short_calls_only():
+    assert notebook_problems(REPO / "book" / "q4_saliency.ipynb") == []
+
+
+def test_a_cell_with_a_loop_or_too_many_lines_is_caught():
+    from .report_cells import cell_problems
+
+    loop = {
+        "cell_type": "code",
+        "metadata": {},
+        "source": ["%matplotlib inline\n", "for i in x:\n", "    f(i)"],
+    }
+    long = {"cell_type": "code", "metadata": {"tags": ["remove-cell"]}, "source": ["a = 1\n"] * 11}
+    short = {"cell_type": "code", "metadata": {}, "source": ["t = q4.table(x)\n", "q4.styled(t)"]}
+    params = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ["a = 1\n"] * 12}
+    assert cell_problems([loop, long, short, params]) == [
+        "cell 0 holds For",
+        "cell 1 has 11 lines (at most 10)",
+    ]

@@ -13,6 +13,9 @@ from fer_lib.models import build_model
 from fer_lib.synthetic import synthetic_fer
 from fer_report import q5_filters as q5
 
+from .conftest import REPO
+from .report_cells import notebook_problems
+
 H, S, N = CLASSES.index("happy"), CLASSES.index("sad"), CLASSES.index("neutral")
 
 
@@ -115,3 +118,7 @@ def test_chapter_values_hold_every_glue_name_the_text_reads():
     assert values["q5_finding"] == values["q5_answer"].data.split(". ")[0] + "."
     assert "filter 2 (happy, 50% of its top faces, lift 4.0" in values["q5_measure"].data
     assert "2 of its 3 filters prefer one expression" in values["q5_verdict"].data
+
+
+def test_the_notebook_shows_short_calls_only():
+    assert notebook_problems(REPO / "book" / "q5_filters.ipynb") == []
