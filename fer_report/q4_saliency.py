@@ -7,7 +7,8 @@ that a difference within the noise is called a tie.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,11 +246,22 @@ class Attributions:
     titles: dict[str, list[str]]  # model -> each face's true class and its probability
 
 
+@contextmanager
+def seeded_noise(seed: int) -> Iterator[None]:
+    """Seed torch's global generator with ``seed`` for the block (smoothgrad draws its noise from it, and it
+    starts from a random seed in every process), and give the caller's generator state back after it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def attribution_maps(
     models: dict[str, nn.Module],
     data: FerData,
     pick: np.ndarray,
-    methods: Sequence[str],
+    *,
+    methods: Sequence[str] = tuple(A.METHODS),
+    seed: int = 0,
     **opts: Any,
 ) -> Attributions:
     """Every method's maps of the picked PrivateTest faces (their true classes) for each model."""
@@ -257,9 +269,10 @@ def attribution_maps(
     images = test.images[pick]
     x, t = to_float_images(images), torch.as_tensor(test.labels[pick])
     maps, titles = {}, {}
-    for name, model in models.items():
-        titles[name] = probability_titles(predict_logits(model, images).softmax(1), t.tolist())
-        maps[name] = {m: A.attribute(model, x, t, m, **opts) for m in methods}
+    with seeded_noise(seed):
+        for name, model in models.items():
+            titles[name] = probability_titles(predict_logits(model, images).softmax(1), t.tolist())
+            maps[name] = {m: A.attribute(model, x, t, m, **opts) for m in methods}
     return Attributions(images, x, t, maps, titles)
 
 
@@ -286,16 +299,19 @@ def randomisation_results(
     models: dict[str, nn.Module],
     data: FerData,
     n_faces: int,
-    methods: Sequence[str],
+    *,
+    methods: Sequence[str] = tuple(A.METHODS),
     seed: int = 0,
     **opts: Any,
 ) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """The cascading randomisation test on the first ``n_faces`` PrivateTest faces, per model."""
     test = data.split("PrivateTest")
     x, t = to_float_images(test.images[:n_faces]), torch.as_tensor(test.labels[:n_faces])
-    return {
-        name: A.randomization_test(model, x, t, methods, seed=seed, **opts) for name, model in models.items()
-    }
+    with seeded_noise(seed):
+        return {
+            name: A.randomization_test(model, x, t, methods, seed=seed, **opts)
+            for name, model in models.items()
+        }
 
 
 def randomisation_figure(results: dict[str, dict[str, list[tuple[str, float]]]], model: str) -> plt.Figure:
@@ -307,22 +323,23 @@ def deletion_curves(
     models: dict[str, nn.Module],
     data: FerData,
     n_faces: int,
-    methods: Sequence[str],
-    seed: int = 0,
     bf16: bool | None = None,
+    *,
+    methods: Sequence[str] = tuple(A.METHODS),
+    seed: int = 0,
     **opts: Any,
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """Deletion and insertion curves on the first ``n_faces`` PrivateTest faces, per model: a random pixel
-    order first, then each method's."""
+    order first, then each method's (``bf16``: None where it pays, see ``fer_lib.attribution``)."""
     test = data.split("PrivateTest")
     x, t = to_float_images(test.images[:n_faces]), torch.as_tensor(test.labels[:n_faces])
     curves = {}
-    for name, model in models.items():
-        curves[name] = {"random": A.deletion_insertion(model, x, t, None, seed=seed, bf16=bf16)}
-        for m in methods:
-            curves[name][m] = A.deletion_insertion(
-                model, x, t, A.attribute(model, x, t, m, **opts), bf16=bf16
-            )
+    with seeded_noise(seed):
+        for name, model in models.items():
+            curves[name] = {"random": A.deletion_insertion(model, x, t, None, seed=seed, bf16=bf16)}
+            for m in methods:
+                maps = A.attribute(model, x, t, m, **opts)
+                curves[name][m] = A.deletion_insertion(model, x, t, maps, bf16=bf16)
     return curves
 
 

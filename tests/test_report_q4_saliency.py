@@ -13,9 +13,6 @@ from fer_lib.models import build_model
 from fer_lib.synthetic import synthetic_fer
 from fer_report import q4_saliency as q4
 
-from .conftest import REPO
-from .report_cells import notebook_problems
-
 
 @pytest.fixture(scope="module")
 def faces():
@@ -48,7 +45,7 @@ def test_spread_rows_take_four_rows_evenly(n, expected):
 
 def test_attribution_maps_keep_the_picked_faces_and_each_models_maps(faces, net):
     pick = np.array([0, 5, 9])
-    att = q4.attribution_maps({"a": net}, faces, pick, ["saliency", "gradcam"], ig_steps=2)
+    att = q4.attribution_maps({"a": net}, faces, pick, methods=["saliency", "gradcam"], ig_steps=2)
     test = faces.split("PrivateTest")
     assert np.array_equal(att.images, test.images[pick])
     assert att.labels.tolist() == test.labels[pick].tolist()
@@ -65,9 +62,26 @@ def test_attribution_maps_keep_the_picked_faces_and_each_models_maps(faces, net)
     assert att.titles["a"][0] == f"{CLASSES[first]} {float(p[0, first]):.2f}"
 
 
+def test_smoothgrad_maps_repeat_with_the_seed_and_leave_the_callers_generator_alone(faces, net):
+    pick = np.array([1, 2])
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    maps = [
+        q4.attribution_maps({"a": net}, faces, pick, methods=["smoothgrad"], seed=s, smooth_samples=2).maps
+        for s in (0, 0, 1)
+    ]
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.equal(maps[0]["a"]["smoothgrad"], maps[1]["a"]["smoothgrad"])
+    assert not torch.equal(maps[0]["a"]["smoothgrad"], maps[2]["a"]["smoothgrad"])
+
+
 def test_figures_show_the_four_methods_that_ran_and_every_face(faces, net):
     att = q4.attribution_maps(
-        {"report_cnn": net}, faces, np.arange(7), ["saliency", "gradcam", "smoothgrad"], smooth_samples=2
+        {"report_cnn": net},
+        faces,
+        np.arange(7),
+        methods=["saliency", "gradcam", "smoothgrad"],
+        smooth_samples=2,
     )
     few = q4.few_faces_figure(att)
     # four faces, a face column plus the two shown methods that ran (smoothgrad is not among the shown), a bar
@@ -85,7 +99,9 @@ def test_curves_start_with_the_random_order_and_cover_the_faces_asked(faces, net
         return {"deletion_auc": np.full(len(x), float(len(calls)))}
 
     monkeypatch.setattr(A, "deletion_insertion", fake)
-    curves = q4.deletion_curves({"m": net, "n": net}, faces, 5, ["saliency", "gradcam"], seed=4, bf16=False)
+    curves = q4.deletion_curves(
+        {"m": net, "n": net}, faces, 5, False, methods=["saliency", "gradcam"], seed=4
+    )
     assert [list(c) for c in curves.values()] == [["random", "saliency", "gradcam"]] * 2
     labels = faces.split("PrivateTest").labels[:5].tolist()
     # the random order gets the seed; every call sees the first five faces and the bf16 setting
@@ -101,7 +117,7 @@ def test_randomisation_results_run_the_test_on_the_first_faces(faces, net, monke
         return {m: [("none", 1.0)] for m in methods}
 
     monkeypatch.setattr(A, "randomization_test", fake)
-    res = q4.randomisation_results({"m": net}, faces, 3, ["saliency"], seed=2, ig_steps=4)
+    res = q4.randomisation_results({"m": net}, faces, 3, methods=["saliency"], seed=2, ig_steps=4)
     assert res == {"m": {"saliency": [("none", 1.0)]}}
     assert seen == {
         "n": 3,
@@ -146,10 +162,6 @@ def test_styled_tables_format_their_numbers():
     assert "+0.10" in q4.styled_randomisation(randomisation).to_html()  # rho fully randomised, signed
     html = q4.styled_aucs(aucs).to_html()
     assert "-0.100" in html and f"{aucs['deletion AUC'].iloc[0]:.3f}" in html
-
-
-def test_the_notebook_shows_short_calls_only():
-    assert notebook_problems(REPO / "book" / "q4_saliency.ipynb") == []
 
 
 def test_a_cell_with_a_loop_or_too_many_lines_is_caught():
