@@ -7,13 +7,31 @@ that a difference within the noise is called a tie.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown
+from matplotlib import pyplot as plt
+from pandas.io.formats.style import Styler
+from torch import nn
 
+from fer_lib import attribution as A
 from fer_lib.attribution import REGIONS, brightness_correlation, region_shares
+from fer_lib.data import CLASSES, FerData
+from fer_lib.evaluate import predict_logits, to_float_images
+from fer_report import figures
+from fer_report.prose import first_sentence
+from fer_report.sources import model_for
 
 RANDOMISATION_THRESHOLD = 0.5  # rank correlation with the trained model's maps after full randomisation
+MODELS = ("report_cnn", "simple_cnn")
+SHOWN = ("saliency", "integrated_gradients", "gradcam", "occlusion")  # the four methods of the first figure
 
 
 def region_table(maps: dict[str, dict[str, torch.Tensor]], x: torch.Tensor) -> pd.DataFrame:
@@ -192,3 +210,179 @@ def conclusion(
         f"randomisation test, saliency {among}, and saliency's deletion curve is {versus(s['deletion'])} a "
         "random pixel order."
     )
+
+
+# --------------------------------------------------------------------------- what the notebook calls
+
+
+def load_models(run_dir: str | Path, use_pretrained: bool = False) -> dict[str, nn.Module]:
+    """The chapter's two trained models by name (run folder, else the shipped weights)."""
+    return {name: model_for(name, run_dir, use_pretrained)[0] for name in MODELS}
+
+
+def method_names(methods: str | Sequence[str]) -> list[str]:
+    """The attribution methods to run: 'all' is every method of ``fer_lib.attribution``, in its order."""
+    return list(A.METHODS) if methods == "all" else [methods] if isinstance(methods, str) else list(methods)
+
+
+def probability_titles(probs: torch.Tensor, labels: Sequence[int]) -> list[str]:
+    """Each face's true class and the model's probability for it, e.g. 'happy 0.93'."""
+    return [f"{CLASSES[c]} {float(probs[i, c]):.2f}" for i, c in enumerate(labels)]
+
+
+def spread_rows(n: int, k: int = 4) -> list[int]:
+    """``k`` row indices spread evenly over ``n`` rows (every class once when there is one face per class)."""
+    return list(range(0, n, max(1, n // k)))[:k]
+
+
+@dataclass
+class Attributions:
+    """The picked faces and every method's maps of them, per model."""
+
+    images: np.ndarray  # (n, 48, 48) uint8
+    x: torch.Tensor  # (n, 1, 48, 48) in [0, 1]
+    labels: torch.Tensor
+    maps: dict[str, dict[str, torch.Tensor]]  # model -> method -> (n, 1, 48, 48)
+    titles: dict[str, list[str]]  # model -> each face's true class and its probability
+
+
+@contextmanager
+def seeded_noise(seed: int) -> Iterator[None]:
+    """Seed torch's global generator with ``seed`` for the block (smoothgrad draws its noise from it, and it
+    starts from a random seed in every process), and give the caller's generator state back after it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def attribution_maps(
+    models: dict[str, nn.Module],
+    data: FerData,
+    pick: np.ndarray,
+    *,
+    methods: Sequence[str] = tuple(A.METHODS),
+    seed: int = 0,
+    **opts: Any,
+) -> Attributions:
+    """Every method's maps of the picked PrivateTest faces (their true classes) for each model."""
+    test = data.split("PrivateTest")
+    images = test.images[pick]
+    x, t = to_float_images(images), torch.as_tensor(test.labels[pick])
+    maps, titles = {}, {}
+    with seeded_noise(seed):
+        for name, model in models.items():
+            titles[name] = probability_titles(predict_logits(model, images).softmax(1), t.tolist())
+            maps[name] = {m: A.attribute(model, x, t, m, **opts) for m in methods}
+    return Attributions(images, x, t, maps, titles)
+
+
+def few_faces_figure(
+    att: Attributions, model: str = "report_cnn", shown: Sequence[str] = SHOWN
+) -> plt.Figure:
+    """Four faces spread over the picked ones and the four methods of ``shown`` that ran, on ``model``."""
+    few = spread_rows(len(att.images))
+    maps = att.maps[model]
+    return figures.overlay_grid(
+        att.images[few],
+        {m: A.to_display(maps[m][few]) for m in shown if m in maps},
+        [att.titles[model][i] for i in few],
+    )
+
+
+def grid_figure(att: Attributions, model: str) -> plt.Figure:
+    """Every method on every picked face, for ``model``."""
+    maps = {m: A.to_display(a) for m, a in att.maps[model].items()}
+    return figures.overlay_grid(att.images, maps, att.titles[model])
+
+
+def randomisation_results(
+    models: dict[str, nn.Module],
+    data: FerData,
+    n_faces: int,
+    *,
+    methods: Sequence[str] = tuple(A.METHODS),
+    seed: int = 0,
+    **opts: Any,
+) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """The cascading randomisation test on the first ``n_faces`` PrivateTest faces, per model."""
+    test = data.split("PrivateTest")
+    x, t = to_float_images(test.images[:n_faces]), torch.as_tensor(test.labels[:n_faces])
+    with seeded_noise(seed):
+        return {
+            name: A.randomization_test(model, x, t, methods, seed=seed, **opts)
+            for name, model in models.items()
+        }
+
+
+def randomisation_figure(results: dict[str, dict[str, list[tuple[str, float]]]], model: str) -> plt.Figure:
+    """One model's rank correlations as its layers are randomised from the output down."""
+    return figures.randomization_plot(results[model], f"{model}: model-parameter randomisation")
+
+
+def deletion_curves(
+    models: dict[str, nn.Module],
+    data: FerData,
+    n_faces: int,
+    bf16: bool | None = None,
+    *,
+    methods: Sequence[str] = tuple(A.METHODS),
+    seed: int = 0,
+    **opts: Any,
+) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Deletion and insertion curves on the first ``n_faces`` PrivateTest faces, per model: a random pixel
+    order first, then each method's (``bf16``: None where it pays, see ``fer_lib.attribution``)."""
+    test = data.split("PrivateTest")
+    x, t = to_float_images(test.images[:n_faces]), torch.as_tensor(test.labels[:n_faces])
+    curves = {}
+    with seeded_noise(seed):
+        for name, model in models.items():
+            curves[name] = {"random": A.deletion_insertion(model, x, t, None, seed=seed, bf16=bf16)}
+            for m in methods:
+                maps = A.attribute(model, x, t, m, **opts)
+                curves[name][m] = A.deletion_insertion(model, x, t, maps, bf16=bf16)
+    return curves
+
+
+def curves_figure(curves: dict[str, dict[str, dict[str, np.ndarray]]], model: str) -> plt.Figure:
+    """One model's mean true-class probability as pixels are deleted and inserted, per method."""
+    return figures.deletion_insertion_plot(curves[model], model)
+
+
+def styled_regions(regions: pd.DataFrame) -> Styler:
+    """The region table as shown: two decimals, each band's share shaded."""
+    return regions.style.format("{:.2f}").background_gradient(cmap="Blues", subset=list(REGIONS))
+
+
+def styled_randomisation(table: pd.DataFrame) -> Styler:
+    """The randomisation table as shown: signed correlations and margins to two decimals."""
+    signed = {"rho after the top layer": "{:+.2f}", "rho fully randomised": "{:+.2f}", "margin": "{:+.2f}"}
+    return table.style.format(signed)
+
+
+def styled_aucs(aucs: pd.DataFrame) -> Styler:
+    """The AUC table as shown: AUCs to three decimals, differences from random signed."""
+    return aucs.style.format(
+        {c: "{:+.3f}" if "vs" in c else "{:.3f}" for c in aucs.columns if "AUC" in c or "vs" in c}
+    )
+
+
+def chapter_values(
+    regions: pd.DataFrame,
+    randomisation: pd.DataFrame,
+    aucs: pd.DataFrame,
+    *,
+    n_faces: int,
+    n_random: int,
+    n_eval: int,
+) -> dict[str, Any]:
+    """The values the chapter's text reads, by glue name: the answer, its first sentence, the verdict,
+    and how many faces each measurement used."""
+    answer = conclusion(regions, randomisation, aucs)
+    return {
+        "q4_answer": Markdown(answer),
+        "q4_finding": first_sentence(answer),
+        "q4_verdict": Markdown(verdict(regions, randomisation, aucs)),
+        "q4_n_faces": str(n_faces),
+        "q4_rand_n": str(n_random),
+        "q4_eval_n": str(n_eval),
+    }

@@ -8,13 +8,27 @@ share of its most frequent expression divided by that expression's share of all 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown
+from matplotlib import pyplot as plt
+from pandas.io.formats.style import Styler
 from torch import nn
 
-from fer_lib.attribution import layer_activations
-from fer_lib.data import CLASSES
+from fer_lib.attribution import activation_maps, activation_maximisation, layer_activations
+from fer_lib.data import CLASSES, FerData
+from fer_lib.errors import ConfigError, DataError
+from fer_lib.evaluate import to_float_images
+from fer_report import figures
+from fer_report.prose import first_sentence
+from fer_report.sources import model_for
+
+MODELS = ("report_cnn", "simple_cnn")
 
 BANDS = (
     ("upper third (brows and eyes)", 1 / 3),
@@ -153,3 +167,112 @@ def conclusion(tables: dict[str, pd.DataFrame]) -> str:
         + ", the 'different places' the original report saw."
     )
     return first + " " + second
+
+
+# --------------------------------------------------------------------------- what the notebook calls
+
+
+def load_models(run_dir: str | Path, use_pretrained: bool = False) -> dict[str, nn.Module]:
+    """The chapter's two trained models by name (run folder, else the shipped weights)."""
+    return {name: model_for(name, run_dir, use_pretrained)[0] for name in MODELS}
+
+
+@dataclass
+class Responses:
+    """The PrivateTest faces, each model's peak response per face and filter, and its selectivity table."""
+
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray
+    peaks: dict[str, np.ndarray]  # model -> (N, filters)
+    tables: dict[str, pd.DataFrame]  # model -> selectivity per filter
+    k: int  # the top faces a filter's selectivity rests on
+
+
+def responses(models: dict[str, nn.Module], data: FerData, top_faces: int = 50) -> Responses:
+    """Every model's last-layer responses to every PrivateTest face, and each filter's selectivity among
+    its ``top_faces`` strongest faces (fewer if the split is smaller)."""
+    test = data.split("PrivateTest")
+    x = to_float_images(test.images)
+    k = min(top_faces, len(test))
+    peaks, tables = {}, {}
+    for name, model in models.items():
+        peak, rows, height = peak_responses(model, x)
+        peaks[name] = peak
+        tables[name] = selectivity(peak, rows, height, test.labels, k=k)
+    return Responses(test.images, test.labels, peaks, tables, k)
+
+
+def top_faces_of(peaks: np.ndarray, chosen: list[int], n: int = 9) -> np.ndarray:
+    """Per chosen filter, the indices of the ``n`` faces with its strongest peak response, strongest first
+    (ties: the earlier face); shape (filters, n)."""
+    return np.argsort(-peaks, axis=0, kind="stable")[:n, chosen].T
+
+
+def row_titles(table: pd.DataFrame, chosen: list[int]) -> list[str]:
+    """A title per chosen filter: its index, dominant expression and lift."""
+    return [f"filter {f}\n{table.loc[f, 'dominant class']}, lift {table.loc[f, 'lift']:.1f}" for f in chosen]
+
+
+def rows_figure(
+    model: nn.Module, resp: Responses, name: str, n_filters: int = 4, am_steps: int = 128, seed: int = 0
+) -> plt.Figure:
+    """The ``n_filters`` most selective filters of ``model``: each one's activation-maximisation image and
+    its nine strongest PrivateTest faces with their labels."""
+    chosen = list(most_selective(resp.tables[name], n_filters).index)
+    synthetic = activation_maximisation(model, chosen, steps=am_steps, seed=seed)
+    top = top_faces_of(resp.peaks[name], chosen)
+    labels = [CLASSES[c] for c in resp.labels[top].ravel()]
+    title = f"{name}: the {len(chosen)} most class-selective filters"
+    return figures.filter_rows(
+        synthetic, resp.images[top], labels, row_titles(resp.tables[name], chosen), title
+    )
+
+
+def shown_table(table: pd.DataFrame, n: int = 10) -> Styler:
+    """The ``n`` filters with the highest lift, shares as percentages."""
+    shown = table.sort_values("lift", ascending=False).head(n)
+    return shown.style.format({"share of top faces": "{:.0%}", "lift": "{:.2f}"})
+
+
+def first_face_of(data: FerData, face_class: str) -> int:
+    """The index of the first PrivateTest face labelled ``face_class``."""
+    if face_class not in CLASSES:
+        raise ConfigError(f"parameter face_class is '{face_class}'; expected one of {', '.join(CLASSES)}.")
+    labels = data.split("PrivateTest").labels
+    found = np.flatnonzero(labels == CLASSES.index(face_class))
+    if not len(found):
+        raise DataError(f"PrivateTest has no {face_class} face to show (parameter face_class).")
+    return int(found[0])
+
+
+def face_figure(data: FerData, face: int, face_class: str) -> plt.Figure:
+    """One PrivateTest face, small, titled with its split and expression."""
+    images = data.split("PrivateTest").images
+    return figures.face_grid(images[face : face + 1], [f"PrivateTest, {face_class}"], ncols=1, size=1.6)
+
+
+def maps_figure(model: nn.Module, data: FerData, face: int, name: str = "report_cnn") -> plt.Figure:
+    """The activation map of every filter of ``model``'s last conv layer for one PrivateTest face."""
+    x = to_float_images(data.split("PrivateTest").images[face : face + 1])
+    maps = activation_maps(model, x)
+    return figures.filter_grid(
+        maps,
+        ncols=8,
+        cmap="viridis",
+        titles=[f"filter {i}" for i in range(len(maps))],
+        suptitle=f"{name}: every filter of the last conv layer for one face",
+        size=1.0,
+    )
+
+
+def chapter_values(resp: Responses, n_filters: int = 4) -> dict[str, Any]:
+    """The values the chapter's text reads, by glue name: the answer, its first sentence, the measure in
+    words, the verdict, and how many top faces a filter's selectivity rests on."""
+    answer = conclusion(resp.tables)
+    return {
+        "q5_k": str(resp.k),
+        "q5_measure": Markdown(describe(resp.tables, n=n_filters)),
+        "q5_answer": Markdown(answer),
+        "q5_finding": first_sentence(answer),
+        "q5_verdict": Markdown(verdict(resp.tables)),
+    }
