@@ -195,17 +195,20 @@ def evaluate_split(
 
 
 def save_predictions(path: str | Path, split: str, logits: np.ndarray, labels: np.ndarray) -> Path:
-    """Write logits and labels of one split to ``path`` (an .npz)."""
+    """Write logits and labels of one split to ``path`` (an .npz, written whole or not at all)."""
+    from .files import write_atomic
+
     p = Path(path)
+    if p.suffix.lower() != ".npz":  # numpy would write PATH.npz instead, without a word
+        raise ConfigError(f"{p}: predictions are saved as .npz; give a file name ending in .npz.")
     p.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        p,
-        split=split,
-        logits=logits.astype(np.float32),
-        labels=labels.astype(np.int64),
-        classes=np.array(CLASSES),
-    )
-    return p
+    arrays = {
+        "split": split,
+        "logits": logits.astype(np.float32),
+        "labels": labels.astype(np.int64),
+        "classes": np.array(CLASSES),
+    }
+    return write_atomic(p, lambda f: np.savez_compressed(f, **arrays))
 
 
 @torch.no_grad()
