@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, FerError
+from .errors import ConfigError, FerError, Note
 from .names import METHODS, TTA_MODES
 
 
@@ -41,8 +41,11 @@ def _data_info(a: argparse.Namespace) -> int:
 def _data_pack(a: argparse.Namespace) -> int:
     import os
 
+    from .checks import new_file
     from .data import load_fer2013, write_packed
 
+    if not Path(a.out).is_dir():  # a folder in its place is write_packed's to refuse
+        new_file(a.out, "the packed copy", force=a.force, inputs=(a.path,))
     data = load_fer2013(a.path, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     header = write_packed(data, a.out, splits=tuple(a.splits) if a.splits else None)
     size = os.path.getsize(a.out)
@@ -228,6 +231,16 @@ def _train(a: argparse.Namespace) -> int:
     from .data import load_fer2013
     from .train import TrainConfig, train
 
+    if a.force and a.resume:
+        raise ConfigError(
+            f"--force and --resume contradict each other: --force replaces the run in {a.out}, --resume "
+            "continues it; pass only one."
+        )
+    if a.resume and not (Path(a.out) / "last.pt").is_file():
+        raise ConfigError(
+            f"--resume: {a.out} holds no run to resume (no last.pt); leave out --resume to start a new run "
+            "there."
+        )
     if a.like:
         return _replay(a)
     missing = [f"--{k}" for k in ("model", "epochs") if getattr(a, k) is None]
@@ -272,13 +285,33 @@ def _train(a: argparse.Namespace) -> int:
 
 
 def _evaluate(a: argparse.Namespace) -> int:
+    import warnings
+
+    from .checks import output_file
     from .data import load_fer2013
     from .device import resolve_device
     from .evaluate import evaluate_split
     from .pretrained import load_model
+    from .rundir import best_mismatch, recorded_val_acc
+
+    given = Path(a.checkpoint)
+    if a.save_predictions is not None:
+        output_file(
+            a.save_predictions, (".npz",), "--save-predictions", force=a.force, inputs=(a.checkpoint, a.data)
+        )
+
+    # a run folder must hold its own best epoch; a checkpoint file is taken as it is, with a note
+    def disagrees(problem: str) -> None:
+        if given.is_dir():
+            raise ConfigError(f"{problem}; pass {given / 'best.pt'} to evaluate those weights as they are.")
+        warnings.warn(f"{problem}.", Note, stacklevel=2)
 
     device = resolve_device(a.device)
     model, meta = load_model(a.checkpoint, device=device)
+    run = given if given.is_dir() else given.parent if given.name == "best.pt" else None
+    problem = best_mismatch(run, meta) if run is not None else None
+    if problem:
+        disagrees(problem)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     res = evaluate_split(
         model,
@@ -289,6 +322,18 @@ def _evaluate(a: argparse.Namespace) -> int:
         save_to=a.save_predictions,
         without_copies_of=("Training",) if a.without_copies else (),
     )
+    recorded = recorded_val_acc(meta)
+    comparable = (a.split, a.tta, a.without_copies, meta.get("data_hash")) == (
+        "PublicTest",
+        "none",
+        False,
+        data.data_hash(),
+    )
+    if comparable and recorded is not None and abs(res["accuracy"] - recorded) > max(0.01, 3 / res["n"]):
+        disagrees(
+            f"{given} gives PublicTest accuracy {res['accuracy']:.4f} here, but its history recorded "
+            f"{recorded:.4f} for epoch {meta['epoch']}: the weights are not the ones that epoch saved"
+        )
     if a.json:
         print(json.dumps(res))
         return 0
@@ -324,10 +369,29 @@ def _face_line(i: int, face: Any) -> str:
 NO_FACE = "no face found; if the image is a face cropped beforehand, pass --no-detect"
 
 
+def _drawn_in(images: list[str], folder: Path, force: bool) -> dict[str, Path]:
+    """Where predict draws each of several photos: FOLDER/NAME.png, one file for each, none replaced
+    without --force."""
+    from .checks import new_file
+
+    targets: dict[str, Path] = {}
+    for path in images:
+        target = folder / (Path(path).stem + ".png")
+        other = next((p for p, t in targets.items() if t == target), None)
+        if other is not None:
+            raise ConfigError(
+                f"{other} and {path} would both be drawn as {target}; give the photos different names, or "
+                "draw them into separate -o folders."
+            )
+        targets[path] = new_file(target, "-o", force=force, inputs=images)
+    return targets
+
+
 def _predict(a: argparse.Namespace) -> int:
     from .checks import output_dir, output_file
     from .device import resolve_device
     from .errors import DataError
+    from .files import save_image
     from .photos import annotate, classify_faces, load_photo, locate_faces
     from .pretrained import load_model
 
@@ -335,12 +399,12 @@ def _predict(a: argparse.Namespace) -> int:
         return _predict_video(a)
     if not a.images:
         raise ConfigError("predict needs image files, or --video PATH|CAMERA_INDEX.")
-    if a.output:
-        out = (
-            output_dir(a.output, "-o")
-            if len(a.images) > 1
-            else output_file(a.output, FIGURE_SUFFIXES[:3], "-o")
-        )
+    if a.output and len(a.images) > 1:
+        targets = _drawn_in(a.images, output_dir(a.output, "-o"), a.force)
+    elif a.output:
+        targets = {
+            a.images[0]: output_file(a.output, FIGURE_SUFFIXES[:3], "-o", force=a.force, inputs=a.images)
+        }
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
     rows, failed = [], 0
@@ -357,9 +421,8 @@ def _predict(a: argparse.Namespace) -> int:
             row["error"] = f"{path}: {NO_FACE}."
             failed += 1
         if a.output and faces:
-            target = out / (Path(path).stem + ".png") if len(a.images) > 1 else out
-            annotate(load_photo(path), faces).save(target)
-            row["annotated"] = str(target)
+            save_image(annotate(load_photo(path), faces), targets[path])
+            row["annotated"] = str(targets[path])
         rows.append(row)
     if a.json:
         print(json.dumps([{**r, "faces": [f.to_json() for f in r["faces"]]} for r in rows], indent=1))
@@ -382,20 +445,26 @@ def _predict(a: argparse.Namespace) -> int:
 
 def _predict_video(a: argparse.Namespace) -> int:
     import csv
+    import io
 
-    from .checks import number, output_file
+    from .checks import integer, number, output_file
     from .device import resolve_device
-    from .photos import classify_faces, locate_faces, video_frames
+    from .errors import DataError
+    from .files import write_text
+    from .photos import VideoTruncated, classify_faces, locate_faces, video_frames
     from .pretrained import load_model
 
     if a.images:
         raise ConfigError("give either image files or --video, not both.")
     number("--every", a.every, 0, low_open=True, hint="seconds between the frames read")
-    out = output_file(a.output, (".csv", ".json"), "-o") if a.output else None
+    if a.max_frames is not None:
+        integer("--max-frames", a.max_frames, 1, "leave it out to read the whole video")
     source: str | int = int(a.video) if a.video.isdigit() else a.video
+    inputs = () if isinstance(source, int) else (a.video,)
+    out = output_file(a.output, (".csv", ".json"), "-o", force=a.force, inputs=inputs) if a.output else None
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
-    rows = []
+    rows, truncated = [], None
     try:
         for n, (index, t, frame) in enumerate(video_frames(source, a.every)):
             if a.max_frames is not None and n >= a.max_frames:
@@ -425,20 +494,26 @@ def _predict_video(a: argparse.Namespace) -> int:
                 )
     except KeyboardInterrupt:
         pass
+    except VideoTruncated as e:  # what was read is kept, and the run fails
+        truncated = e
     if out is not None and out.suffix.lower() == ".csv":
         from .data import CLASSES
 
-        with open(out, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["frame", "seconds", "face", "box", "expression", *CLASSES])
-            w.writeheader()
-            for r in rows:
-                w.writerow({**r, "box": " ".join(map(str, r["box"])) if r["box"] else ""})
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=["frame", "seconds", "face", "box", "expression", *CLASSES])
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "box": " ".join(map(str, r["box"])) if r["box"] else ""})
+        write_text(out, text.getvalue())
     elif out is not None:
-        out.write_text(json.dumps(rows, indent=1))
+        write_text(out, json.dumps(rows, indent=1))
     elif a.json:
         print(json.dumps(rows, indent=1))
     frames = len({r["frame"] for r in rows})
     found = len({r["frame"] for r in rows if r["face"] is not None})
+    if truncated is not None:
+        kept = f"the results of the {frames} frames read are in {out}" if out else "the frames read are shown"
+        raise DataError(f"{str(truncated).rstrip('.')}; {kept}.")
     print(
         f"{frames} frames read, a face in {found}" + (f"; results in {out}" if out else ""), file=sys.stderr
     )
@@ -448,14 +523,14 @@ def _predict_video(a: argparse.Namespace) -> int:
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
-def explain_output(path: str) -> Path:
+def explain_output(path: str, force: bool = False, inputs: Sequence[str] = ()) -> Path:
     """Where explain writes its figure: a name without an extension gets .png (and says so)."""
     from .checks import output_file
 
     p = Path(path)
     if not p.suffix and not p.is_dir():
         p = p.with_name(p.name + ".png")
-    return output_file(p, FIGURE_SUFFIXES, "-o")
+    return output_file(p, FIGURE_SUFFIXES, "-o", force=force, inputs=inputs)
 
 
 def _explain(a: argparse.Namespace) -> int:
@@ -465,10 +540,11 @@ def _explain(a: argparse.Namespace) -> int:
 
     from .data import CLASSES
     from .device import resolve_device
+    from .files import save_figure
     from .photos import classify_faces, explain_faces, explanation_figure, locate_faces
     from .pretrained import load_model
 
-    output = explain_output(a.output)
+    output = explain_output(a.output, a.force, inputs=(a.image,))
     if a.target is not None and a.target not in CLASSES:
         raise ConfigError(f"unknown --target '{a.target}'; expected one of {', '.join(CLASSES)}.")
     device = resolve_device(a.device)
@@ -479,7 +555,7 @@ def _explain(a: argparse.Namespace) -> int:
     classify_faces(faces, model, device=device)
     heat = explain_faces(gray, faces, model, a.method, target=a.target, device=device)
     fig = explanation_figure(gray, faces, heat, a.method)
-    fig.savefig(output, dpi=150, bbox_inches="tight")
+    save_figure(fig, output, dpi=150, bbox_inches="tight")
     for i, f in enumerate(faces, 1):
         cls = a.target or f.expression
         print(f"{a.image}: face {i}: {a.method} map for '{cls}' (p = {f.probabilities[cls]:.3f})")
@@ -493,7 +569,7 @@ def _export(a: argparse.Namespace) -> int:
     from .pretrained import load_model
     from .synthetic import synthetic_fer
 
-    out = output_file(a.onnx, (".onnx",), "--onnx")
+    out = output_file(a.onnx, (".onnx",), "--onnx", force=a.force, inputs=(a.model,))
     model, meta = load_model(a.model, device="cpu")
     export_onnx(model, out, name=meta.get("model", a.model))
     faces = synthetic_fer(
@@ -513,21 +589,20 @@ def _ship(a: argparse.Namespace) -> int:
     """Shipping models and keeping records: the maintainer's steps of docs/MAINTAINING.md."""
     from . import ship as P
     from .data import load_fer2013
+    from .pretrained import PRETRAINED_DIR
 
-    dest = a.dest
+    dest = PRETRAINED_DIR if a.package else Path(a.dest)  # the parser asks for one of the two
     if a.ship_command == "retire":
         record = P.retire_pretrained(
-            a.name,
-            a.question,
-            note=a.note,
-            source=dest,
-            dest=None if dest is None else Path(dest) / "experiments",
+            a.name, a.question, note=a.note, source=dest, dest=dest / "experiments", force=a.force
         )
         print(f"{a.name}'s shipped run is kept as the experiment record {record['run']}")
         return 0
     data = load_fer2013(a.data)
     if a.ship_command == "export":
-        card = P.export_pretrained(a.run, data, name=a.name, dest=dest, seed_runs=tuple(a.seed_runs or ()))
+        card = P.export_pretrained(
+            a.run, data, name=a.name, dest=dest, seed_runs=tuple(a.seed_runs or ()), force=a.force
+        )
     elif a.ship_command == "add-seeds":
         card = P.add_seed_runs(a.name, tuple(a.runs), data, dest=dest)
     elif a.ship_command == "batchnorm":
@@ -540,7 +615,7 @@ def _ship(a: argparse.Namespace) -> int:
         return 0
     elif a.ship_command == "record":
         record = P.record_experiment(
-            a.run, data, a.question, note=a.note, dest=None if dest is None else Path(dest) / "experiments"
+            a.run, data, a.question, note=a.note, dest=dest / "experiments", force=a.force
         )
         print(
             f"recorded {record['run']}: best PublicTest "
@@ -631,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["Training", "PublicTest", "PrivateTest"],
         help="keep only these splits (say Training PublicTest for a training machine)",
     )
+    dp.add_argument("--force", action="store_true", help="replace OUT if it exists")
     data_args(dp)
     dp.set_defaults(func=_data_pack)
 
@@ -719,6 +795,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--json", action="store_true")
     e.add_argument("--save-predictions", default=None, metavar="NPZ", help="write logits and labels here")
+    e.add_argument("--force", action="store_true", help="replace the --save-predictions file if it exists")
     e.add_argument(
         "--without-copies",
         action="store_true",
@@ -744,6 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the photo with boxes and labels (.png/.jpg; a folder for several photos); "
         "with --video, a .csv or .json of per-frame results",
     )
+    pr.add_argument("--force", action="store_true", help="replace files that -o would write if they exist")
     pr.add_argument(
         "--no-detect",
         action="store_true",
@@ -766,6 +844,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("image")
     ex.add_argument("--method", default="saliency", choices=METHODS)
     ex.add_argument("-o", "--output", required=True, help="the figure to write (.png, .jpg, .pdf or .svg)")
+    ex.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     ex.add_argument(
         "--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder"
     )
@@ -781,12 +860,18 @@ def build_parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("ship", help="maintainers: ship a trained run, add seeds, keep experiment records")
     ssub = sh.add_subparsers(dest="ship_command", required=True, parser_class=_Parser)
 
-    def ship_args(sp: argparse.ArgumentParser, data: bool = True) -> None:
+    def ship_args(sp: argparse.ArgumentParser, data: bool = True, force: str = "") -> None:
         if data:
             sp.add_argument("--data", required=True, help="FER2013 (the data the runs were trained on)")
-        sp.add_argument(
-            "--dest", default=None, help="the folder of cards and weights (default: the package's)"
+        where = sp.add_mutually_exclusive_group(required=True)  # the package is written only by name
+        where.add_argument("--dest", default=None, help="the folder of cards and weights to write")
+        where.add_argument(
+            "--package",
+            action="store_true",
+            help="write into the installed fer_lib package's own pretrained/ folder (what a release ships)",
         )
+        if force:
+            sp.add_argument("--force", action="store_true", help=f"replace {force} of the same name")
 
     se = ssub.add_parser(
         "export", help="ship the run (or the seed run) with the best PublicTest accuracy, with its card"
@@ -794,7 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("run", help="a run folder")
     se.add_argument("--seed-runs", nargs="+", metavar="RUN", help="runs of the same recipe with other seeds")
     se.add_argument("--name", default=None, help="ship under this name (default: the run's model)")
-    ship_args(se)
+    ship_args(se, force="the shipped weights and card")
     sa = ssub.add_parser(
         "add-seeds", help="add --like replays to a shipped card whose own run folder is gone"
     )
@@ -812,14 +897,14 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("run")
     sr.add_argument("--question", required=True, help="what the run was to find out")
     sr.add_argument("--note", default="", help="what else a reader should know (why it stopped, say)")
-    ship_args(sr)
+    ship_args(sr, force="an earlier record")
     st = ssub.add_parser(
         "retire", help="keep a shipped model's run as a record before another recipe replaces it"
     )
     st.add_argument("name")
     st.add_argument("--question", required=True)
     st.add_argument("--note", default="")
-    ship_args(st, data=False)
+    ship_args(st, data=False, force="an earlier record")
     sp_ = ssub.add_parser("predictions", help="store a shipped model's PrivateTest predictions in its card")
     sp_.add_argument("name")
     ship_args(sp_)
@@ -828,6 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp = sub.add_parser("export", help="write a model as ONNX, for onnxruntime (needs the export extra)")
     xp.add_argument("model", help="a pretrained model name, a checkpoint or a run folder")
     xp.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
+    xp.add_argument("--force", action="store_true", help="replace the --onnx file if it exists")
     xp.set_defaults(func=_export)
 
     rp = sub.add_parser("report", help="execute every chapter notebook with papermill, in order")
@@ -855,23 +941,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _say(kind: str, message: object) -> None:
+    """One line on stderr; what a file put into the message cannot move the cursor or ring the bell."""
+    from .checks import printable
+
+    print(f"fer-lib: {kind}: {printable(str(message), limit=2000)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     a = parser.parse_args(argv)
-    try:
-        return a.func(a)
-    except FerError as e:
-        print(f"fer-lib: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("fer-lib: interrupted.", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as e:  # a file the user named could not be read or written
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"fer-lib: error: {where}{e.strerror or e}.", file=sys.stderr)
-        return 2
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        if issubclass(category, Note):  # the library's notes read as one line each
+            _say("note", message)
+        else:
+            shown(message, category, *args, **kw)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            return a.func(a)
+        except FerError as e:
+            _say("error", e)
+            return 2
+        except KeyboardInterrupt:
+            print("fer-lib: interrupted.", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            return 0
+        except OSError as e:  # a file the user named could not be read or written
+            where = f"{e.filename}: " if e.filename else ""
+            _say("error", f"{where}{e.strerror or e}.")
+            return 2
 
 
 if __name__ == "__main__":
