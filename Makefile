@@ -12,12 +12,13 @@ REPORT_DIR ?= _report
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml fer_report/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	# the library with its test tools, then the report's own package (chapters, runner, book tools)
+	$(PY) -m pip install -q -e ".[dev]" -e ./fer_report
 	touch $@
 
 # one worker per core (pytest-xdist); TEST_WORKERS=0 runs the suite in this process
@@ -38,16 +39,16 @@ lint: setup
 # Execute every chapter with papermill (in _toc.yml order) into $(REPORT_DIR); only a complete
 # run is copied over book/. Training resumes from runs/ when repeated.
 report: setup
-	$(PY) -m fer_lib report --data "$(DATA)" --device $(DEVICE) --out $(REPORT_DIR) --publish
+	$(PY) -m fer_report run --data "$(DATA)" --device $(DEVICE) --out $(REPORT_DIR) --publish
 
-# The book's own environment: only pyproject.toml's `book` extra (no torch: the build never executes
+# The book's own environment: only fer_report's `build` extra (no torch: the build never executes
 # a notebook). The published site is built by this same target (.github/workflows/book.yml).
 BOOK_VENV ?= .venv-book
 book-setup: $(BOOK_VENV)/.installed
 
-$(BOOK_VENV)/.installed: pyproject.toml
+$(BOOK_VENV)/.installed: fer_report/pyproject.toml
 	test -x $(BOOK_VENV)/bin/python || python3 -m venv $(BOOK_VENV)
-	python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["book"]))' \
+	python3 -c 'import tomllib; print("\n".join(tomllib.load(open("fer_report/pyproject.toml", "rb"))["project"]["optional-dependencies"]["build"]))' \
 		> $(BOOK_VENV)/requirements.txt
 	$(BOOK_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BOOK_VENV)/bin/python -m pip install -q -r $(BOOK_VENV)/requirements.txt

@@ -635,45 +635,6 @@ def _ship(a: argparse.Namespace) -> int:
     return 0
 
 
-def _report_params(pairs: list[str]) -> dict:
-    """-p KEY=VALUE pairs, each VALUE read as YAML (numbers, lists, true/false)."""
-    import yaml
-
-    def parse(value: str) -> Any:
-        try:
-            return yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise ValueError(str(e)) from None
-
-    return _key_values(pairs, "-p", "epochs=2", parse)
-
-
-def _report(a: argparse.Namespace) -> int:
-    from .report import REPO, run_report, select_chapters
-
-    def for_notebooks(
-        path: str,
-    ) -> str:  # the notebooks run in the repository: a path the caller gave, as seen from there
-        full = Path(path).resolve()
-        return str(full.relative_to(REPO)) if full.is_relative_to(REPO) else str(full)
-
-    params = _report_params(a.param)
-    if a.data is not None:
-        params["data"] = a.data if a.data in ("", "synthetic") else for_notebooks(a.data)
-    params["device"] = a.device
-    params["run_dir"] = for_notebooks(a.run_dir)
-    params["report_dir"] = for_notebooks(a.out)
-    notebooks = select_chapters(a.only) if a.only else None
-    run_report(
-        params,
-        a.out,
-        notebooks=notebooks,
-        publish=a.publish,
-        given=set(params) - {"data", "device", "run_dir", "report_dir"},
-    )
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fer-lib", description="FER2013 data, models, training and evaluation.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -916,28 +877,6 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--force", action="store_true", help="replace the --onnx file if it exists")
     xp.set_defaults(func=_export)
 
-    rp = sub.add_parser("report", help="execute every chapter notebook with papermill, in order")
-    rp.add_argument(
-        "--data", default=None, help="FER2013 path ('' = $FER2013_CSV, 'synthetic' = generated faces)"
-    )
-    rp.add_argument("--device", default="auto")
-    rp.add_argument("--run-dir", default="runs", help="where training runs live (resumed if present)")
-    rp.add_argument("--out", default="_report", help="folder for the executed notebooks")
-    rp.add_argument(
-        "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="any other notebook parameter"
-    )
-    rp.add_argument(
-        "--publish", action="store_true", help="after a complete run, copy the executed notebooks over book/"
-    )
-    rp.add_argument(
-        "--only",
-        nargs="+",
-        metavar="CHAPTER",
-        default=None,
-        help="run only these chapters (names from _toc.yml, say q4_saliency results); "
-        "chapters that train (q2_training) must run before those that load its runs",
-    )
-    rp.set_defaults(func=_report)
     return p
 
 

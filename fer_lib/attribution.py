@@ -112,7 +112,8 @@ def attribute(
     during the call, and is given back as it was. ``bf16`` trades precision for another ~2x on
     CPUs with bf16.
     """
-    ca = _captum()
+    import warnings
+
     x = x.contiguous(memory_format=torch.channels_last)
     if method not in METHODS:
         raise ConfigError(f"unknown attribution method '{method}'; expected one of {', '.join(METHODS)}.")
@@ -121,9 +122,17 @@ def attribute(
         if not torch.is_tensor(target) or target.dim() == 0
         else target.to(x.device).long()
     )
+    settings = {
+        "baseline": baseline,
+        "ig_steps": ig_steps,
+        "smooth_samples": smooth_samples,
+        "smooth_std": smooth_std,
+        "occlusion_window": occlusion_window,
+        "occlusion_stride": occlusion_stride,
+        "mean_face": mean_face,
+        "batch_size": batch_size,
+    }
     out = []
-    import warnings
-
     with (
         borrowed(model),
         torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16),
@@ -133,51 +142,68 @@ def attribute(
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
-            tb = target[i : i + batch_size]
-            if method == "saliency":
-                a = ca.Saliency(model).attribute(xb, target=tb, abs=True)
-            elif method == "input_x_gradient":
-                a = ca.InputXGradient(model).attribute(xb, target=tb)
-            elif method == "integrated_gradients":
-                a = ca.IntegratedGradients(model).attribute(
-                    xb,
-                    baselines=make_baseline(xb.detach(), baseline, mean_face),
-                    target=tb,
-                    n_steps=ig_steps,
-                    internal_batch_size=batch_size,
-                )
-            elif method == "smoothgrad":
-                a = ca.NoiseTunnel(ca.Saliency(model)).attribute(
-                    xb,
-                    nt_type="smoothgrad",
-                    nt_samples=smooth_samples,
-                    nt_samples_batch_size=smooth_samples,
-                    stdevs=smooth_std,
-                    target=tb,
-                    abs=True,
-                )
-            elif method == "guided_backprop":
-                a = ca.GuidedBackprop(model).attribute(xb, target=tb)
-            elif method == "gradcam":
-                layer = _activation_after(model, last_conv(model))
-                cam = ca.LayerGradCam(model, layer).attribute(xb, target=tb, relu_attributions=True)
-                a = ca.LayerAttribution.interpolate(cam, xb.shape[-2:], interpolate_mode="bilinear")
-            elif method == "guided_gradcam":
-                a = ca.GuidedGradCam(model, _activation_after(model, last_conv(model))).attribute(
-                    xb, target=tb
-                )
-            else:  # occlusion: a gray patch slid over the face
-                w, s = occlusion_window, occlusion_stride
-                a = ca.Occlusion(model).attribute(
-                    xb,
-                    sliding_window_shapes=(1, w, w),
-                    strides=(1, s, s),
-                    baselines=0.5,
-                    target=tb,
-                    perturbations_per_eval=16,
-                )
+            a = _attribute_batch(model, xb, target[i : i + batch_size], method, **settings)
             out.append(a.detach().float().contiguous())
     return torch.cat(out)
+
+
+def _attribute_batch(
+    model: nn.Module,
+    xb: torch.Tensor,
+    tb: torch.Tensor,
+    method: str,
+    *,
+    baseline: str,
+    ig_steps: int,
+    smooth_samples: int,
+    smooth_std: float,
+    occlusion_window: int,
+    occlusion_stride: int,
+    mean_face: torch.Tensor | None,
+    batch_size: int,
+) -> torch.Tensor:
+    """One batch's attributions by one Captum method (``attribute`` holds the model and the settings)."""
+    ca = _captum()
+    if method == "saliency":
+        return ca.Saliency(model).attribute(xb, target=tb, abs=True)
+    if method == "input_x_gradient":
+        return ca.InputXGradient(model).attribute(xb, target=tb)
+    if method == "integrated_gradients":
+        return ca.IntegratedGradients(model).attribute(
+            xb,
+            baselines=make_baseline(xb.detach(), baseline, mean_face),
+            target=tb,
+            n_steps=ig_steps,
+            internal_batch_size=batch_size,
+        )
+    if method == "smoothgrad":
+        return ca.NoiseTunnel(ca.Saliency(model)).attribute(
+            xb,
+            nt_type="smoothgrad",
+            nt_samples=smooth_samples,
+            nt_samples_batch_size=smooth_samples,
+            stdevs=smooth_std,
+            target=tb,
+            abs=True,
+        )
+    if method == "guided_backprop":
+        return ca.GuidedBackprop(model).attribute(xb, target=tb)
+    if method == "gradcam":
+        layer = _activation_after(model, last_conv(model))
+        cam = ca.LayerGradCam(model, layer).attribute(xb, target=tb, relu_attributions=True)
+        return ca.LayerAttribution.interpolate(cam, xb.shape[-2:], interpolate_mode="bilinear")
+    if method == "guided_gradcam":
+        return ca.GuidedGradCam(model, _activation_after(model, last_conv(model))).attribute(xb, target=tb)
+    # occlusion: a gray patch slid over the face
+    w, s = occlusion_window, occlusion_stride
+    return ca.Occlusion(model).attribute(
+        xb,
+        sliding_window_shapes=(1, w, w),
+        strides=(1, s, s),
+        baselines=0.5,
+        target=tb,
+        perturbations_per_eval=16,
+    )
 
 
 def to_display(a: torch.Tensor, signed: bool = False) -> np.ndarray:
@@ -410,7 +436,10 @@ def activation_maximisation(
     idx = torch.arange(len(filters), device=dev)
     fidx = torch.as_tensor(filters, device=dev)
     try:
-        with borrowed(model, layout=torch.channels_last if channels_last else torch.contiguous_format):
+        # frozen: the ascent needs the image's gradient only, and the caller's weights get none
+        with borrowed(
+            model, layout=torch.channels_last if channels_last else torch.contiguous_format, frozen=True
+        ):
             for step in range(steps):
                 img = torch.sigmoid(z)
                 dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import CLASSES, FerData
-from .device import borrowed
+from .device import borrowed, resolve_device
 from .errors import ConfigError
 from .names import TTA_MODES
 
@@ -65,7 +65,7 @@ def predict_logits(
 
     The model and the views run channels_last: the same predictions, about 1.4x faster on the
     CPU (``benchmarks/bench_evaluate.py`` prints the ratio). The caller's model is given back as it
-    was, mode and layout.
+    was: modes, gradients and layout.
     """
     return predict_logits_tta(model, images, (tta,), device=device, batch_size=batch_size, bf16=bf16)[tta]
 
@@ -91,7 +91,7 @@ def predict_logits_tta(
             raise ConfigError(f"unknown TTA mode '{tta}'; expected one of {', '.join(TTA_MODES)}.")
     base = max(ttas, key=TTA_MODES.index) if ttas else "none"
     picks = {tta: _SHARED_VIEWS[base][tta] for tta in ttas}
-    device = torch.device(device)
+    device = resolve_device(device)
     out: dict[str, list[torch.Tensor]] = {tta: [] for tta in ttas}
     with borrowed(model):
         for i in range(0, len(images), batch_size):
@@ -226,10 +226,10 @@ def recompute_batchnorm(
     were gathered with dropout on, which widens the variance of every layer that follows a
     dropout (Li et al. 2019, "the variance shift"). One pass in float32; each layer normalises
     with its batch statistics during the pass and keeps the exact per-channel mean and
-    (population) variance of its inputs over all images. Returns the number of layers updated;
-    the model is left in eval mode.
+    (population) variance of its inputs over all images. Returns the number of layers updated.
+    Those statistics are all it changes: the caller's model keeps its modes, gradients and layout.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     layers = [
         m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
     ]
@@ -247,23 +247,22 @@ def recompute_batchnorm(
         s[1] = s[1] + (x * x).sum(dims).cpu()
         s[2] += x.numel() // x.shape[1]
 
-    model.eval()
     hooks = [m.register_forward_pre_hook(collect) for m in layers]
     saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in layers]
     try:
-        for m in layers:
-            m.train()  # normalise with batch statistics during the pass; dropout stays off
-        starts = list(range(0, len(images), batch_size))
-        if (
-            len(images) - starts[-1] == 1 and len(starts) > 1
-        ):  # a batch of one has no variance: join it to the one before
-            starts.pop()
-        for i, j in zip(starts, [*starts[1:], len(images)]):
-            model(to_float_images(images[i:j], device).contiguous(memory_format=torch.channels_last))
+        with borrowed(model, layout=None):
+            for m in layers:
+                m.train()  # normalise with batch statistics during the pass; dropout stays off
+            starts = list(range(0, len(images), batch_size))
+            if (
+                len(images) - starts[-1] == 1 and len(starts) > 1
+            ):  # a batch of one has no variance: join it to the one before
+                starts.pop()
+            for i, j in zip(starts, [*starts[1:], len(images)]):
+                model(to_float_images(images[i:j], device).contiguous(memory_format=torch.channels_last))
     finally:
         for h in hooks:
             h.remove()
-        model.eval()
         for m, (mean, var, n) in zip(layers, saved):
             m.running_mean.copy_(mean)
             m.running_var.copy_(var)
@@ -298,7 +297,7 @@ def measure(
     face in the split's order, under keys like ``"PrivateTest tencrop"`` (what a card keeps, so that
     a test can check a sample of faces against the card's headline number: ``check_predictions``).
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     batch = _eval_batch(device)
     out: dict[str, dict[str, float]] = {}
     for split in splits:

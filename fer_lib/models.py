@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .checks import printable
+from .device import borrowed
 from .errors import ConfigError
 
 # FER2013 Training pixel statistics (on [0, 1]); fixed so that weights never depend on data.
@@ -462,15 +463,12 @@ def summary_rows(model: nn.Module, input_shape: tuple[int, int, int] = (1, 48, 4
     for m in model.modules():
         if len(list(m.children())) == 0 and not isinstance(m, (Normalize, ImageStandardize, nn.Identity)):
             hooks.append(m.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with borrowed(model, layout=None), torch.no_grad():
             model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return rows
 
 

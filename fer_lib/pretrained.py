@@ -1,4 +1,4 @@
-"""Shipped models and recorded experiments: the one way to load a model, and their cards and records.
+"""Shipped models and recorded experiments: a model loaded by name, run folder or path; cards and records.
 
 Two kinds of file live in the package, with one schema (``RUN_KEYS``: what a training run's
 checkpoint knows: recipe, phase changes, every epoch's history, where and how long it trained):

@@ -6,6 +6,7 @@ Nothing here imports torch: cards, records and ``--like`` read recipes without b
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,62 +33,141 @@ RETIRED = {
 }
 
 
+def option(default: Any, help: str, *, check: Callable[[str, Any], Any] | None = None, **cli: Any) -> Any:
+    """A training setting, declared once: its default, its help, its check (called with the setting's name
+    and value) and how the command line spells it (``cli``: ``flag``, ``metavar``, ``type``, ``action``,
+    ``required`` for a setting the command line must be given unless it replays a recipe, ``hidden`` for
+    one it does not offer)."""
+    meta = {"help": help, "check": check, "cli": cli}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _one_of(choices: tuple[str, ...], what: str) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if value not in choices:
+            raise ConfigError(f"unknown {what} '{value}'; expected one of {', '.join(choices)}.")
+
+    return check
+
+
+def _number(low: float = 0, high: float | None = None, **kw: Any) -> Callable[[str, Any], float]:
+    return lambda name, value: checks.number(name, value, low, high, **kw)
+
+
+_NEVER = object()
+
+
+def _integer(low: int, hint: str = "", off: Any = _NEVER) -> Callable[[str, Any], Any]:
+    """A whole number >= ``low``; ``off``, where given, is the value that turns the setting off."""
+
+    def check(name: str, value: Any) -> Any:
+        if off is not _NEVER and (value is off or value == off):
+            return value
+        return checks.integer(name, value, low, hint)
+
+    return check
+
+
 @dataclass
 class TrainConfig:
     """Plain training settings; the defaults are the original report's setup."""
 
-    model: str = "report_cnn"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adam"  # Adam with betas (0.9, 0.99), or SGD with Nesterov momentum 0.9
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    label_smoothing: float = 0.0
-    flip: bool = True
-    shift: float = 4.0  # pixels
-    rotate: float = 10.0  # degrees
-    scale: float = 0.1
-    erase: float = 0.0  # probability of erasing a random rectangle
-    init: str | None = None  # start from these weights (a pretrained name or a checkpoint path)
-    teacher: str | None = None  # distil from this model (a pretrained name or a checkpoint path)
-    distill: float = 0.0  # weight of the distillation term in the loss (0 to 1)
-    distill_temp: float = 4.0  # softmax temperature of the distillation term
-    bn_recompute: int = 0  # recompute BatchNorm statistics from this many Training images before validating
-    seed: int = 0
-    limit: int | None = None  # train on a stratified sample of this many Training images
+    model: str = option("report_cnn", "a registered model name", required=True)
+    model_kwargs: dict[str, Any] = option(
+        {},
+        "a keyword for the model's constructor, e.g. head=dense for simple_cnn (repeatable)",
+        flag="--model-arg",
+        metavar="KEY=VALUE",
+        action="append",
+    )
+    epochs: int = option(30, "planned epochs", check=_integer(1), type=int, required=True)
+    batch_size: int = option(
+        128, "faces a batch", check=_integer(2, "BatchNorm needs two faces a batch"), type=int
+    )
+    optimizer: str = option(
+        "adam",
+        "adam (betas 0.9, 0.99) or sgd (Nesterov momentum 0.9)",
+        check=_one_of(OPTIMIZERS, "optimizer"),
+    )
+    lr: float = option(
+        1e-3, "learning rate", check=_number(low_open=True, hint="a learning rate such as 1e-3"), type=float
+    )
+    weight_decay: float = option(0.0, "weight decay", check=_number(hint="0 turns it off"), type=float)
+    schedule: str = option(
+        "constant", "constant, cosine, onecycle or plateau", check=_one_of(SCHEDULES, "schedule")
+    )
+    label_smoothing: float = option(
+        0.0, "label smoothing", check=_number(0, 1, high_open=True, hint="0.1 is usual"), type=float
+    )
+    flip: bool = option(True, "no horizontal flips", flag="--no-flip", action="store_false")
+    shift: float = option(4.0, "random shift, pixels", check=_number(hint="0 turns it off"), type=float)
+    rotate: float = option(10.0, "random rotation, degrees", check=_number(hint="0 turns it off"), type=float)
+    scale: float = option(0.1, "random scale, +- fraction", check=_number(hint="0 turns it off"), type=float)
+    erase: float = option(
+        0.0, "random erasing probability", check=_number(0, 1, hint="a probability"), type=float, metavar="P"
+    )
+    init: str | None = option(
+        None,
+        "start from these weights instead of random ones (a pretrained name or a checkpoint)",
+        metavar="NAME_OR_CKPT",
+    )
+    teacher: str | None = option(
+        None,
+        "distil from this model's softened outputs (a pretrained name or a checkpoint)",
+        metavar="NAME_OR_CKPT",
+    )
+    distill: float = option(
+        0.0,
+        "weight of the distillation term in the loss (0-1)",
+        check=_number(0, 1, hint="the weight of the distillation term"),
+        type=float,
+        metavar="W",
+    )
+    distill_temp: float = option(
+        4.0,
+        "softmax temperature of the distillation term",
+        check=_number(low_open=True),
+        type=float,
+        metavar="T",
+    )
+    bn_recompute: int = option(
+        0,
+        "before each validation, recompute BatchNorm statistics from N Training images (dropout off); "
+        "0 is off",
+        check=_integer(len(CLASSES), "0 turns it off", off=0),
+        type=int,
+        metavar="N",
+    )
+    seed: int = option(
+        0, "random seed", hidden=True
+    )  # the CLI's --seed is a data option: it seeds the NTU hold-out too
+    limit: int | None = option(
+        None,
+        "train on a seeded, stratified sample of N Training images",
+        check=_integer(len(CLASSES), "one image per class at least", off=None),
+        type=int,
+    )
     # runtime: where and how fast, not what is learned
-    device: str = "auto"
-    bf16: bool | None = None  # None: on where it pays (CUDA with bf16, CPUs with AMX or AVX512-BF16)
-    eval_batch: int = 1024
-    progress: bool = True
+    device: str = option("auto", "auto, cpu or cuda")
+    bf16: bool | None = option(
+        None,
+        "train in float32 where bf16 would be chosen (CUDA with bf16, CPUs with AMX or AVX512-BF16)",
+        flag="--no-bf16",
+        action="store_const",
+        const=False,
+    )
+    eval_batch: int = option(1024, "faces a validation batch", check=_integer(1), hidden=True)
+    progress: bool = option(True, "no progress bar", flag="--quiet", action="store_false")
 
     def check(self) -> None:
         """Every setting within its range: one ConfigError sentence naming the first that is not."""
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"unknown optimizer '{self.optimizer}'; expected one of {', '.join(OPTIMIZERS)}."
-            )
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown schedule '{self.schedule}'; expected one of {', '.join(SCHEDULES)}.")
-        checks.integer("epochs", self.epochs, 1)
-        checks.integer("batch_size", self.batch_size, 2, "BatchNorm needs two faces a batch")
-        checks.number("lr", self.lr, 0, low_open=True, hint="a learning rate such as 1e-3")
-        checks.number("weight_decay", self.weight_decay, 0, hint="0 turns it off")
-        checks.number("label_smoothing", self.label_smoothing, 0, 1, high_open=True, hint="0.1 is usual")
-        checks.number("erase", self.erase, 0, 1, hint="a probability")
-        for name in ("shift", "rotate", "scale"):
-            checks.number(name, getattr(self, name), 0, hint="0 turns it off")
-        checks.number("distill", self.distill, 0, 1, hint="the weight of the distillation term")
-        checks.number("distill_temp", self.distill_temp, 0, low_open=True)
+        for f in dataclasses.fields(self):
+            if f.metadata.get("check"):
+                f.metadata["check"](f.name, getattr(self, f.name))
         if (self.teacher is None) != (self.distill == 0.0):
             raise ConfigError("distillation needs both a teacher and a distill weight above 0.")
-        if self.bn_recompute != 0:
-            checks.integer("bn_recompute", self.bn_recompute, len(CLASSES), "0 turns it off")
-        if self.limit is not None:
-            checks.integer("limit", self.limit, len(CLASSES), "one image per class at least")
-        checks.integer("eval_batch", self.eval_batch, 1)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

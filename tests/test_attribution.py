@@ -150,7 +150,7 @@ def test_photo_like_grids_show_as_much_smaller_jpeg(monkeypatch):
     import matplotlib.pyplot as plt
     from IPython import display as ipd
 
-    from fer_lib import plots
+    from fer_report import figures as plots
 
     shown = []
     monkeypatch.setattr(ipd, "display", lambda obj: shown.append(obj))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fer_lib.errors import ConfigError
-from fer_lib.report import ReportFailed, run_report, toc_notebooks
+from fer_report.runner import ReportFailed, run_report, toc_notebooks
 
 from .conftest import REPO, run_cli
 from .test_publish import load_link_checker
@@ -219,7 +219,7 @@ def test_parameter_cells_are_hidden():
 
 
 def test_only_runs_the_named_chapters_in_book_order(tmp_path):
-    from fer_lib.report import select_chapters
+    from fer_report.runner import select_chapters
 
     chosen = select_chapters(["results", "q3_confusion.ipynb"])
     assert [nb.stem for nb in chosen] == ["q3_confusion", "results"]  # book order, not the order given
@@ -236,7 +236,7 @@ def test_only_runs_the_named_chapters_in_book_order(tmp_path):
 def test_notebook_runs_fill_chapters_missing_from_a_partial_run(tmp_path):
     import json
 
-    from fer_lib.book.appendix import notebook_runs
+    from fer_report.appendix import notebook_runs
 
     def write(folder, name, seconds):
         folder.mkdir(exist_ok=True)

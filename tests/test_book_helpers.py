@@ -1,4 +1,4 @@
-"""The book's helpers (fer_lib.book) on hand-made inputs with known answers."""
+"""The chapters' helpers (fer_report) on hand-made inputs with known answers."""
 
 import json
 
@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from fer_lib.book import confusion, filters, results, saliency, training
+from fer_report import q2_training as training
+from fer_report import q3_confusion as confusion
+from fer_report import q4_saliency as saliency
+from fer_report import q5_filters as filters
+from fer_report import results
 
 from .conftest import REPO
 
@@ -213,7 +217,7 @@ def test_a_replay_of_the_shipped_recipe_gives_its_cross_entropy():
     """A record with the shipped card's recipe and seed stands in for the cross-entropy the card did not
     log; another seed, another recipe, or a retired setting at a value other than its fixed one does not,
     and the results page does not count a replay among the recipes tried."""
-    from fer_lib.book import recipes
+    from fer_report import records as recipes
 
     hist = [{"epoch": 1, "loss": 0.9, "acc": 0.5, "val_loss": 1.1, "val_acc": 0.6},
             {"epoch": 2, "loss": 0.7, "acc": 0.6, "val_loss": 1.0, "val_acc": 0.65}]  # fmt: skip
@@ -236,7 +240,7 @@ def test_a_replay_of_the_shipped_recipe_gives_its_cross_entropy():
 
 
 def test_first_sentence_keeps_decimals_and_abbreviations():
-    from fer_lib.book.prose import first_sentence
+    from fer_report.prose import first_sentence
 
     text = "It reaches 0.6512 (e.g. at epoch 80), vs. 0.6510. The second sentence. A third."
     assert first_sentence(text) == "It reaches 0.6512 (e.g. at epoch 80), vs. 0.6510."

@@ -422,34 +422,3 @@ def test_explain_output_names(tmp_path, capsys, toy_run):
     rc = main([*base, "-o", str(tmp_path / "map")])
     out = capsys.readouterr().out
     assert rc == 0 and (tmp_path / "map.png").exists() and f"written to {tmp_path / 'map.png'}" in out
-
-
-# --------------------------------------------------------------------------- the report runner
-
-
-def test_report_parameters_are_checked_before_anything_runs(tmp_path, capsys):
-    base = ["report", "--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q1_architecture"]
-    for bad, words in (
-        (["-p", "epochs"], "-p takes KEY=VALUE (for example -p epochs=2)"),
-        (["-p", "epochs=[1,"], "-p epochs=[1,: the value is not valid"),
-        (["-p", "epoch=2"], "no chapter run here takes the parameter 'epoch'"),
-    ):
-        rc, err = cli(capsys, *base, *bad)
-        assert rc == 2
-        one_sentence(err, words)
-    rc, err = cli(capsys, *base[:-1], "q2_training", "-p", "epoch=2")
-    one_sentence(err, "did you mean epochs?")
-    assert not (tmp_path / "out").exists()
-
-
-def test_report_paths_are_the_callers(tmp_path, monkeypatch):
-    import fer_lib.report as report
-
-    seen = {}
-    monkeypatch.setattr(report, "run_report", lambda params, out, **kw: seen.update(params))
-    monkeypatch.chdir(tmp_path)
-    assert main(["report", "--data", "mine.csv", "--out", "o", "--run-dir", "r"]) == 0
-    assert seen["data"] == str(tmp_path / "mine.csv") and seen["run_dir"] == str(tmp_path / "r")
-    monkeypatch.chdir(REPO)
-    assert main(["report", "--data", "synthetic", "--out", "_report_x", "--run-dir", "runs"]) == 0
-    assert seen["data"] == "synthetic" and seen["run_dir"] == "runs" and seen["report_dir"] == "_report_x"

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fer_lib import plots  # noqa: E402
+from fer_report import figures as plots  # noqa: E402
 
 
 def _measure(fig: plt.Figure) -> tuple[float, float | None]:

@@ -31,8 +31,8 @@ def test_export_round_trip(toy_run, synth, tmp_path):
 
 def test_a_model_built_with_kwargs_ships_and_loads_as_built(synth, tmp_path):
     """simple_cnn with head=dense ships under its plain name; the card's model_kwargs rebuild that head."""
-    from fer_lib.book.recipes import describe_recipe
     from fer_lib.train import TrainConfig, train
+    from fer_report.records import describe_recipe
 
     cfg = TrainConfig(
         model="simple_cnn",
@@ -283,11 +283,11 @@ def test_stored_predictions_are_checked(toy_run, synth, tmp_path):
 
 @pytest.mark.realdata
 def test_shipped_holdout_study_matches_its_training_record(real_data):
-    from fer_lib.book import results as book_results
+    from fer_report import holdout
 
-    if not book_results.HOLDOUT_STUDY.exists():
+    if not holdout.HOLDOUT_STUDY.exists():
         pytest.skip("no hold-out study model ships")
-    table, meta = book_results.holdout_study(real_data)  # raises if its hold-out is not this data's
+    table, meta = holdout.holdout_study(real_data)  # raises if its hold-out is not this data's
     best = max(meta["history"], key=lambda e: e["val_acc"])
     # the hold-out accuracy of the shipped fp16 weights is the one the run recorded for its best epoch
     assert abs(table["accuracy"].iloc[0] - best["val_acc"]) <= 3 / table["n"].iloc[0], (table, best)
@@ -295,8 +295,8 @@ def test_shipped_holdout_study_matches_its_training_record(real_data):
 
 
 def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
-    from fer_lib.book import results as book_results
     from fer_lib.train import TrainConfig, train
+    from fer_report import results as book_results
 
     runs = []
     for seed in (0, 1, 2):
@@ -388,7 +388,7 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(
     shipped, meta = load_model(tmp_path / "toy.pt")
     assert measure(shipped, synth) == card["metrics"] and "dropout off" in meta["batchnorm"]
     assert card["metrics"]["PublicTest"] == entry["PublicTest after"]
-    from fer_lib.book import results as book_results
+    from fer_report import results as book_results
 
     text = book_results.describe_shipped(card)
     assert (
@@ -457,7 +457,7 @@ def test_seed_runs_join_a_shipped_card_whose_run_folder_is_gone(synth, tmp_path)
 
 
 def test_seed_text_gives_the_spread_and_the_shipped_seed_without_precision_notes():
-    from fer_lib.book import results as book_results
+    from fer_report import results as book_results
 
     rows = [
         {"seed": s, "shipped": s == 0, "PublicTest": 0.6, "bf16": b}
@@ -476,9 +476,9 @@ def test_seed_text_gives_the_spread_and_the_shipped_seed_without_precision_notes
 
 
 def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(toy_run, synth, tmp_path):
-    from fer_lib.book.recipes import describe_experiments, experiment_rows
     from fer_lib.pretrained import experiments
     from fer_lib.ship import record_experiment
+    from fer_report.records import describe_experiments, experiment_rows
 
     rec = record_experiment(
         toy_run, synth, "  Does a toy run learn?  ", note="Ran to its end. ", dest=tmp_path
@@ -521,10 +521,10 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
 
 
 def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
-    from fer_lib.book.recipes import experiment_rows
     from fer_lib.pretrained import experiments
     from fer_lib.ship import retire_pretrained
     from fer_lib.train import TrainConfig, train
+    from fer_report.records import experiment_rows
 
     runs = []
     for seed in (0, 1):
@@ -589,7 +589,7 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
 
 
 def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the_shipped_model():
-    from fer_lib.book.recipes import describe_experiments
+    from fer_report.records import describe_experiments
 
     rows = [
         {"model": "report_cnn", "run": "a", "best PublicTest": 0.66, "best epoch": 9},

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from fer_lib.book import appendix as book_appendix
-from fer_lib.book import recipes as book_recipes
-from fer_lib.book import results as book_results
-from fer_lib.book import runs as book_runs
 from fer_lib.data import FerData
 from fer_lib.errors import ConfigError
 from fer_lib.evaluate import predict_logits
 from fer_lib.pretrained import load_model
 from fer_lib.synthetic import synthetic_fer
 from fer_lib.train import TrainConfig, train
+from fer_report import appendix as book_appendix
+from fer_report import holdout
+from fer_report import records as book_recipes
+from fer_report import results as book_results
+from fer_report import sources as book_runs
 
 from .conftest import run_cli
 
@@ -345,17 +346,22 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     held = hold_out(synth, 0.2, seed=1)
     train(TrainConfig(epochs=2, batch_size=64, progress=False, flip=False), held, tmp_path / "run")
     with pytest.raises(ConfigError, match="not on the 0.1 hold-out of Training with seed 0"):
-        book_results.export_holdout_study(tmp_path / "run", synth, dest=tmp_path / "x.pt")
-    path = book_results.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=tmp_path / "study.pt")
-    assert book_results.holdout_study_check(synth, path) == ""
-    assert "no hold-out study model at" in book_results.holdout_study_check(synth, tmp_path / "none.pt")
-    assert "its hold-out cannot be rebuilt from this data" in book_results.holdout_study_check(
+        holdout.export_holdout_study(tmp_path / "run", synth, dest=tmp_path / "x.pt")
+    path = holdout.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=tmp_path / "study.pt")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="study.pt exists; choose another file or pass --force"):
+        holdout.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=path)
+    assert path.read_bytes() == before
+    assert holdout.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=path, force=True) == path
+    assert holdout.holdout_study_check(synth, path) == ""
+    assert "no hold-out study model at" in holdout.holdout_study_check(synth, tmp_path / "none.pt")
+    assert "its hold-out cannot be rebuilt from this data" in holdout.holdout_study_check(
         synthetic_fer(700, 140, 140, seed=5), path
     )
-    assert "not a hold-out study checkpoint" in book_results.holdout_study_check(
+    assert "not a hold-out study checkpoint" in holdout.holdout_study_check(
         synth, tmp_path / "run" / "best.pt"
     )
-    table, meta = book_results.holdout_study(synth, path)
+    table, meta = holdout.holdout_study(synth, path)
     assert list(table.index) == ["hold-out: 20% of Training", "PublicTest", "PrivateTest"]
     assert list(table["n"]) == [len(held.split("PublicTest")), 140, 140]
     assert meta["holdout"] == {"fraction": 0.2, "seed": 1} and meta["n_train"] == len(held.split("Training"))
@@ -364,7 +370,7 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     assert table.loc["PublicTest", "accuracy"] == pytest.approx(
         (pred == synth.split("PublicTest").labels).mean()
     )
-    text = book_results.describe_holdout(table, meta)
+    text = holdout.describe_holdout(table, meta)
     held_acc, pub = table["accuracy"].iloc[0], table["accuracy"].iloc[1]
     assert f"**{held_acc:.4f}** on its hold-out, **{pub:.4f}** on PublicTest" in text
     assert f"the best of {len(meta['history'])} epochs measured on it" in text
@@ -375,12 +381,11 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
         0.61,
     ]  # 2,872 faces would give +-0.017; on synth's 140 the error is +-0.08
     fake["n"] = [2872, 3589, 3589]
-    assert (
-        "higher than both test splits by more than its sampling error (±0.017"
-        in book_results.describe_holdout(fake, meta)
+    assert "higher than both test splits by more than its sampling error (±0.017" in holdout.describe_holdout(
+        fake, meta
     )
     fake["accuracy"] = [0.624, 0.611, 0.635]
-    said = book_results.describe_holdout(fake, meta)
+    said = holdout.describe_holdout(fake, meta)
     assert (
         "lead over PublicTest (+0.0130) is within its sampling error (±0.018" in said
         and "reads +0.0110 against" in said
@@ -393,13 +398,13 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
     pub_rows = np.flatnonzero(synth.splits == "PublicTest")[:3]
     images[pub_rows] = held.split("Training").images[:3]
     copied = FerData(images, synth.labels, synth.splits, "copied", synth.layout)
-    table2, _ = book_results.holdout_study(copied, path)
+    table2, _ = holdout.holdout_study(copied, path)
     assert table2.loc["PublicTest", "exact copy among the training faces"] == pytest.approx(3 / 140)
-    assert "not equally common: hold-out 0.0%, PublicTest 2.1%" in book_results.describe_holdout(table2, meta)
+    assert "not equally common: hold-out 0.0%, PublicTest 2.1%" in holdout.describe_holdout(table2, meta)
     with pytest.raises(ConfigError, match="its faces may overlap the training faces"):
-        book_results.holdout_study(synthetic_fer(700, 140, 140, seed=5), path)
+        holdout.holdout_study(synthetic_fer(700, 140, 140, seed=5), path)
     with pytest.raises(ConfigError, match="not a hold-out study checkpoint"):
-        book_results.holdout_study(synth, tmp_path / "run" / "best.pt")
+        holdout.holdout_study(synth, tmp_path / "run" / "best.pt")
 
 
 def test_appendix_lists_local_and_shipped_runs(toy_run, tmp_path, monkeypatch):

@@ -3,7 +3,7 @@
 import sympy as sp
 import torch
 
-from fer_lib import symbolic as S
+from fer_report import derivations as S
 
 
 def _assert_all(d: S.Derivation) -> None:

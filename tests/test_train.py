@@ -603,7 +603,7 @@ def test_recompute_batchnorm_gives_the_test_time_statistics():
     assert torch.equal(torch.get_rng_state(), rng)  # no random draws: a resumed run stays exact
     assert torch.allclose(net[2].running_mean, conv.mean((0, 2, 3)), atol=1e-5)
     assert torch.allclose(net[2].running_var, conv.var((0, 2, 3), unbiased=False), rtol=1e-4)
-    assert int(net[2].num_batches_tracked) == 3 and net[2].momentum == 0.1 and not net.training
+    assert int(net[2].num_batches_tracked) == 3 and net[2].momentum == 0.1 and net.training
     assert all(n.running_var.min() > 0 for n in (net[2], net[6]))
     assert T.recompute_batchnorm(torch.nn.Linear(3, 2), images) == 0
     with pytest.raises(ConfigError, match="at least 2 images"):
@@ -656,8 +656,8 @@ def test_an_older_config_is_the_same_recipe():
 def test_a_record_of_a_retired_option_keeps_its_history_but_is_not_trained_again(synth_csv, tmp_path):
     """rc_flipcos_b128_img_ema used a moving average of the weights, which the trainer no longer has:
     its record is read and described, but a --like replay of it is one sentence, not a wrong recipe."""
-    from fer_lib.book.recipes import describe_recipe
     from fer_lib.recipe import recipe_settings
+    from fer_report.records import describe_recipe
 
     record = json.loads((REPO / "fer_lib/pretrained/experiments/rc_flipcos_b128_img_ema.json").read_text())
     config = record["config"]

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pandas as pd
 
-from ..symbolic import Derivation
+from .derivations import Derivation
 
 
 def summary(d: Derivation) -> str:
@@ -42,3 +42,27 @@ def conclusion(derivations: list[Derivation]) -> str:
         "log ŷ_t, "
         "which leaves out the other classes' terms that training uses."
     )
+
+
+def show(d: Derivation) -> None:
+    """Display a derivation's results, one equation a line."""
+    from IPython.display import Math, display
+
+    for name, tex in d.latex().items():
+        if name != "n_configs":
+            display(Math(tex))
+
+
+def text_values(derivations: dict[str, Derivation]) -> dict:
+    """The chapter's glued values: its answer, and each derivation's one-line summary and full table
+    (``derivations`` by key: conv, bn, sm)."""
+    from IPython.display import Markdown
+
+    from .prose import first_sentence
+
+    answer = conclusion(list(derivations.values()))
+    values = {"q6_answer": Markdown(answer), "q6_finding": first_sentence(answer)}
+    for key, d in derivations.items():
+        values[f"q6_{key}_summary"] = Markdown("**Checks:** " + summary(d))
+        values[f"q6_{key}_table"] = table(d).style.hide(axis="index")
+    return values

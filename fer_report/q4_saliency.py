@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..attribution import REGIONS, brightness_correlation, region_shares
+from fer_lib.attribution import REGIONS, brightness_correlation, region_shares
 
 RANDOMISATION_THRESHOLD = 0.5  # rank correlation with the trained model's maps after full randomisation
 

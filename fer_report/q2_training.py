@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .anchors import ORIGINAL_FINAL
-from .recipes import describe_changes, describe_recipe, replays
+from .records import describe_changes, describe_recipe, replays
 
 KEYS = ("loss", "acc", "val_loss", "val_acc")
 

@@ -1,8 +1,9 @@
-"""The report: run every chapter notebook with papermill, and the helpers the chapters share.
+"""The papermill runner: execute the chapter notebooks in book order (``fer-report run``, ``make report``).
 
 ``run_report`` executes the notebooks of ``_toc.yml`` in order into an output folder with shared
 parameters, stops at the first failure, and only then (``publish=True``) copies the executed
-notebooks over ``book/``: a failed or partial run never reaches the book.
+notebooks over ``book/``: a failed or partial run never reaches the book. The repository is found
+from the current folder (the nearest one holding ``_toc.yml`` and ``book/``).
 """
 
 from __future__ import annotations
@@ -15,23 +16,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, FerError
+from fer_lib.errors import ConfigError, FerError
 
-REPO = Path(__file__).resolve().parents[1]
 
-BOOK_DIR = REPO / "book"
+def repository(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (the current folder) that holds ``_toc.yml`` and ``book/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "book").is_dir():
+            return folder
+    raise ConfigError(
+        f"no _toc.yml with a book/ folder beside it at or above {here}; run this inside the fer-report "
+        "repository."
+    )
 
 
 class ReportFailed(FerError):
     """A chapter notebook raised; the book was not touched."""
 
 
-def toc_notebooks(toc: Path | None = None, book_dir: Path | None = None) -> list[Path]:
-    """The chapter notebooks in the order ``_toc.yml`` gives."""
+def toc_notebooks(repo: Path | None = None) -> list[Path]:
+    """The chapter notebooks in the order ``repo``'s ``_toc.yml`` gives."""
     import yaml
 
-    toc = toc or REPO / "_toc.yml"
-    book_dir = book_dir or BOOK_DIR
+    repo = repo or repository()
+    toc, book_dir = repo / "_toc.yml", repo / "book"
     spec = yaml.safe_load(toc.read_text())
     names = [spec["root"]]
 
@@ -76,7 +85,7 @@ def run_report(
     """
     import papermill as pm
 
-    from .checks import output_dir
+    from fer_lib.checks import output_dir
 
     notebooks = list(notebooks or toc_notebooks())
     for nb in notebooks:
@@ -103,7 +112,7 @@ def run_report(
                 str(target),
                 parameters=own,
                 kernel_name=kernel,
-                cwd=str(REPO),
+                cwd=str(repository(nb.parent)),
                 progress_bar=False,
                 report_mode=False,
             )

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from ..data import CLASSES, FerData, load_fer2013
-from ..errors import ConfigError
+from fer_lib.data import CLASSES, FerData, load_fer2013
+from fer_lib.errors import ConfigError
 
 
 def load_data(data: str = "", seed: int = 0) -> FerData:
     """'' -> $FER2013_CSV; 'synthetic' -> the generated stand-in; anything else is a path."""
     if data == "synthetic":
-        from ..synthetic import synthetic_fer
+        from fer_lib.synthetic import synthetic_fer
 
         return synthetic_fer(700, 140, 140, seed=seed)
     return load_fer2013(data or None)
@@ -39,9 +39,9 @@ def train_or_load(
     **cfg: Any,
 ) -> dict[str, Any]:
     """Train ``model`` (resuming its run folder), or load the shipped weights; say which happened."""
-    from ..pretrained import load_model, pretrained_info
-    from ..ship import full_run_meta
-    from ..train import TrainConfig, train
+    from fer_lib.pretrained import load_model, pretrained_info
+    from fer_lib.ship import full_run_meta
+    from fer_lib.train import TrainConfig, train
 
     folder = run_folder(run_dir, model)
     if use_pretrained and pretrained_info(model) is not None:
@@ -87,8 +87,8 @@ def model_for(model: str, run_dir: str | Path, use_pretrained: bool = False) -> 
 def model_record(model: str, run_dir: str | Path, use_pretrained: bool = False) -> tuple[Any, str, dict]:
     """The trained model (run folder's best.pt, else the shipped weights), where it came from, and its
     metadata with the whole run's history, config and changes."""
-    from ..pretrained import load_model, pretrained_info
-    from ..ship import full_run_meta
+    from fer_lib.pretrained import load_model, pretrained_info
+    from fer_lib.ship import full_run_meta
 
     best = run_folder(run_dir, model) / "best.pt"
     if best.exists() and not (use_pretrained and pretrained_info(model)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import CLASSES
+from fer_lib.data import CLASSES
 
 # Why a face of one expression is read as another: what the true expression shares with the
 # predicted one, or lacks, in the face's movements (FACS action units, Ekman & Friesen). A pair
@@ -90,7 +90,7 @@ def original_claims(cm: np.ndarray) -> dict:
     the two classes with the lowest recall, the class whose mistakes spread most (``error_spread``),
     and whether each claim holds.
     """
-    from ..evaluate import per_class_metrics
+    from fer_lib.evaluate import per_class_metrics
 
     cm = np.asarray(cm)
     recall = {c: v["recall"] for c, v in per_class_metrics(cm).items()}
@@ -147,7 +147,7 @@ def describe_claims(claims: dict) -> str:
 
 def describe_confusions(cm: np.ndarray, train_counts: dict[str, int] | None = None, k: int = 3) -> str:
     """Markdown: the most confused pairs of this run, the weakest and strongest classes, and why."""
-    from ..evaluate import most_confused, per_class_metrics
+    from fer_lib.evaluate import most_confused, per_class_metrics
 
     pcm = per_class_metrics(np.asarray(cm))
     recall = {c: v["recall"] for c, v in pcm.items()}
@@ -185,7 +185,7 @@ def describe_confusions(cm: np.ndarray, train_counts: dict[str, int] | None = No
 def conclusion(cm: np.ndarray, model: str, claims: dict) -> str:
     """Two sentences that open the chapter: the best and worst classes and the top confusion, and how
     many of the original's claims hold."""
-    from ..evaluate import most_confused
+    from fer_lib.evaluate import most_confused
 
     r = claims["recall"]
     best, worst = max(r, key=r.get), min(r, key=r.get)
@@ -206,4 +206,64 @@ def conclusion(cm: np.ndarray, model: str, claims: dict) -> str:
         f"Of the original report's three claims about its matrix, {len(held)} "
         f"hold{'s' if len(held) == 1 else ''} "
         f"here{': ' + '; '.join(held) if held else ''}."
+    )
+
+
+def text_values(result: dict, model: str, split: str, train_counts: dict[str, int]) -> dict:
+    """The chapter's glued values: its answer, the original's claims held against ``result``, the
+    confusions and why, and the accuracy and size of the split."""
+    from IPython.display import Markdown
+
+    from .prose import first_sentence
+
+    cm = np.asarray(result["confusion_matrix"])
+    claims = original_claims(cm)
+    answer = conclusion(cm, model, claims)
+    return {
+        "q3_answer": Markdown(answer),
+        "q3_finding": first_sentence(answer),
+        "q3_claims": Markdown(describe_claims(claims)),
+        "q3_details": Markdown(describe_confusions(cm, train_counts)),
+        "q3_acc": f"{result['accuracy']:.4f}",
+        "q3_n": f"{result['n']:,}",
+        "q3_split": split,
+    }
+
+
+def per_class_table(result: dict):
+    """Precision, recall, F1 and support per class, formatted for the page."""
+    import pandas as pd
+
+    table = pd.DataFrame(result["per_class"]).T.astype({"support": int})
+    return table.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}", "support": "{:,}"})
+
+
+def confused_faces(
+    probabilities: np.ndarray, labels: np.ndarray, cm: np.ndarray, rank: int, k: int = 8
+) -> tuple[np.ndarray, str, str, int]:
+    """The ``rank``-th most frequent confusion (0: the first): the indices of its faces the model was
+    surest of (at most ``k``), most sure first, and the true class, predicted class and its count."""
+    from fer_lib.evaluate import most_confused
+
+    true, predicted, n, _share = most_confused(np.asarray(cm), rank + 1)[rank]
+    ti, pi = CLASSES.index(true), CLASSES.index(predicted)
+    pred = probabilities.argmax(1)
+    idx = np.flatnonzero((labels == ti) & (pred == pi))
+    return idx[np.argsort(-probabilities[idx, pi])][:k], true, predicted, n
+
+
+def confusion_examples(
+    probabilities: np.ndarray, images: np.ndarray, labels: np.ndarray, cm: np.ndarray, rank: int
+):
+    """A row of the faces of the ``rank``-th most frequent confusion, each with the probability of the
+    wrong class."""
+    from .figures import face_grid
+
+    idx, true, predicted, n = confused_faces(probabilities, labels, cm, rank)
+    pi = CLASSES.index(predicted)
+    return face_grid(
+        images[idx],
+        [f"p({predicted})={probabilities[i, pi]:.2f}" for i in idx],
+        ncols=8,
+        suptitle=f"true {true}, predicted {predicted} ({n} faces)",
     )

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..recipe import recipe_settings
+from fer_lib.recipe import recipe_settings
+
 from .anchors import ORIGINAL_FINAL
 
 
@@ -16,7 +17,7 @@ def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
     ``epochs_run`` (say ``len(history)``) is the number of epochs actually trained; where a run
     was stopped before its planned ``epochs``, both are given.
     """
-    from ..recipe import ADAM_BETAS, SGD_MOMENTUM
+    from fer_lib.recipe import ADAM_BETAS, SGD_MOMENTUM
 
     c = config
     if c["optimizer"] == "sgd":
@@ -110,9 +111,9 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
     Run folders are local state (``runs/`` is not in the repository), so a fresh checkout has none;
     the cards carry what the book's numbers rest on. ``minutes`` is known for the shipped run only.
     """
-    from ..models import REGISTRY
-    from ..pretrained import pretrained_info
-    from ..ship import card_row
+    from fer_lib.models import REGISTRY
+    from fer_lib.pretrained import pretrained_info
+    from fer_lib.ship import card_row
 
     rows = []
     for name in models or sorted(REGISTRY):
@@ -148,7 +149,7 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 def local_runs(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every run folder in ``run_dir`` (training now or finished), read back from its ``last.pt``."""
-    from ..models import checkpoint_meta
+    from fer_lib.models import checkpoint_meta
 
     rows = []
     for last in sorted(Path(run_dir).glob("*/last.pt")):
@@ -173,7 +174,7 @@ def local_runs(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def experiment_rows(model: str | None = None, folder: str | Path | None = None) -> list[dict[str, Any]]:
     """The recorded experiments (``pretrained.record_experiment``), one row each, in the order recorded."""
-    from ..pretrained import experiments
+    from fer_lib.pretrained import experiments
 
     return [
         {

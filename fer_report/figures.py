@@ -1,4 +1,4 @@
-"""Figures shared by the notebooks and the CLI (seaborn/matplotlib; faces always in gray)."""
+"""The book's figures (matplotlib, seaborn; faces always in gray), and ``as_image`` to show one on a page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.colors import LogNorm
 
-from .data import CLASSES, FerData
+from fer_lib.data import CLASSES, FerData
 
 sns.set_theme(context="notebook", style="whitegrid")
 

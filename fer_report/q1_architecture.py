@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import build_model, summary_rows, summary_totals
+from fer_lib.models import build_model, summary_rows, summary_totals
 
 # The original report's Keras summary of its CNN: total, trainable and non-trainable parameters.
 ORIGINAL_PARAMS = {"total": 319_975, "trainable": 318_055, "non_trainable": 1_920}
@@ -40,3 +40,37 @@ def conclusion(f: dict) -> str:
         f"the four convolutions {f['conv_share']:.0%}; the largest single layer is {f['biggest'][0]} with "
         f"{f['biggest'][1]:,}."
     )
+
+
+def shipped_kwargs(name: str) -> dict:
+    """The keyword arguments the shipped weights of ``name`` were built with ({} when none ship)."""
+    from fer_lib.pretrained import pretrained_info
+
+    card = pretrained_info(name)
+    return dict(card["config"].get("model_kwargs", {})) if card else {}
+
+
+def text_values() -> dict:
+    """The chapter's glued values: its answer, and simple_cnn's head and parameter counts."""
+    from IPython.display import Markdown
+
+    from fer_lib.pretrained import pretrained_info
+
+    from .prose import first_sentence
+
+    answer = conclusion(facts("report_cnn"))
+    kwargs = shipped_kwargs("simple_cnn")
+    heads = {
+        h: summary_totals(summary_rows(build_model("simple_cnn", head=h)))["total"] for h in ("gap", "dense")
+    }
+    return {
+        "q1_answer": Markdown(answer),
+        "q1_finding": first_sentence(answer),
+        "sc_head": kwargs.get("head", "gap"),
+        "sc_gap_total": f"{heads['gap']:,}",
+        "sc_dense_total": f"{heads['dense']:,}",
+        "sc_conv_share": f"{facts('simple_cnn', **kwargs)['conv_share']:.0%}",
+        "sc_source": "the shipped weights"
+        if pretrained_info("simple_cnn")
+        else "no shipped weights (the default head)",
+    }

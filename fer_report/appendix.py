@@ -7,8 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from ..report import toc_notebooks
-from .runs import cpu_model
+from .runner import toc_notebooks
+from .sources import cpu_model
 
 
 def environment_info() -> dict[str, str]:
@@ -17,7 +17,7 @@ def environment_info() -> dict[str, str]:
 
     import torch
 
-    from ..device import cpu_has_fast_bf16
+    from fer_lib.device import cpu_has_fast_bf16
 
     info = {
         "python": platform.python_version(),
@@ -61,7 +61,7 @@ def notebook_runs(folder: str | Path, *fallbacks: str | Path) -> list[dict[str, 
     nobody else's business.
     """
     rows = []
-    for nb in toc_notebooks(book_dir=Path(folder)):
+    for nb in toc_notebooks():
         path = next((p for p in (Path(f) / nb.name for f in (folder, *fallbacks)) if p.exists()), None)
         if path is None:
             continue

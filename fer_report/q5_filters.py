@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..attribution import layer_activations
-from ..data import CLASSES
+from fer_lib.attribution import layer_activations
+from fer_lib.data import CLASSES
 
 BANDS = (
     ("upper third (brows and eyes)", 1 / 3),
