@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -122,31 +123,6 @@ def _models(a: argparse.Namespace) -> int:
     return 0
 
 
-# train options that set the recipe; --like takes all of them from the recipe it replays
-RECIPE_OPTIONS = (
-    "model",
-    "model_arg",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "schedule",
-    "label_smoothing",
-    "weight_decay",
-    "erase",
-    "no_flip",
-    "shift",
-    "rotate",
-    "scale",
-    "limit",
-    "init",
-    "teacher",
-    "distill",
-    "distill_temp",
-    "bn_recompute",
-)
-
-
 def _recipe_of(like: str) -> dict:
     """The config, config_changes and history of a pretrained model's card or of a run folder."""
     from .models import checkpoint_meta
@@ -168,15 +144,9 @@ def _replay(a: argparse.Namespace) -> int:
     from .data import load_fer2013
     from .train import replay
 
-    given = sorted(k for k, v in a.recipe_defaults.items() if getattr(a, k) != v)
+    given = [flag for dest, (flag, default) in a.recipe_options.items() if getattr(a, dest) != default]
     if given:
-        raise ConfigError(
-            "--like takes the whole recipe from "
-            + a.like
-            + "; drop "
-            + ", ".join("--" + k.replace("_", "-") for k in given)
-            + "."
-        )
+        raise ConfigError(f"--like takes the whole recipe from {a.like}; drop {', '.join(given)}.")
     recipe = _recipe_of(a.like)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     if recipe.get("data_hash") not in (None, data.data_hash()):
@@ -185,8 +155,8 @@ def _replay(a: argparse.Namespace) -> int:
             "the replay is not a seed run of it.",
             file=sys.stderr,
         )
-    runtime = {"device": a.device, "progress": not a.quiet}
-    if a.no_bf16:
+    runtime = {"device": a.device, "progress": a.progress}
+    if a.bf16 is False:
         runtime["bf16"] = False
     history = replay(
         recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime, force=a.force
@@ -243,35 +213,11 @@ def _train(a: argparse.Namespace) -> int:
         )
     if a.like:
         return _replay(a)
-    missing = [f"--{k}" for k in ("model", "epochs") if getattr(a, k) is None]
+    missing = [flag for dest, flag in a.required_options.items() if getattr(a, dest) is None]
     if missing:
         raise ConfigError(f"train needs {' and '.join(missing)} (or --like NAME_OR_RUN to replay a recipe).")
-    cfg = TrainConfig(
-        model=a.model,
-        model_kwargs=_model_args(a.model_arg),
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        optimizer=a.optimizer,
-        schedule=a.schedule,
-        seed=a.seed,
-        limit=a.limit,
-        device=a.device,
-        label_smoothing=a.label_smoothing,
-        weight_decay=a.weight_decay,
-        erase=a.erase,
-        flip=not a.no_flip,
-        shift=a.shift,
-        rotate=a.rotate,
-        scale=a.scale,
-        init=a.init,
-        teacher=a.teacher,
-        distill=a.distill,
-        distill_temp=a.distill_temp,
-        bn_recompute=a.bn_recompute,
-        progress=not a.quiet,
-        bf16=False if a.no_bf16 else None,
-    )
+    settings = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(a, f.name)}
+    cfg = TrainConfig(**{**settings, "model_kwargs": _model_args(a.model_kwargs)})
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force)
     if history:
@@ -638,23 +584,40 @@ def _ship(a: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fer-lib", description="FER2013 data, models, training and evaluation.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (
+        _add_data,
+        _add_models,
+        _add_train,
+        _add_evaluate,
+        _add_predict,
+        _add_explain,
+        _add_ship,
+        _add_export,
+    ):
+        add(sub)
+    return p
 
-    def data_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--val-fraction",
-            type=float,
-            default=0.1,
-            help="held-out share for an NTU train.csv (no Usage column)",
-        )
-        sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--resize", action="store_true", help="scale image-folder images that are not 48x48")
 
+def _data_options(sp: argparse.ArgumentParser) -> None:
+    """How a data set is read: the NTU hold-out's share and seed, and image-folder resizing."""
+    sp.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="held-out share for an NTU train.csv (no Usage column)",
+    )
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--resize", action="store_true", help="scale image-folder images that are not 48x48")
+
+
+def _add_data(sub: Any) -> None:
+    """``data info`` and ``data pack``."""
     d = sub.add_parser("data", help="inspect a data set")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     di = dsub.add_parser("info", help="detected layout and counts per split and class")
     di.add_argument("path")
     di.add_argument("--json", action="store_true")
-    data_args(di)
+    _data_options(di)
     di.set_defaults(func=_data_info)
     dp = dsub.add_parser(
         "pack", help="a compact lossless copy (*.fer.xz) that any command reads like the CSV"
@@ -668,9 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep only these splits (say Training PublicTest for a training machine)",
     )
     dp.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    data_args(dp)
+    _data_options(dp)
     dp.set_defaults(func=_data_pack)
 
+
+def _add_models(sub: Any) -> None:
+    """``summary`` and ``models``."""
     s = sub.add_parser("summary", help="Keras-style table of a model")
     s.add_argument("model")
     s.set_defaults(func=_summary)
@@ -679,60 +645,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_models)
 
+
+def _add_train(sub: Any) -> None:
+    """``train``: the run's files and resuming, then one option per training setting (``fer_lib.recipe``)."""
     t = sub.add_parser("train", help="train a model (validation on PublicTest)")
-    t.add_argument("--model", help="a registered model name (not with --like)")
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True, help="run folder: last.pt, best.pt, history.json")
-    t.add_argument("--epochs", type=int, help="planned epochs (not with --like)")
-    t.add_argument(
-        "--model-arg",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a keyword for the model's constructor, e.g. head=dense for simple_cnn (repeatable)",
-    )
     t.add_argument(
         "--like",
         metavar="NAME_OR_RUN",
         help="replay the recipe of a pretrained model or a run folder, every phase as it ran, with --seed; "
         "the recipe options below are then taken from it",
     )
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument(
-        "--optimizer", default="adam", help="adam (betas 0.9, 0.99) or sgd (Nesterov momentum 0.9)"
-    )
-    t.add_argument("--schedule", default="constant", help="constant, cosine, onecycle or plateau")
-    t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--erase", type=float, default=0.0, metavar="P", help="random erasing probability")
-    t.add_argument("--no-flip", action="store_true", help="no horizontal flips")
-    t.add_argument("--shift", type=float, default=4.0, help="random shift, pixels")
-    t.add_argument("--rotate", type=float, default=10.0, help="random rotation, degrees")
-    t.add_argument("--scale", type=float, default=0.1, help="random scale, +- fraction")
-    t.add_argument(
-        "--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images"
-    )
-    t.add_argument(
-        "--init", default=None, metavar="NAME_OR_CKPT", help="start from these weights instead of random ones"
-    )
-    t.add_argument(
-        "--teacher", default=None, metavar="NAME_OR_CKPT", help="distil from this model's softened outputs"
-    )
-    t.add_argument(
-        "--distill", type=float, default=0.0, metavar="W", help="weight of the distillation term (0-1)"
-    )
-    t.add_argument(
-        "--distill-temp", type=float, default=4.0, metavar="T", help="temperature of the distillation term"
-    )
-    t.add_argument(
-        "--bn-recompute",
-        type=int,
-        default=0,
-        metavar="N",
-        help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); "
-        "0 is off",
-    )
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--force", action="store_true", help="replace the run that --out already holds")
     t.add_argument(
@@ -742,12 +666,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="end this call after N epochs (resume later)",
     )
-    t.add_argument("--no-bf16", action="store_true", help="train in float32 where bf16 would be chosen")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    data_args(t)
-    t.set_defaults(func=_train)
-    t.set_defaults(recipe_defaults={x.dest: x.default for x in t._actions if x.dest in RECIPE_OPTIONS})
+    recipe, required = _training_options(t)
+    _data_options(t)
+    t.set_defaults(func=_train, recipe_options=recipe, required_options=required)
 
+
+def _training_options(t: argparse.ArgumentParser) -> tuple[dict, dict]:
+    """An option for each setting that ``TrainConfig`` declares, spelt as its declaration says.
+
+    Returned: the recipe's options as {dest: (flag, default)}, which ``--like`` refuses, and the options
+    the command line must be given without ``--like``, as {dest: flag}."""
+    from .recipe import RUNTIME_KEYS, TrainConfig
+
+    recipe, required = {}, {}
+    for f in dataclasses.fields(TrainConfig):
+        cli = dict(f.metadata["cli"])
+        if cli.pop("hidden", False):
+            continue
+        flag = cli.pop("flag", "--" + f.name.replace("_", "-"))
+        must = cli.pop("required", False)
+        default = None if must or f.default is dataclasses.MISSING else f.default
+        help = f.metadata["help"] + (" (not with --like)" if must else "")
+        t.add_argument(flag, dest=f.name, default=default, help=help, **cli)
+        if f.name not in RUNTIME_KEYS:
+            recipe[f.name] = (flag, default)
+        if must:
+            required[f.name] = flag
+    return recipe, required
+
+
+def _add_evaluate(sub: Any) -> None:
+    """``evaluate``."""
     e = sub.add_parser("evaluate", help="accuracy and per-class metrics on a split")
     e.add_argument("checkpoint", help="a checkpoint path or a pretrained model name")
     e.add_argument("--data", required=True)
@@ -762,9 +711,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out the faces whose exact pixels also appear in Training (about 8%% of PrivateTest)",
     )
-    data_args(e)
+    _data_options(e)
     e.set_defaults(func=_evaluate)
 
+
+def _add_predict(sub: Any) -> None:
+    """``predict``: photos, a video or a camera."""
     pr = sub.add_parser("predict", help="the expression of every face in photos, a video or a camera")
     pr.add_argument(
         "images", nargs="*", help="photos (faces are found in them) or cropped faces (96 px or less a side)"
@@ -801,6 +753,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.set_defaults(func=_predict)
 
+
+def _add_explain(sub: Any) -> None:
+    """``explain``."""
     ex = sub.add_parser("explain", help="an attribution map of each face in a photo, drawn on the photo")
     ex.add_argument("image")
     ex.add_argument("--method", default="saliency", choices=METHODS)
@@ -818,6 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", default="auto")
     ex.set_defaults(func=_explain)
 
+
+def _add_ship(sub: Any) -> None:
+    """``ship``: the maintainers' commands."""
     sh = sub.add_parser("ship", help="maintainers: ship a trained run, add seeds, keep experiment records")
     ssub = sh.add_subparsers(dest="ship_command", required=True, parser_class=_Parser)
 
@@ -871,13 +829,14 @@ def build_parser() -> argparse.ArgumentParser:
     ship_args(sp_)
     sh.set_defaults(func=_ship)
 
+
+def _add_export(sub: Any) -> None:
+    """``export``: ONNX."""
     xp = sub.add_parser("export", help="write a model as ONNX, for onnxruntime (needs the export extra)")
     xp.add_argument("model", help="a pretrained model name, a checkpoint or a run folder")
     xp.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
     xp.add_argument("--force", action="store_true", help="replace the --onnx file if it exists")
     xp.set_defaults(func=_export)
-
-    return p
 
 
 def _say(kind: str, message: object) -> None:
