@@ -118,6 +118,10 @@ class FerData:
             )
         return FerData(self.images[mask], self.labels[mask], self.splits[mask], self.source, self.layout)
 
+    def subset(self, idx: np.ndarray) -> FerData:
+        """The rows ``idx`` picks (indices or a boolean mask), in that order."""
+        return FerData(self.images[idx], self.labels[idx], self.splits[idx], self.source, self.layout)
+
     def split_names(self) -> list[str]:
         """Split names present, in FER2013 order."""
         present = set(np.unique(self.splits).tolist())

@@ -173,7 +173,7 @@ def evaluate_split(
     copies = (
         data.copied_from(split, tuple(without_copies_of)) if without_copies_of else np.zeros(len(part), bool)
     )
-    part = FerData(part.images[~copies], part.labels[~copies], part.splits[~copies], part.source, part.layout)
+    part = part.subset(~copies)
     logits = predict_logits(model, part.images, device=device, tta=tta, batch_size=batch_size)
     labels = torch.as_tensor(part.labels)
     preds = logits.argmax(1).numpy()
@@ -275,7 +275,7 @@ def recompute_batchnorm(
     return len(layers)
 
 
-def _eval_batch(device: torch.device) -> int:
+def eval_batch_size(device: torch.device) -> int:
     """The evaluation batch size: on the CPU small batches are 10-25% faster than large ones
     (benchmarks/bench_evaluate.py)."""
     return 64 if device.type == "cpu" else 1024
@@ -298,7 +298,7 @@ def measure(
     a test can check a sample of faces against the card's headline number: ``check_predictions``).
     """
     device = resolve_device(device)
-    batch = _eval_batch(device)
+    batch = eval_batch_size(device)
     out: dict[str, dict[str, float]] = {}
     for split in splits:
         part = data.split(split)

@@ -309,8 +309,12 @@ def half_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict]:
-    """A trainer checkpoint's raw contents and its decoded metadata; ConfigError for anything else."""
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """A trainer checkpoint's raw contents and its decoded metadata; ConfigError for anything else.
+
+    The one reader of checkpoint files: resuming, settling a run folder, compact copies and loading a
+    model all read through it.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such checkpoint file.")
@@ -337,12 +341,12 @@ def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tu
 def checkpoint_meta(path: str | Path) -> dict:
     """The metadata of a checkpoint written by the trainer (config, history, data hash...), without building
     the model."""
-    return _read_checkpoint(path)[1]
+    return read_checkpoint(path)[1]
 
 
-def _load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """A model and its metadata from a checkpoint written by the trainer (weights only)."""
-    ckpt, meta = _read_checkpoint(path, device)
+    ckpt, meta = read_checkpoint(path, device)
     if "model" not in meta:
         raise ConfigError(f"{path}: its metadata names no model; not a checkpoint written by fer_lib.")
     kwargs = meta.get("model_kwargs", {})

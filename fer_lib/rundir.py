@@ -15,12 +15,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .checks import output_dir
 from .errors import ConfigError, Note
 from .files import own_temp_files, save_checkpoint, write_failed, write_text
-from .models import checkpoint_meta
+from .models import checkpoint_meta, read_checkpoint
 
 RUN_FILES = ("last.pt", "best.pt", "history.json")
 LOCK_NAME = ".lock"
@@ -216,7 +214,7 @@ class RunFolder:
                 "the best weights cannot be recovered; start the run again with --force, or train into a new "
                 "--out folder."
             )
-        ckpt = torch.load(self.path / "last.pt", map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(self.path / "last.pt")[0]
         atomic_save({"model": ckpt["model"], "meta": ckpt["meta"]}, best)  # what commit() writes as best
         warnings.warn(
             f"{best} was {what}; it was rewritten from last.pt, which holds the same epoch ({want}).",
