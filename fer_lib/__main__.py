@@ -142,7 +142,7 @@ def _recipe_of(like: str) -> dict:
 
 def _replay(a: argparse.Namespace) -> int:
     from .data import load_fer2013
-    from .train import replay
+    from .replay import replay
 
     given = [flag for dest, (flag, default) in a.recipe_options.items() if getattr(a, dest) != default]
     if given:
@@ -199,6 +199,7 @@ def _model_args(pairs: list[str] | None) -> dict:
 
 def _train(a: argparse.Namespace) -> int:
     from .data import load_fer2013
+    from .pretrained import training_models
     from .train import TrainConfig, train
 
     if a.force and a.resume:
@@ -219,7 +220,10 @@ def _train(a: argparse.Namespace) -> int:
     settings = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(a, f.name)}
     cfg = TrainConfig(**{**settings, "model_kwargs": _model_args(a.model_kwargs)})
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
-    history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force)
+    init, teacher = training_models(cfg, data)
+    history = train(
+        cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force, init=init, teacher=teacher
+    )
     if history:
         last = history[-1]
         print(

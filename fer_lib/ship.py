@@ -18,9 +18,9 @@ from torch import nn
 
 from .checks import plain_name
 from .errors import ConfigError
-from .evaluate import _eval_batch, measure, predict_logits_tta, recompute_batchnorm
+from .evaluate import eval_batch_size, measure, predict_logits_tta, recompute_batchnorm
 from .files import save_checkpoint, write_text
-from .models import checkpoint_meta, half_state_dict
+from .models import checkpoint_meta, half_state_dict, read_checkpoint
 from .pretrained import EXPERIMENTS_DIR, PRETRAINED_DIR, load_model, run_fields
 from .recipe import recipe_settings
 
@@ -65,7 +65,7 @@ def check_predictions(
     idx = np.sort(np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False))
     device = torch.device(device)
     logits = predict_logits_tta(
-        model, part.images[idx], (tta,), device=device, batch_size=_eval_batch(device)
+        model, part.images[idx], (tta,), device=device, batch_size=eval_batch_size(device)
     )[tta]
     return int((logits.argmax(1).numpy() != stored[idx]).sum())
 
@@ -206,9 +206,36 @@ def card_row(card: dict, name: str, metrics: dict) -> dict:
     }
 
 
-def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
-    """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
-    save_checkpoint({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
+def save_fp16(model: nn.Module | dict[str, torch.Tensor], meta: dict | str, path: Path) -> None:
+    """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata.
+
+    The one writer of float16 weights: shipped models and compact copies of runs alike. ``model`` is a
+    model or its state dict, ``meta`` a dict or a checkpoint's metadata as it was stored (JSON text).
+    """
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    text = meta if isinstance(meta, str) else json.dumps(meta)
+    save_checkpoint({"model": half_state_dict(state), "meta": text}, path)
+
+
+def compact_run(run_dir: str | Path, dest: str | Path) -> list[Path]:
+    """Float16, weights-only copies of a run's best.pt and last.pt in ``dest``: a quarter of the size.
+
+    What ``export_pretrained`` and ``evaluate`` read (the weights, and last.pt's metadata with the
+    whole history and recipe) for bringing a run back from a machine with tight transfer limits;
+    the optimizer's state is dropped, so a compact last.pt cannot be resumed.
+    """
+    src, out = Path(run_dir), Path(dest)
+    if not (src / "best.pt").exists():
+        raise ConfigError(f"{src}: no best.pt; not a training run folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("best.pt", "last.pt"):
+        if not (src / name).exists():
+            continue
+        ckpt = read_checkpoint(src / name)[0]  # one sentence for a damaged or crafted file
+        save_fp16(ckpt["model"], ckpt["meta"], out / name)
+        written.append(out / name)
+    return written
 
 
 def export_pretrained(

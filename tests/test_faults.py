@@ -530,7 +530,7 @@ def test_a_small_checkpoint_cannot_make_a_large_model(toy_run, tmp_path, capsys,
 def test_compact_run_on_a_crafted_file_is_one_sentence(tmp_path):
     import pickle
 
-    from fer_lib.train import compact_run
+    from fer_lib.ship import compact_run
 
     run = tmp_path / "run"
     run.mkdir()
