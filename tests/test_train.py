@@ -393,6 +393,19 @@ def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
         TrainConfig(teacher=str(tmp_path / "a" / "best.pt")).check()
 
 
+def test_a_recipe_and_its_models_must_agree(synth, tmp_path):
+    """The recipe names what the run records; the models come as arguments: one without the other is one
+    sentence, before the folder is touched."""
+    with pytest.raises(ConfigError, match="teacher: the recipe names 'fer_vgg_s' but no model came with it"):
+        train(TrainConfig(epochs=1, teacher="fer_vgg_s", distill=0.5, **FAST), synth, tmp_path / "a")
+    with pytest.raises(ConfigError, match="init: the recipe names 'report_cnn' but no model came with it"):
+        train(TrainConfig(epochs=1, init="report_cnn", **FAST), synth, tmp_path / "a")
+    with pytest.raises(ConfigError, match="init: a model came without a name in the recipe"):
+        train(TrainConfig(epochs=1, **FAST), synth, tmp_path / "a", init=torch.nn.Linear(1, 1))
+    assert not (tmp_path / "a").exists()
+    assert training_models(TrainConfig(epochs=1), synth) == (None, None)
+
+
 @pytest.fixture(scope="module")
 def synth_teacher(synth, tmp_path_factory):
     out = tmp_path_factory.mktemp("teacher")
