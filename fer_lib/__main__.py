@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, FerError
+from .errors import ConfigError, FerError, Note
 from .names import METHODS, TTA_MODES
 
 
@@ -41,8 +42,11 @@ def _data_info(a: argparse.Namespace) -> int:
 def _data_pack(a: argparse.Namespace) -> int:
     import os
 
+    from .checks import new_file
     from .data import load_fer2013, write_packed
 
+    if not Path(a.out).is_dir():  # a folder in its place is write_packed's to refuse
+        new_file(a.out, "the packed copy", force=a.force, inputs=(a.path,))
     data = load_fer2013(a.path, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     header = write_packed(data, a.out, splits=tuple(a.splits) if a.splits else None)
     size = os.path.getsize(a.out)
@@ -119,31 +123,6 @@ def _models(a: argparse.Namespace) -> int:
     return 0
 
 
-# train options that set the recipe; --like takes all of them from the recipe it replays
-RECIPE_OPTIONS = (
-    "model",
-    "model_arg",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "schedule",
-    "label_smoothing",
-    "weight_decay",
-    "erase",
-    "no_flip",
-    "shift",
-    "rotate",
-    "scale",
-    "limit",
-    "init",
-    "teacher",
-    "distill",
-    "distill_temp",
-    "bn_recompute",
-)
-
-
 def _recipe_of(like: str) -> dict:
     """The config, config_changes and history of a pretrained model's card or of a run folder."""
     from .models import checkpoint_meta
@@ -163,17 +142,11 @@ def _recipe_of(like: str) -> dict:
 
 def _replay(a: argparse.Namespace) -> int:
     from .data import load_fer2013
-    from .train import replay
+    from .replay import replay
 
-    given = sorted(k for k, v in a.recipe_defaults.items() if getattr(a, k) != v)
+    given = [flag for dest, (flag, default) in a.recipe_options.items() if getattr(a, dest) != default]
     if given:
-        raise ConfigError(
-            "--like takes the whole recipe from "
-            + a.like
-            + "; drop "
-            + ", ".join("--" + k.replace("_", "-") for k in given)
-            + "."
-        )
+        raise ConfigError(f"--like takes the whole recipe from {a.like}; drop {', '.join(given)}.")
     recipe = _recipe_of(a.like)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     if recipe.get("data_hash") not in (None, data.data_hash()):
@@ -182,8 +155,8 @@ def _replay(a: argparse.Namespace) -> int:
             "the replay is not a seed run of it.",
             file=sys.stderr,
         )
-    runtime = {"device": a.device, "progress": not a.quiet}
-    if a.no_bf16:
+    runtime = {"device": a.device, "progress": a.progress}
+    if a.bf16 is False:
         runtime["bf16"] = False
     history = replay(
         recipe, data, a.out, seed=a.seed, stop_after=a.stop_after, runtime=runtime, force=a.force
@@ -226,41 +199,31 @@ def _model_args(pairs: list[str] | None) -> dict:
 
 def _train(a: argparse.Namespace) -> int:
     from .data import load_fer2013
+    from .pretrained import training_models
     from .train import TrainConfig, train
 
+    if a.force and a.resume:
+        raise ConfigError(
+            f"--force and --resume contradict each other: --force replaces the run in {a.out}, --resume "
+            "continues it; pass only one."
+        )
+    if a.resume and not (Path(a.out) / "last.pt").is_file():
+        raise ConfigError(
+            f"--resume: {a.out} holds no run to resume (no last.pt); leave out --resume to start a new run "
+            "there."
+        )
     if a.like:
         return _replay(a)
-    missing = [f"--{k}" for k in ("model", "epochs") if getattr(a, k) is None]
+    missing = [flag for dest, flag in a.required_options.items() if getattr(a, dest) is None]
     if missing:
         raise ConfigError(f"train needs {' and '.join(missing)} (or --like NAME_OR_RUN to replay a recipe).")
-    cfg = TrainConfig(
-        model=a.model,
-        model_kwargs=_model_args(a.model_arg),
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        optimizer=a.optimizer,
-        schedule=a.schedule,
-        seed=a.seed,
-        limit=a.limit,
-        device=a.device,
-        label_smoothing=a.label_smoothing,
-        weight_decay=a.weight_decay,
-        erase=a.erase,
-        flip=not a.no_flip,
-        shift=a.shift,
-        rotate=a.rotate,
-        scale=a.scale,
-        init=a.init,
-        teacher=a.teacher,
-        distill=a.distill,
-        distill_temp=a.distill_temp,
-        bn_recompute=a.bn_recompute,
-        progress=not a.quiet,
-        bf16=False if a.no_bf16 else None,
-    )
+    settings = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(a, f.name)}
+    cfg = TrainConfig(**{**settings, "model_kwargs": _model_args(a.model_kwargs)})
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
-    history = train(cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force)
+    init, teacher = training_models(cfg, data)
+    history = train(
+        cfg, data, a.out, resume=a.resume, stop_after=a.stop_after, force=a.force, init=init, teacher=teacher
+    )
     if history:
         last = history[-1]
         print(
@@ -272,13 +235,33 @@ def _train(a: argparse.Namespace) -> int:
 
 
 def _evaluate(a: argparse.Namespace) -> int:
+    import warnings
+
+    from .checks import output_file
     from .data import load_fer2013
     from .device import resolve_device
     from .evaluate import evaluate_split
     from .pretrained import load_model
+    from .rundir import best_mismatch, recorded_val_acc
+
+    given = Path(a.checkpoint)
+    if a.save_predictions is not None:
+        output_file(
+            a.save_predictions, (".npz",), "--save-predictions", force=a.force, inputs=(a.checkpoint, a.data)
+        )
+
+    # a run folder must hold its own best epoch; a checkpoint file is taken as it is, with a note
+    def disagrees(problem: str) -> None:
+        if given.is_dir():
+            raise ConfigError(f"{problem}; pass {given / 'best.pt'} to evaluate those weights as they are.")
+        warnings.warn(f"{problem}.", Note, stacklevel=2)
 
     device = resolve_device(a.device)
     model, meta = load_model(a.checkpoint, device=device)
+    run = given if given.is_dir() else given.parent if given.name == "best.pt" else None
+    problem = best_mismatch(run, meta) if run is not None else None
+    if problem:
+        disagrees(problem)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
     res = evaluate_split(
         model,
@@ -289,6 +272,18 @@ def _evaluate(a: argparse.Namespace) -> int:
         save_to=a.save_predictions,
         without_copies_of=("Training",) if a.without_copies else (),
     )
+    recorded = recorded_val_acc(meta)
+    comparable = (a.split, a.tta, a.without_copies, meta.get("data_hash")) == (
+        "PublicTest",
+        "none",
+        False,
+        data.data_hash(),
+    )
+    if comparable and recorded is not None and abs(res["accuracy"] - recorded) > max(0.01, 3 / res["n"]):
+        disagrees(
+            f"{given} gives PublicTest accuracy {res['accuracy']:.4f} here, but its history recorded "
+            f"{recorded:.4f} for epoch {meta['epoch']}: the weights are not the ones that epoch saved"
+        )
     if a.json:
         print(json.dumps(res))
         return 0
@@ -324,10 +319,29 @@ def _face_line(i: int, face: Any) -> str:
 NO_FACE = "no face found; if the image is a face cropped beforehand, pass --no-detect"
 
 
+def _drawn_in(images: list[str], folder: Path, force: bool) -> dict[str, Path]:
+    """Where predict draws each of several photos: FOLDER/NAME.png, one file for each, none replaced
+    without --force."""
+    from .checks import new_file
+
+    targets: dict[str, Path] = {}
+    for path in images:
+        target = folder / (Path(path).stem + ".png")
+        other = next((p for p, t in targets.items() if t == target), None)
+        if other is not None:
+            raise ConfigError(
+                f"{other} and {path} would both be drawn as {target}; give the photos different names, or "
+                "draw them into separate -o folders."
+            )
+        targets[path] = new_file(target, "-o", force=force, inputs=images)
+    return targets
+
+
 def _predict(a: argparse.Namespace) -> int:
     from .checks import output_dir, output_file
     from .device import resolve_device
     from .errors import DataError
+    from .files import save_image
     from .photos import annotate, classify_faces, load_photo, locate_faces
     from .pretrained import load_model
 
@@ -335,12 +349,12 @@ def _predict(a: argparse.Namespace) -> int:
         return _predict_video(a)
     if not a.images:
         raise ConfigError("predict needs image files, or --video PATH|CAMERA_INDEX.")
-    if a.output:
-        out = (
-            output_dir(a.output, "-o")
-            if len(a.images) > 1
-            else output_file(a.output, FIGURE_SUFFIXES[:3], "-o")
-        )
+    if a.output and len(a.images) > 1:
+        targets = _drawn_in(a.images, output_dir(a.output, "-o"), a.force)
+    elif a.output:
+        targets = {
+            a.images[0]: output_file(a.output, FIGURE_SUFFIXES[:3], "-o", force=a.force, inputs=a.images)
+        }
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
     rows, failed = [], 0
@@ -357,9 +371,8 @@ def _predict(a: argparse.Namespace) -> int:
             row["error"] = f"{path}: {NO_FACE}."
             failed += 1
         if a.output and faces:
-            target = out / (Path(path).stem + ".png") if len(a.images) > 1 else out
-            annotate(load_photo(path), faces).save(target)
-            row["annotated"] = str(target)
+            save_image(annotate(load_photo(path), faces), targets[path])
+            row["annotated"] = str(targets[path])
         rows.append(row)
     if a.json:
         print(json.dumps([{**r, "faces": [f.to_json() for f in r["faces"]]} for r in rows], indent=1))
@@ -382,20 +395,26 @@ def _predict(a: argparse.Namespace) -> int:
 
 def _predict_video(a: argparse.Namespace) -> int:
     import csv
+    import io
 
-    from .checks import number, output_file
+    from .checks import integer, number, output_file
     from .device import resolve_device
-    from .photos import classify_faces, locate_faces, video_frames
+    from .errors import DataError
+    from .files import write_text
+    from .photos import VideoTruncated, classify_faces, locate_faces, video_frames
     from .pretrained import load_model
 
     if a.images:
         raise ConfigError("give either image files or --video, not both.")
     number("--every", a.every, 0, low_open=True, hint="seconds between the frames read")
-    out = output_file(a.output, (".csv", ".json"), "-o") if a.output else None
+    if a.max_frames is not None:
+        integer("--max-frames", a.max_frames, 1, "leave it out to read the whole video")
     source: str | int = int(a.video) if a.video.isdigit() else a.video
+    inputs = () if isinstance(source, int) else (a.video,)
+    out = output_file(a.output, (".csv", ".json"), "-o", force=a.force, inputs=inputs) if a.output else None
     device = resolve_device(a.device)
     model, _ = load_model(a.model, device=device)
-    rows = []
+    rows, truncated = [], None
     try:
         for n, (index, t, frame) in enumerate(video_frames(source, a.every)):
             if a.max_frames is not None and n >= a.max_frames:
@@ -425,20 +444,26 @@ def _predict_video(a: argparse.Namespace) -> int:
                 )
     except KeyboardInterrupt:
         pass
+    except VideoTruncated as e:  # what was read is kept, and the run fails
+        truncated = e
     if out is not None and out.suffix.lower() == ".csv":
         from .data import CLASSES
 
-        with open(out, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["frame", "seconds", "face", "box", "expression", *CLASSES])
-            w.writeheader()
-            for r in rows:
-                w.writerow({**r, "box": " ".join(map(str, r["box"])) if r["box"] else ""})
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=["frame", "seconds", "face", "box", "expression", *CLASSES])
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "box": " ".join(map(str, r["box"])) if r["box"] else ""})
+        write_text(out, text.getvalue())
     elif out is not None:
-        out.write_text(json.dumps(rows, indent=1))
+        write_text(out, json.dumps(rows, indent=1))
     elif a.json:
         print(json.dumps(rows, indent=1))
     frames = len({r["frame"] for r in rows})
     found = len({r["frame"] for r in rows if r["face"] is not None})
+    if truncated is not None:
+        kept = f"the results of the {frames} frames read are in {out}" if out else "the frames read are shown"
+        raise DataError(f"{str(truncated).rstrip('.')}; {kept}.")
     print(
         f"{frames} frames read, a face in {found}" + (f"; results in {out}" if out else ""), file=sys.stderr
     )
@@ -448,14 +473,14 @@ def _predict_video(a: argparse.Namespace) -> int:
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
-def explain_output(path: str) -> Path:
+def explain_output(path: str, force: bool = False, inputs: Sequence[str] = ()) -> Path:
     """Where explain writes its figure: a name without an extension gets .png (and says so)."""
     from .checks import output_file
 
     p = Path(path)
     if not p.suffix and not p.is_dir():
         p = p.with_name(p.name + ".png")
-    return output_file(p, FIGURE_SUFFIXES, "-o")
+    return output_file(p, FIGURE_SUFFIXES, "-o", force=force, inputs=inputs)
 
 
 def _explain(a: argparse.Namespace) -> int:
@@ -465,10 +490,11 @@ def _explain(a: argparse.Namespace) -> int:
 
     from .data import CLASSES
     from .device import resolve_device
+    from .files import save_figure
     from .photos import classify_faces, explain_faces, explanation_figure, locate_faces
     from .pretrained import load_model
 
-    output = explain_output(a.output)
+    output = explain_output(a.output, a.force, inputs=(a.image,))
     if a.target is not None and a.target not in CLASSES:
         raise ConfigError(f"unknown --target '{a.target}'; expected one of {', '.join(CLASSES)}.")
     device = resolve_device(a.device)
@@ -479,7 +505,7 @@ def _explain(a: argparse.Namespace) -> int:
     classify_faces(faces, model, device=device)
     heat = explain_faces(gray, faces, model, a.method, target=a.target, device=device)
     fig = explanation_figure(gray, faces, heat, a.method)
-    fig.savefig(output, dpi=150, bbox_inches="tight")
+    save_figure(fig, output, dpi=150, bbox_inches="tight")
     for i, f in enumerate(faces, 1):
         cls = a.target or f.expression
         print(f"{a.image}: face {i}: {a.method} map for '{cls}' (p = {f.probabilities[cls]:.3f})")
@@ -493,7 +519,7 @@ def _export(a: argparse.Namespace) -> int:
     from .pretrained import load_model
     from .synthetic import synthetic_fer
 
-    out = output_file(a.onnx, (".onnx",), "--onnx")
+    out = output_file(a.onnx, (".onnx",), "--onnx", force=a.force, inputs=(a.model,))
     model, meta = load_model(a.model, device="cpu")
     export_onnx(model, out, name=meta.get("model", a.model))
     faces = synthetic_fer(
@@ -513,21 +539,20 @@ def _ship(a: argparse.Namespace) -> int:
     """Shipping models and keeping records: the maintainer's steps of docs/MAINTAINING.md."""
     from . import ship as P
     from .data import load_fer2013
+    from .pretrained import PRETRAINED_DIR
 
-    dest = a.dest
+    dest = PRETRAINED_DIR if a.package else Path(a.dest)  # the parser asks for one of the two
     if a.ship_command == "retire":
         record = P.retire_pretrained(
-            a.name,
-            a.question,
-            note=a.note,
-            source=dest,
-            dest=None if dest is None else Path(dest) / "experiments",
+            a.name, a.question, note=a.note, source=dest, dest=dest / "experiments", force=a.force
         )
         print(f"{a.name}'s shipped run is kept as the experiment record {record['run']}")
         return 0
     data = load_fer2013(a.data)
     if a.ship_command == "export":
-        card = P.export_pretrained(a.run, data, name=a.name, dest=dest, seed_runs=tuple(a.seed_runs or ()))
+        card = P.export_pretrained(
+            a.run, data, name=a.name, dest=dest, seed_runs=tuple(a.seed_runs or ()), force=a.force
+        )
     elif a.ship_command == "add-seeds":
         card = P.add_seed_runs(a.name, tuple(a.runs), data, dest=dest)
     elif a.ship_command == "batchnorm":
@@ -540,7 +565,7 @@ def _ship(a: argparse.Namespace) -> int:
         return 0
     elif a.ship_command == "record":
         record = P.record_experiment(
-            a.run, data, a.question, note=a.note, dest=None if dest is None else Path(dest) / "experiments"
+            a.run, data, a.question, note=a.note, dest=dest / "experiments", force=a.force
         )
         print(
             f"recorded {record['run']}: best PublicTest "
@@ -563,23 +588,40 @@ def _ship(a: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fer-lib", description="FER2013 data, models, training and evaluation.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (
+        _add_data,
+        _add_models,
+        _add_train,
+        _add_evaluate,
+        _add_predict,
+        _add_explain,
+        _add_ship,
+        _add_export,
+    ):
+        add(sub)
+    return p
 
-    def data_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--val-fraction",
-            type=float,
-            default=0.1,
-            help="held-out share for an NTU train.csv (no Usage column)",
-        )
-        sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--resize", action="store_true", help="scale image-folder images that are not 48x48")
 
+def _data_options(sp: argparse.ArgumentParser) -> None:
+    """How a data set is read: the NTU hold-out's share and seed, and image-folder resizing."""
+    sp.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="held-out share for an NTU train.csv (no Usage column)",
+    )
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--resize", action="store_true", help="scale image-folder images that are not 48x48")
+
+
+def _add_data(sub: Any) -> None:
+    """``data info`` and ``data pack``."""
     d = sub.add_parser("data", help="inspect a data set")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     di = dsub.add_parser("info", help="detected layout and counts per split and class")
     di.add_argument("path")
     di.add_argument("--json", action="store_true")
-    data_args(di)
+    _data_options(di)
     di.set_defaults(func=_data_info)
     dp = dsub.add_parser(
         "pack", help="a compact lossless copy (*.fer.xz) that any command reads like the CSV"
@@ -592,9 +634,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["Training", "PublicTest", "PrivateTest"],
         help="keep only these splits (say Training PublicTest for a training machine)",
     )
-    data_args(dp)
+    dp.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _data_options(dp)
     dp.set_defaults(func=_data_pack)
 
+
+def _add_models(sub: Any) -> None:
+    """``summary`` and ``models``."""
     s = sub.add_parser("summary", help="Keras-style table of a model")
     s.add_argument("model")
     s.set_defaults(func=_summary)
@@ -603,60 +649,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_models)
 
+
+def _add_train(sub: Any) -> None:
+    """``train``: the run's files and resuming, then one option per training setting (``fer_lib.recipe``)."""
     t = sub.add_parser("train", help="train a model (validation on PublicTest)")
-    t.add_argument("--model", help="a registered model name (not with --like)")
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True, help="run folder: last.pt, best.pt, history.json")
-    t.add_argument("--epochs", type=int, help="planned epochs (not with --like)")
-    t.add_argument(
-        "--model-arg",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a keyword for the model's constructor, e.g. head=dense for simple_cnn (repeatable)",
-    )
     t.add_argument(
         "--like",
         metavar="NAME_OR_RUN",
         help="replay the recipe of a pretrained model or a run folder, every phase as it ran, with --seed; "
         "the recipe options below are then taken from it",
     )
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument(
-        "--optimizer", default="adam", help="adam (betas 0.9, 0.99) or sgd (Nesterov momentum 0.9)"
-    )
-    t.add_argument("--schedule", default="constant", help="constant, cosine, onecycle or plateau")
-    t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--erase", type=float, default=0.0, metavar="P", help="random erasing probability")
-    t.add_argument("--no-flip", action="store_true", help="no horizontal flips")
-    t.add_argument("--shift", type=float, default=4.0, help="random shift, pixels")
-    t.add_argument("--rotate", type=float, default=10.0, help="random rotation, degrees")
-    t.add_argument("--scale", type=float, default=0.1, help="random scale, +- fraction")
-    t.add_argument(
-        "--limit", type=int, default=None, help="train on a seeded, stratified sample of N Training images"
-    )
-    t.add_argument(
-        "--init", default=None, metavar="NAME_OR_CKPT", help="start from these weights instead of random ones"
-    )
-    t.add_argument(
-        "--teacher", default=None, metavar="NAME_OR_CKPT", help="distil from this model's softened outputs"
-    )
-    t.add_argument(
-        "--distill", type=float, default=0.0, metavar="W", help="weight of the distillation term (0-1)"
-    )
-    t.add_argument(
-        "--distill-temp", type=float, default=4.0, metavar="T", help="temperature of the distillation term"
-    )
-    t.add_argument(
-        "--bn-recompute",
-        type=int,
-        default=0,
-        metavar="N",
-        help="before each validation, recompute BatchNorm statistics from N Training images (dropout off); "
-        "0 is off",
-    )
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--force", action="store_true", help="replace the run that --out already holds")
     t.add_argument(
@@ -666,12 +670,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="end this call after N epochs (resume later)",
     )
-    t.add_argument("--no-bf16", action="store_true", help="train in float32 where bf16 would be chosen")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    data_args(t)
-    t.set_defaults(func=_train)
-    t.set_defaults(recipe_defaults={x.dest: x.default for x in t._actions if x.dest in RECIPE_OPTIONS})
+    recipe, required = _training_options(t)
+    _data_options(t)
+    t.set_defaults(func=_train, recipe_options=recipe, required_options=required)
 
+
+def _training_options(t: argparse.ArgumentParser) -> tuple[dict, dict]:
+    """An option for each setting that ``TrainConfig`` declares, spelt as its declaration says.
+
+    Returned: the recipe's options as {dest: (flag, default)}, which ``--like`` refuses, and the options
+    the command line must be given without ``--like``, as {dest: flag}."""
+    from .recipe import RUNTIME_KEYS, TrainConfig
+
+    recipe, required = {}, {}
+    for f in dataclasses.fields(TrainConfig):
+        cli = dict(f.metadata["cli"])
+        if cli.pop("hidden", False):
+            continue
+        flag = cli.pop("flag", "--" + f.name.replace("_", "-"))
+        must = cli.pop("required", False)
+        default = None if must or f.default is dataclasses.MISSING else f.default
+        help = f.metadata["help"] + (" (not with --like)" if must else "")
+        t.add_argument(flag, dest=f.name, default=default, help=help, **cli)
+        if f.name not in RUNTIME_KEYS:
+            recipe[f.name] = (flag, default)
+        if must:
+            required[f.name] = flag
+    return recipe, required
+
+
+def _add_evaluate(sub: Any) -> None:
+    """``evaluate``."""
     e = sub.add_parser("evaluate", help="accuracy and per-class metrics on a split")
     e.add_argument("checkpoint", help="a checkpoint path or a pretrained model name")
     e.add_argument("--data", required=True)
@@ -680,14 +709,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--json", action="store_true")
     e.add_argument("--save-predictions", default=None, metavar="NPZ", help="write logits and labels here")
+    e.add_argument("--force", action="store_true", help="replace the --save-predictions file if it exists")
     e.add_argument(
         "--without-copies",
         action="store_true",
         help="leave out the faces whose exact pixels also appear in Training (about 8%% of PrivateTest)",
     )
-    data_args(e)
+    _data_options(e)
     e.set_defaults(func=_evaluate)
 
+
+def _add_predict(sub: Any) -> None:
+    """``predict``: photos, a video or a camera."""
     pr = sub.add_parser("predict", help="the expression of every face in photos, a video or a camera")
     pr.add_argument(
         "images", nargs="*", help="photos (faces are found in them) or cropped faces (96 px or less a side)"
@@ -705,6 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the photo with boxes and labels (.png/.jpg; a folder for several photos); "
         "with --video, a .csv or .json of per-frame results",
     )
+    pr.add_argument("--force", action="store_true", help="replace files that -o would write if they exist")
     pr.add_argument(
         "--no-detect",
         action="store_true",
@@ -723,10 +757,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.set_defaults(func=_predict)
 
+
+def _add_explain(sub: Any) -> None:
+    """``explain``."""
     ex = sub.add_parser("explain", help="an attribution map of each face in a photo, drawn on the photo")
     ex.add_argument("image")
     ex.add_argument("--method", default="saliency", choices=METHODS)
     ex.add_argument("-o", "--output", required=True, help="the figure to write (.png, .jpg, .pdf or .svg)")
+    ex.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     ex.add_argument(
         "--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder"
     )
@@ -739,15 +777,24 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--device", default="auto")
     ex.set_defaults(func=_explain)
 
+
+def _add_ship(sub: Any) -> None:
+    """``ship``: the maintainers' commands."""
     sh = sub.add_parser("ship", help="maintainers: ship a trained run, add seeds, keep experiment records")
     ssub = sh.add_subparsers(dest="ship_command", required=True, parser_class=_Parser)
 
-    def ship_args(sp: argparse.ArgumentParser, data: bool = True) -> None:
+    def ship_args(sp: argparse.ArgumentParser, data: bool = True, force: str = "") -> None:
         if data:
             sp.add_argument("--data", required=True, help="FER2013 (the data the runs were trained on)")
-        sp.add_argument(
-            "--dest", default=None, help="the folder of cards and weights (default: the package's)"
+        where = sp.add_mutually_exclusive_group(required=True)  # the package is written only by name
+        where.add_argument("--dest", default=None, help="the folder of cards and weights to write")
+        where.add_argument(
+            "--package",
+            action="store_true",
+            help="write into the installed fer_lib package's own pretrained/ folder (what a release ships)",
         )
+        if force:
+            sp.add_argument("--force", action="store_true", help=f"replace {force} of the same name")
 
     se = ssub.add_parser(
         "export", help="ship the run (or the seed run) with the best PublicTest accuracy, with its card"
@@ -755,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("run", help="a run folder")
     se.add_argument("--seed-runs", nargs="+", metavar="RUN", help="runs of the same recipe with other seeds")
     se.add_argument("--name", default=None, help="ship under this name (default: the run's model)")
-    ship_args(se)
+    ship_args(se, force="the shipped weights and card")
     sa = ssub.add_parser(
         "add-seeds", help="add --like replays to a shipped card whose own run folder is gone"
     )
@@ -773,44 +820,65 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("run")
     sr.add_argument("--question", required=True, help="what the run was to find out")
     sr.add_argument("--note", default="", help="what else a reader should know (why it stopped, say)")
-    ship_args(sr)
+    ship_args(sr, force="an earlier record")
     st = ssub.add_parser(
         "retire", help="keep a shipped model's run as a record before another recipe replaces it"
     )
     st.add_argument("name")
     st.add_argument("--question", required=True)
     st.add_argument("--note", default="")
-    ship_args(st, data=False)
+    ship_args(st, data=False, force="an earlier record")
     sp_ = ssub.add_parser("predictions", help="store a shipped model's PrivateTest predictions in its card")
     sp_.add_argument("name")
     ship_args(sp_)
     sh.set_defaults(func=_ship)
 
+
+def _add_export(sub: Any) -> None:
+    """``export``: ONNX."""
     xp = sub.add_parser("export", help="write a model as ONNX, for onnxruntime (needs the export extra)")
     xp.add_argument("model", help="a pretrained model name, a checkpoint or a run folder")
     xp.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
+    xp.add_argument("--force", action="store_true", help="replace the --onnx file if it exists")
     xp.set_defaults(func=_export)
 
-    return p
+
+def _say(kind: str, message: object) -> None:
+    """One line on stderr; what a file put into the message cannot move the cursor or ring the bell."""
+    from .checks import printable
+
+    print(f"fer-lib: {kind}: {printable(str(message), limit=2000)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     a = parser.parse_args(argv)
-    try:
-        return a.func(a)
-    except FerError as e:
-        print(f"fer-lib: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("fer-lib: interrupted.", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as e:  # a file the user named could not be read or written
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"fer-lib: error: {where}{e.strerror or e}.", file=sys.stderr)
-        return 2
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        if issubclass(category, Note):  # the library's notes read as one line each
+            _say("note", message)
+        else:
+            shown(message, category, *args, **kw)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            return a.func(a)
+        except FerError as e:
+            _say("error", e)
+            return 2
+        except KeyboardInterrupt:
+            print("fer-lib: interrupted.", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            return 0
+        except OSError as e:  # a file the user named could not be read or written
+            where = f"{e.filename}: " if e.filename else ""
+            _say("error", f"{where}{e.strerror or e}.")
+            return 2
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,9 +67,16 @@ def output_dir(path: str | os.PathLike, what: str = "the output folder") -> Path
     return p
 
 
-def output_file(path: str | os.PathLike, suffixes: Sequence[str], what: str = "the output file") -> Path:
+def output_file(
+    path: str | os.PathLike,
+    suffixes: Sequence[str],
+    what: str = "the output file",
+    *,
+    force: bool = False,
+    inputs: Sequence[str | os.PathLike] = (),
+) -> Path:
     """A file to write: its folder must exist, it must not be a folder, and it must end in one of
-    ``suffixes``."""
+    ``suffixes``; then ``new_file``'s checks (no input, no existing file without ``force``)."""
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"{what} {p} is a folder; give a file name ending in {' or '.join(suffixes)}.")
@@ -81,4 +89,52 @@ def output_file(path: str | os.PathLike, suffixes: Sequence[str], what: str = "t
         raise ConfigError(f"the folder {parent} does not exist; create it first or write {what} elsewhere.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write into {parent} (read-only or not yours); write {what} elsewhere.")
+    return new_file(p, what, force=force, inputs=inputs)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one existing file (through links, or two spellings of one path)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def new_file(
+    path: str | os.PathLike, what: str, *, force: bool = False, inputs: Sequence[str | os.PathLike] = ()
+) -> Path:
+    """``path`` as a file a command may write: never one of its ``inputs``, and a file (or link) already
+    there only with ``force``."""
+    p = Path(path)
+    source = next((i for i in inputs if same_file(p, i)), None)
+    if source is not None:
+        raise ConfigError(
+            f"{what} {p} is also what this command reads ({source}); an input is never its own output, so "
+            "write to another file."
+        )
+    if p.exists() or p.is_symlink():
+        if not force:
+            raise ConfigError(
+                f"{what} {p} already exists; pass --force to replace it, or choose another name."
+            )
     return p
+
+
+def plain_name(name: str, what: str) -> str:
+    """A name that becomes a file name in a folder the caller chose: letters, digits, '_', '-' and '.', no
+    folder parts."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or "") or ".." in name:
+        raise ConfigError(
+            f"{what} '{printable(name)}' is not a plain name (letters, digits, '_', '-' and '.', starting "
+            "with a letter or digit, no folders); it becomes a file name inside the destination folder."
+        )
+    return name
+
+
+def printable(text: str | bytes, limit: int = 80) -> str:
+    """``text`` safe to show on one line of a terminal: control characters escaped, cut after ``limit``
+    characters."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "backslashreplace")
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."

@@ -23,11 +23,13 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .checks import printable
 from .errors import DataError
+from .files import write_atomic
 from .names import CLASSES
 
 if TYPE_CHECKING:
@@ -116,6 +118,10 @@ class FerData:
             )
         return FerData(self.images[mask], self.labels[mask], self.splits[mask], self.source, self.layout)
 
+    def subset(self, idx: np.ndarray) -> FerData:
+        """The rows ``idx`` picks (indices or a boolean mask), in that order."""
+        return FerData(self.images[idx], self.labels[idx], self.splits[idx], self.source, self.layout)
+
     def split_names(self) -> list[str]:
         """Split names present, in FER2013 order."""
         present = set(np.unique(self.splits).tolist())
@@ -187,10 +193,10 @@ def detect_layout(path: str | os.PathLike) -> str:
         missing = "emotion" if "pixels" in names else "label"
         if "pixels" in names and "emotion" in names:
             missing = "Usage"
-        raise DataError(f"{p}: missing column '{missing}' (found: {', '.join(_header_raw(raw_header))}).")
+        raise DataError(f"{p}: missing column '{missing}' (found: {_found_columns(raw_header)}).")
     raise DataError(
         f"{p}: not a FER2013 file: expected the columns emotion,pixels,Usage or label,feature, "
-        f"found: {', '.join(_header_raw(raw_header)) or 'nothing'}."
+        f"found: {_found_columns(raw_header) or 'nothing'}."
     )
 
 
@@ -275,6 +281,13 @@ def _header_raw(line: bytes) -> list[str]:
     return [c.decode("latin-1").strip().strip('"') for c in line.rstrip(b"\r").split(b",") if c.strip()]
 
 
+def _found_columns(line: bytes) -> str:
+    """A header line as a message shows it: binary bytes named as such, text escaped and cut short."""
+    if any(b < 32 and b not in b"\t\r" for b in line[:4096]):
+        return "binary data, not a CSV header"
+    return printable(", ".join(_header_raw(line)), limit=120)
+
+
 def _header_names(blob: bytes, p: Path) -> list[str]:
     if not blob.strip():
         raise DataError(f"{p}: the file is empty.")
@@ -338,7 +351,7 @@ def _lookup_column(fields: list[bytes], table: dict, dtype: str, p: Path, compla
         if v is None:
             v = table.get(f.strip())
         if v is None:
-            value = f.strip().decode("latin-1")
+            value = printable(f.strip().decode("latin-1"), limit=40)
             raise DataError(f"{p}: row {i + 1} (line {i + 2}): {complaint.format(value=value)}.")
         out[i] = v
     return out
@@ -400,7 +413,7 @@ def _explain_bad_pixels(fields: list, p: Path, first_row: int = 0) -> None:
         where = f"{p}: row {i + 1} (line {i + 2})"
         for t in tokens:
             if not t.isdigit():
-                raise DataError(f"{where}: pixel '{t.decode('latin-1')}' is not an integer in 0..255.")
+                raise DataError(f"{where}: pixel '{printable(t, limit=40)}' is not an integer in 0..255.")
             if int(t) > 255:
                 raise DataError(f"{where}: pixel value {int(t)} is out of range 0..255.")
         if len(tokens) != N_PIXELS:
@@ -596,23 +609,23 @@ def write_packed(data: FerData, path: str | os.PathLike, splits: tuple[str, ...]
     for i, name in enumerate(names):
         codes[data.splits == name] = i
     comp = lzma.LZMACompressor(format=lzma.FORMAT_XZ, filters=_PACK_FILTERS)
-    tmp = p.with_name(f"{p.name}.{os.getpid()}.part")
+
+    def write(f: Any) -> None:
+        for chunk in (
+            _PACK_MAGIC,
+            json.dumps(header).encode() + b"\n",
+            data.labels.astype(np.uint8).tobytes(),
+            codes.tobytes(),
+            np.ascontiguousarray(data.images).tobytes(),
+        ):
+            f.write(comp.compress(chunk))
+        f.write(comp.flush())
+
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            for chunk in (
-                _PACK_MAGIC,
-                json.dumps(header).encode() + b"\n",
-                data.labels.astype(np.uint8).tobytes(),
-                codes.tobytes(),
-                np.ascontiguousarray(data.images).tobytes(),
-            ):
-                f.write(comp.compress(chunk))
-            f.write(comp.flush())
-        os.replace(tmp, p)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"cannot write {p} ({e.strerror or e}); choose a place you can write to.") from None
+    write_atomic(p, write)
     return header
 
 
@@ -625,15 +638,18 @@ def read_packed(path: str | os.PathLike) -> FerData:
         raise DataError(f"{p}: the xz stream is truncated or corrupt; pack the data again.") from None
     if not raw.startswith(_PACK_MAGIC):
         raise DataError(f"{p}: not a packed FER2013 copy (no {_PACK_MAGIC.strip().decode()} header).")
-    end = raw.index(b"\n", len(_PACK_MAGIC))
-    header = json.loads(raw[len(_PACK_MAGIC) : end])
+    end = raw.find(b"\n", len(_PACK_MAGIC))
+    header = _pack_header(raw[len(_PACK_MAGIC) : end] if end >= 0 else b"", p)
     n, body = header["n"], memoryview(raw)[end + 1 :]
     if len(body) != n * (2 + N_PIXELS):
         raise DataError(
             f"{p}: holds {len(body)} bytes of arrays, expected {n * (2 + N_PIXELS)} for {n} images."
         )
     labels = np.frombuffer(body[:n], np.uint8).astype(np.int64)
-    splits = np.array(header["splits"], dtype=object)[np.frombuffer(body[n : 2 * n], np.uint8)].astype(str)
+    codes = np.frombuffer(body[n : 2 * n], np.uint8)
+    if n and (labels.max() >= len(CLASSES) or codes.max() >= len(header["splits"])):
+        raise DataError(f"{p}: holds labels or split codes out of range; pack the data again.")
+    splits = np.array(header["splits"], dtype=object)[codes].astype(str)
     images = np.frombuffer(body[2 * n :], np.uint8).reshape(n, IMAGE_SIZE, IMAGE_SIZE).copy()
     fingerprint = header["fingerprint"]
     origin = header.get("origin", fingerprint)  # copies packed before 'origin' existed
@@ -643,6 +659,30 @@ def read_packed(path: str | os.PathLike) -> FerData:
             f"{p}: the arrays do not match the fingerprint recorded when packing; pack the data again."
         )
     return data
+
+
+def _pack_header(line: bytes, p: Path) -> dict:
+    """A packed copy's header, checked field by field; one sentence for whatever is missing or wrong."""
+    try:
+        header = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        header = None
+    if not isinstance(header, dict):
+        raise DataError(f"{p}: the header of the packed copy is not readable; pack the data again.")
+    want = {"n": int, "splits": list, "fingerprint": str}
+    bad = [k for k, t in want.items() if not isinstance(header.get(k), t) or isinstance(header.get(k), bool)]
+    splits = header.get("splits")
+    if not bad and (
+        header["n"] < 0 or not all(s in SPLITS for s in splits) or len(set(splits)) != len(splits)
+    ):
+        bad = ["n" if header["n"] < 0 else "splits"]
+    if not bad and not isinstance(header.get("origin", ""), str):
+        bad = ["origin"]
+    if bad:
+        raise DataError(
+            f"{p}: the header of the packed copy lacks or garbles '{bad[0]}'; pack the data again."
+        )
+    return header
 
 
 # --------------------------------------------------------------------------- writers
@@ -669,10 +709,7 @@ def write_csv(data: FerData, path: str | os.PathLike, layout: str = "fer2013") -
         raise DataError(f"unknown CSV layout '{layout}'; expected fer2013, icml or ntu.")
     text = ("\n".join(lines) + "\n").encode()
     p.parent.mkdir(parents=True, exist_ok=True)
-    if p.suffix == ".gz":
-        p.write_bytes(gzip.compress(text, compresslevel=1))
-    else:
-        p.write_bytes(text)
+    write_atomic(p, lambda f: f.write(gzip.compress(text, compresslevel=1) if p.suffix == ".gz" else text))
     return p
 
 

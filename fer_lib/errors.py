@@ -14,4 +14,12 @@ class ConfigError(FerError, ValueError):
 
 
 class TrainingDiverged(FerError, RuntimeError):
-    """The loss became NaN or infinite."""
+    """The training loss became NaN or infinite, or exploded far above where it started."""
+
+
+class WriteError(FerError):
+    """A file could not be written whole (a full disk, no permission); nothing half-written is left."""
+
+
+class Note(UserWarning):
+    """Something a user should know that does not stop the command; the CLI prints it as one line."""

@@ -173,7 +173,7 @@ def evaluate_split(
     copies = (
         data.copied_from(split, tuple(without_copies_of)) if without_copies_of else np.zeros(len(part), bool)
     )
-    part = FerData(part.images[~copies], part.labels[~copies], part.splits[~copies], part.source, part.layout)
+    part = part.subset(~copies)
     logits = predict_logits(model, part.images, device=device, tta=tta, batch_size=batch_size)
     labels = torch.as_tensor(part.labels)
     preds = logits.argmax(1).numpy()
@@ -195,17 +195,20 @@ def evaluate_split(
 
 
 def save_predictions(path: str | Path, split: str, logits: np.ndarray, labels: np.ndarray) -> Path:
-    """Write logits and labels of one split to ``path`` (an .npz)."""
+    """Write logits and labels of one split to ``path`` (an .npz, written whole or not at all)."""
+    from .files import write_atomic
+
     p = Path(path)
+    if p.suffix.lower() != ".npz":  # numpy would write PATH.npz instead, without a word
+        raise ConfigError(f"{p}: predictions are saved as .npz; give a file name ending in .npz.")
     p.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        p,
-        split=split,
-        logits=logits.astype(np.float32),
-        labels=labels.astype(np.int64),
-        classes=np.array(CLASSES),
-    )
-    return p
+    arrays = {
+        "split": split,
+        "logits": logits.astype(np.float32),
+        "labels": labels.astype(np.int64),
+        "classes": np.array(CLASSES),
+    }
+    return write_atomic(p, lambda f: np.savez_compressed(f, **arrays))
 
 
 @torch.no_grad()
@@ -272,7 +275,7 @@ def recompute_batchnorm(
     return len(layers)
 
 
-def _eval_batch(device: torch.device) -> int:
+def eval_batch_size(device: torch.device) -> int:
     """The evaluation batch size: on the CPU small batches are 10-25% faster than large ones
     (benchmarks/bench_evaluate.py)."""
     return 64 if device.type == "cpu" else 1024
@@ -295,7 +298,7 @@ def measure(
     a test can check a sample of faces against the card's headline number: ``check_predictions``).
     """
     device = resolve_device(device)
-    batch = _eval_batch(device)
+    batch = eval_batch_size(device)
     out: dict[str, dict[str, float]] = {}
     for split in splits:
         part = data.split(split)

@@ -20,6 +20,7 @@ from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE
 from .errors import ConfigError
+from .files import write_bytes
 
 INPUT, OUTPUT = "faces", "logits"
 
@@ -40,7 +41,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, name: str = "", opset: in
     """Write ``model`` as one self-contained ONNX file with a free batch size; the caller's model is not
     changed."""
     _need("onnxscript")
-    onnx = _need("onnx")
+    _need("onnx")
     p = Path(path)
     net = copy.deepcopy(model).float().to("cpu", memory_format=torch.contiguous_format).eval()
     example = torch.rand(2, 1, IMAGE_SIZE, IMAGE_SIZE)
@@ -72,11 +73,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, name: str = "", opset: in
     ):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    try:
-        onnx.save_model(proto, str(p))
-    except OSError as e:
-        raise ConfigError(f"cannot write {p} ({e.strerror or e}).") from None
-    return p
+    return write_bytes(p, proto.SerializeToString())  # whole or not at all: a full disk leaves no stub
 
 
 class OnnxModel:

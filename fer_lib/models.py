@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checks import printable
 from .device import borrowed
 from .errors import ConfigError
 
@@ -308,8 +309,12 @@ def half_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict]:
-    """A trainer checkpoint's raw contents and its decoded metadata; ConfigError for anything else."""
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """A trainer checkpoint's raw contents and its decoded metadata; ConfigError for anything else.
+
+    The one reader of checkpoint files: resuming, settling a run folder, compact copies and loading a
+    model all read through it.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such checkpoint file.")
@@ -319,6 +324,11 @@ def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tu
         raise ConfigError(f"{p}: not a readable fer_lib checkpoint ({type(e).__name__}).") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise ConfigError(f"{p}: not a fer_lib checkpoint (expected the keys 'model' and 'meta').")
+    weights = ckpt["model"]
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ConfigError(
+            f"{p}: its weights are not a state dict of tensors; not a checkpoint written by fer_lib."
+        )
     try:
         meta = json.loads(ckpt["meta"]) if isinstance(ckpt["meta"], str) else ckpt["meta"]
     except json.JSONDecodeError:
@@ -331,15 +341,28 @@ def _read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tu
 def checkpoint_meta(path: str | Path) -> dict:
     """The metadata of a checkpoint written by the trainer (config, history, data hash...), without building
     the model."""
-    return _read_checkpoint(path)[1]
+    return read_checkpoint(path)[1]
 
 
-def _load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """A model and its metadata from a checkpoint written by the trainer (weights only)."""
-    ckpt, meta = _read_checkpoint(path, device)
+    ckpt, meta = read_checkpoint(path, device)
     if "model" not in meta:
         raise ConfigError(f"{path}: its metadata names no model; not a checkpoint written by fer_lib.")
-    model = build_model(meta["model"], **meta.get("model_kwargs", {}))
+    kwargs = meta.get("model_kwargs", {})
+    if not (isinstance(meta["model"], str) and isinstance(kwargs, dict)):
+        raise ConfigError(
+            f"{path}: its metadata's model or model_kwargs is garbled; not a fer_lib checkpoint."
+        )
+    with torch.device("meta"):  # the shapes first, in no memory: the metadata may ask for a huge model
+        shell = build_model(meta["model"], **kwargs)
+    misfit = _misfit(shell.state_dict(), ckpt["model"])
+    if misfit:
+        raise ConfigError(
+            f"{path}: its weights do not fit a '{meta['model']}' {kwargs or ''}({misfit}); the checkpoint is "
+            "of another architecture or damaged."
+        )
+    model = build_model(meta["model"], **kwargs)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
@@ -357,6 +380,24 @@ def _load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tu
             f"({first.rstrip('.')}); the checkpoint is of another architecture or damaged."
         ) from None
     return model.to(device).eval(), meta
+
+
+def _misfit(want: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> str:
+    """The first difference between a model's state dict and a checkpoint's, as load_state_dict would name it;
+    empty when they fit."""
+    missing = [k for k in want if k not in got]
+    if missing:
+        return f"missing key {printable(missing[0])}"
+    extra = [k for k in got if k not in want]
+    if extra:
+        return f"unexpected key {printable(extra[0])}"
+    for k, v in want.items():
+        if tuple(v.shape) != tuple(got[k].shape):
+            return (
+                f"size mismatch for {k}: the checkpoint holds {tuple(got[k].shape)}, the model "
+                f"{tuple(v.shape)}"
+            )
+    return ""
 
 
 def weights_fingerprint(model: nn.Module) -> str:

@@ -234,11 +234,17 @@ def explanation_figure(
 # --------------------------------------------------------------------------- video
 
 
+class VideoTruncated(DataError):
+    """A video file ended before the frames its header counts: truncated or damaged."""
+
+
 def video_frames(source: str | int, every: float) -> Iterator[tuple[int, float, np.ndarray]]:
     """(frame index, time in seconds, RGB frame) every ``every`` seconds of a video file or camera index.
 
     A file is sampled by its own clock; a camera is read continuously and the newest frame is used,
-    so a slow model skips frames instead of falling behind.
+    so a slow model skips frames instead of falling behind. A file that ends well before the frame
+    count its header gives (more than 1% and one frame short) raises VideoTruncated after its last
+    readable frame; one with no readable frame raises DataError.
     """
     import time
 
@@ -258,13 +264,14 @@ def video_frames(source: str | int, every: float) -> Iterator[tuple[int, float, 
         )
     try:
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         live = isinstance(source, int)
         step = 1 if live or fps <= 0 else max(1, round(every * fps))
         index, start, next_t = 0, time.perf_counter(), 0.0
         while True:
             ok, frame = cap.read()
             if not ok:
-                return
+                break
             t = time.perf_counter() - start if live else (index / fps if fps > 0 else float(index))
             take = t >= next_t if live else index % step == 0
             if take:
@@ -273,3 +280,12 @@ def video_frames(source: str | int, every: float) -> Iterator[tuple[int, float, 
             index += 1
     finally:
         cap.release()
+    if not live and index == 0:
+        raise DataError(
+            f"{source}: OpenCV opened it but read no frame; the file is empty, truncated or damaged."
+        )
+    if not live and index < 0.99 * count - 1:
+        raise VideoTruncated(
+            f"{source}: the video ends after frame {index} of the {count} its header counts, so the file is "
+            "truncated or damaged (copy or download it again)."
+        )

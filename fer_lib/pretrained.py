@@ -15,13 +15,20 @@ Writing them is ``fer_lib.ship``'s job (``fer-lib ship ...``).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
-from .models import REGISTRY, _load_checkpoint
+from .device import resolve_device
+from .errors import ConfigError, Note
+from .models import REGISTRY, load_checkpoint
+
+if TYPE_CHECKING:
+    from .data import FerData
+    from .recipe import TrainConfig
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 EXPERIMENTS_DIR = PRETRAINED_DIR / "experiments"
@@ -121,9 +128,9 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
             raise ConfigError(
                 f"{p}: a folder without best.pt; pass a checkpoint file, a run folder or a pretrained name."
             )
-        return _load_checkpoint(p / "best.pt", device=device)
+        return load_checkpoint(p / "best.pt", device=device)
     if p.suffix == ".pt" or p.exists():
-        return _load_checkpoint(p, device=device)
+        return load_checkpoint(p, device=device)
     name = str(name_or_path)
     if name in REGISTRY:
         if pretrained_info(name) is None:
@@ -131,12 +138,54 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
                 f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the "
                 "checkpoint path."
             )
-        model, meta = _load_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
+        model, meta = load_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
         return model, dict(meta, card=pretrained_info(name))
     raise ConfigError(
         f"'{name}' is neither a checkpoint file nor a pretrained model "
         f"(shipped: {', '.join(shipped_names()) or 'none yet'})."
     )
+
+
+def training_models(
+    cfg: TrainConfig, data: FerData, device: str | torch.device | None = None
+) -> tuple[nn.Module | None, nn.Module | None]:
+    """The models a recipe starts from and distils from, ``(init, teacher)``, loaded from the names or paths
+    ``cfg.init`` and ``cfg.teacher`` name (None where it names none) onto ``device`` (``cfg.device``'s).
+
+    What every caller of ``fer_lib.train.train`` passes as its ``init`` and ``teacher``. Warns
+    (``Note``) when one was trained on other data than ``data``; an init must hold the recipe's own
+    model and model_kwargs.
+    """
+    cfg.check()
+    if not (cfg.init or cfg.teacher):
+        return None, None
+    device = resolve_device(cfg.device if device is None else device)
+    data_hash = data.data_hash()
+    init = teacher = None
+    if cfg.init:
+        init, meta = _training_model(cfg.init, "init", device, data_hash)
+        if meta["model"] != cfg.model or meta.get("model_kwargs", {}) != cfg.model_kwargs:
+            raise ConfigError(f"init: {cfg.init} holds a '{meta['model']}' model, not '{cfg.model}'.")
+    if cfg.teacher:
+        teacher = _training_model(cfg.teacher, "teacher", device, data_hash)[0]
+    return init, teacher
+
+
+def _training_model(source: str, what: str, device: torch.device, data_hash: str) -> tuple[nn.Module, dict]:
+    """A model to start from or to distil from; warns when it was trained on other data than this run's."""
+    try:
+        net, meta = load_model(source, device=device)
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    if meta.get("data_hash") != data_hash:
+        warnings.warn(
+            f"the {what} {source} was trained on other data (hash {meta.get('data_hash')}, this run's is "
+            f"{data_hash}); "
+            "if it saw this run's validation faces, the validation accuracy will read too high.",
+            Note,
+            stacklevel=3,
+        )
+    return net, meta
 
 
 def experiments(model: str | None = None, folder: str | Path | None = None) -> list[dict]:

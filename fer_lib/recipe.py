@@ -148,6 +148,7 @@ class TrainConfig:
         "train on a seeded, stratified sample of N Training images",
         check=_integer(len(CLASSES), "one image per class at least", off=None),
         type=int,
+        metavar="N",
     )
     # runtime: where and how fast, not what is learned
     device: str = option("auto", "auto, cpu or cuda")

@@ -16,11 +16,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import plain_name
 from .errors import ConfigError
-from .evaluate import _eval_batch, measure, predict_logits_tta, recompute_batchnorm
-from .models import checkpoint_meta, half_state_dict
+from .evaluate import eval_batch_size, measure, predict_logits_tta, recompute_batchnorm
+from .files import save_checkpoint, write_text
+from .models import checkpoint_meta, half_state_dict, read_checkpoint
 from .pretrained import EXPERIMENTS_DIR, PRETRAINED_DIR, load_model, run_fields
 from .recipe import recipe_settings
+
+
+def _write_json(doc: dict, path: Path) -> None:
+    """A card or record, whole or not at all."""
+    write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 def _stored_classes(predictions: str, n: int, what: str) -> np.ndarray:
@@ -58,7 +65,7 @@ def check_predictions(
     idx = np.sort(np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False))
     device = torch.device(device)
     logits = predict_logits_tta(
-        model, part.images[idx], (tta,), device=device, batch_size=_eval_batch(device)
+        model, part.images[idx], (tta,), device=device, batch_size=eval_batch_size(device)
     )[tta]
     return int((logits.argmax(1).numpy() != stored[idx]).sum())
 
@@ -80,7 +87,7 @@ def record_predictions(name: str, data, dest: str | Path | None = None) -> dict[
                 f"{card['metrics']['PrivateTest'][key]:.4f}."
             )
     card["predictions"] = preds
-    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    _write_json(card, card_path)
     return preds
 
 
@@ -173,7 +180,7 @@ def _check_finished(runs: list[Path]) -> None:
 
 def _shipped_card(name: str, out: Path, data) -> tuple[Path, dict]:
     """The path and contents of ``name``'s card in ``out``, checked to ship weights and to be of ``data``."""
-    card_path = out / f"{name}.json"
+    card_path = out / f"{plain_name(name, 'the shipped name')}.json"
     if not (card_path.exists() and (out / f"{name}.pt").exists()):
         raise ConfigError(f"no weights and card for '{name}' in {out}.")
     card = json.loads(card_path.read_text())
@@ -199,9 +206,36 @@ def card_row(card: dict, name: str, metrics: dict) -> dict:
     }
 
 
-def save_fp16(model: nn.Module, meta: dict, path: Path) -> None:
-    """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata."""
-    torch.save({"model": half_state_dict(model.state_dict()), "meta": json.dumps(meta)}, path)
+def save_fp16(model: nn.Module | dict[str, torch.Tensor], meta: dict | str, path: Path) -> None:
+    """Write a weights-only checkpoint with float16 tensors (integer buffers kept) and its metadata.
+
+    The one writer of float16 weights: shipped models and compact copies of runs alike. ``model`` is a
+    model or its state dict, ``meta`` a dict or a checkpoint's metadata as it was stored (JSON text).
+    """
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    text = meta if isinstance(meta, str) else json.dumps(meta)
+    save_checkpoint({"model": half_state_dict(state), "meta": text}, path)
+
+
+def compact_run(run_dir: str | Path, dest: str | Path) -> list[Path]:
+    """Float16, weights-only copies of a run's best.pt and last.pt in ``dest``: a quarter of the size.
+
+    What ``export_pretrained`` and ``evaluate`` read (the weights, and last.pt's metadata with the
+    whole history and recipe) for bringing a run back from a machine with tight transfer limits;
+    the optimizer's state is dropped, so a compact last.pt cannot be resumed.
+    """
+    src, out = Path(run_dir), Path(dest)
+    if not (src / "best.pt").exists():
+        raise ConfigError(f"{src}: no best.pt; not a training run folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("best.pt", "last.pt"):
+        if not (src / name).exists():
+            continue
+        ckpt = read_checkpoint(src / name)[0]  # one sentence for a damaged or crafted file
+        save_fp16(ckpt["model"], ckpt["meta"], out / name)
+        written.append(out / name)
+    return written
 
 
 def export_pretrained(
@@ -210,6 +244,7 @@ def export_pretrained(
     name: str | None = None,
     dest: str | Path | None = None,
     seed_runs: tuple[str | Path, ...] = (),
+    force: bool = False,
 ) -> dict:
     """Ship a run's best.pt as fp16 weights plus a card (metrics measured on the fp16 model, history, data
     hash).
@@ -219,10 +254,14 @@ def export_pretrained(
     every seed's accuracies (best.pt of each, plain and ten-crop) and their mean, spread and range.
     That PublicTest accuracy is the one the card shows, measured here on each best.pt (float32, on
     this device): a run trained elsewhere (a GPU under bf16, say) validated on other arithmetic,
-    which can order two close seeds otherwise; the training history's best breaks ties.
+    which can order two close seeds otherwise; the training history's best breaks ties. Weights or a
+    card already shipped under the name in ``dest`` are replaced only with ``force``.
     """
     runs = [Path(run_folder), *map(Path, seed_runs)]
     _check_finished(runs)
+    dest = Path(dest or PRETRAINED_DIR)
+    name = plain_name(name, "--name") if name is not None else checkpoint_meta(runs[0] / "best.pt")["model"]
+    _check_unshipped(name, dest, force)
     run = runs[0]
     seed_rows: list[dict] = []
     if seed_runs:
@@ -235,13 +274,11 @@ def export_pretrained(
         run = runs[pick]
     model, meta = load_model(run / "best.pt")
     meta = full_run_meta(run, meta)
-    name = name or meta["model"]
     if meta["data_hash"] != data.data_hash():
         raise ConfigError(
             f"{run}/best.pt was trained on data {meta['data_hash']}, but the data given is "
             f"{data.data_hash()}."
         )
-    dest = Path(dest or PRETRAINED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
     save_fp16(model, meta, dest / f"{name}.pt")
     shipped, _ = load_model(dest / f"{name}.pt")  # measure what users will load
@@ -257,8 +294,18 @@ def export_pretrained(
     if seed_rows:
         card["seed_runs"] = seed_rows
         card["seed_summary"] = seed_summary(seed_rows)
-    (dest / f"{name}.json").write_text(json.dumps(card, indent=1) + "\n")
+    _write_json(card, dest / f"{name}.json")
     return card
+
+
+def _check_unshipped(name: str, dest: Path, force: bool) -> None:
+    """Weights or a card already shipped as ``name`` in ``dest`` are replaced only with ``force``."""
+    held = [f"{name}{ext}" for ext in (".pt", ".json") if (dest / f"{name}{ext}").exists()]
+    if held and not force:
+        raise ConfigError(
+            f"{dest} already ships a model named '{name}' ({', '.join(held)}); pass --force to replace it "
+            "(ship retire keeps its run as a record first), or choose another --name."
+        )
 
 
 def recompute_shipped_batchnorm(
@@ -314,7 +361,7 @@ def recompute_shipped_batchnorm(
                 **measure(new_model, data, splits=("PrivateTest",), device=device, predictions=preds),
             }
             card = dict(card, metrics=metrics, predictions=preds)
-        card_path.write_text(json.dumps(dict(card, batchnorm=entry), indent=1) + "\n")
+        _write_json(dict(card, batchnorm=entry), card_path)
     finally:
         trial.unlink(missing_ok=True)
     return entry
@@ -352,8 +399,8 @@ def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str 
     _check_seeds(old_rows + new_rows)
     shipped_best = max(h.get("val_acc", -1.0) for h in card["history"])
     winner = max(runs, key=_best_val_acc)
-    if _best_val_acc(winner) > shipped_best:
-        card = export_pretrained(winner, data, name=name, dest=out)
+    if _best_val_acc(winner) > shipped_best:  # the rule of export: the better run replaces the shipped one
+        card = export_pretrained(winner, data, name=name, dest=out, force=True)
         old_rows = [dict(r, shipped=False) for r in old_rows]
         new_rows = [dict(r, shipped=run == winner) for r, run in zip(new_rows, runs)]
     rows = sorted(old_rows + new_rows, key=lambda r: r["seed"])
@@ -364,12 +411,17 @@ def add_seed_runs(name: str, seed_runs: tuple[str | Path, ...], data, dest: str 
         seed_summary=seed_summary(rows),
         selected_on="PublicTest accuracy (best epoch, then best seed run)",
     )
-    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    _write_json(card, card_path)
     return card
 
 
 def record_experiment(
-    run_folder: str | Path, data, question: str, note: str = "", dest: str | Path | None = None
+    run_folder: str | Path,
+    data,
+    question: str,
+    note: str = "",
+    dest: str | Path | None = None,
+    force: bool = False,
 ) -> dict:
     """Keep a run that did not ship in the package: its recipe and whole history, no weights.
 
@@ -380,7 +432,8 @@ def record_experiment(
     validated, machine, minutes), ``question``, what the run was to find out, and ``note``, what
     else a reader should know (why it was stopped, say). PrivateTest is
     never measured for it. A stopped run (fewer epochs than planned) is recorded as such.
-    Writes ``<dest>/<run name>.json`` (default: the package's ``pretrained/experiments``).
+    Writes ``<dest>/<run name>.json`` (default: the package's ``pretrained/experiments``); an earlier
+    record of that name is replaced only with ``force``.
     """
     run = Path(run_folder)
     last = run / "last.pt"
@@ -393,7 +446,7 @@ def record_experiment(
         raise ConfigError(
             f"{run} was trained on data {meta['data_hash']}, but the data given is {data.data_hash()}."
         )
-    return _write_record(_record(run.name, meta, question, note), dest)
+    return _write_record(_record(run.name or run.resolve().name, meta, question, note), dest, force)
 
 
 def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
@@ -405,15 +458,26 @@ def _record(run_name: str, meta: dict, question: str, note: str) -> dict:
     }
 
 
-def _write_record(record: dict, dest: str | Path | None) -> dict:
+def _write_record(record: dict, dest: str | Path | None, force: bool = False) -> dict:
     out = Path(dest or EXPERIMENTS_DIR)
+    path = out / f"{plain_name(record['run'], 'the run name')}.json"
+    if path.exists() and not force:
+        raise ConfigError(
+            f"{path} already records a run named '{record['run']}'; pass --force to replace that record, or "
+            "rename the run folder."
+        )
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{record['run']}.json").write_text(json.dumps(record, indent=1) + "\n")
+    _write_json(record, path)
     return record
 
 
 def retire_pretrained(
-    name: str, question: str, note: str = "", source: str | Path | None = None, dest: str | Path | None = None
+    name: str,
+    question: str,
+    note: str = "",
+    source: str | Path | None = None,
+    dest: str | Path | None = None,
+    force: bool = False,
 ) -> dict:
     """Keep a shipped model's run as an experiment record before a recipe that did better on PublicTest
     replaces it.
@@ -425,7 +489,7 @@ def retire_pretrained(
     no weights and no PrivateTest number (the card's git history still has them). Call it before
     ``export_pretrained`` overwrites the card.
     """
-    card_path = Path(source or PRETRAINED_DIR) / f"{name}.json"
+    card_path = Path(source or PRETRAINED_DIR) / f"{plain_name(name, 'the shipped name')}.json"
     if not card_path.exists():
         raise ConfigError(f"{card_path}: no card; nothing ships as {name!r}.")
     if not question.strip():
@@ -440,4 +504,4 @@ def retire_pretrained(
         for r in rows
         if not r["shipped"]
     ]
-    return _write_record(record, dest)
+    return _write_record(record, dest, force)

@@ -8,10 +8,10 @@ checkpoint. Every epoch reseeds its own random streams from (seed, epoch), so a 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,21 +26,11 @@ from .data import CLASSES, FerData
 from .device import bf16_pays, resolve_device
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import predict_logits, recompute_batchnorm
-from .models import build_model, checkpoint_meta, half_state_dict, weights_fingerprint
-from .pretrained import load_model
-from .recipe import (
-    ADAM_BETAS,
-    RUNTIME_KEYS,
-    SGD_MOMENTUM,
-    TrainConfig,
-    config_changes,
-    recipe_phases,
-    recipe_settings,
-    retired_settings,
-)
-from .rundir import RunFolder, atomic_save
+from .models import build_model, read_checkpoint, weights_fingerprint
+from .recipe import ADAM_BETAS, SGD_MOMENTUM, TrainConfig, config_changes, retired_settings
+from .rundir import RunFolder
 
-__all__ = ["TrainConfig", "augment", "compact_run", "replay", "stratified_sample", "train"]
+__all__ = ["TrainConfig", "augment", "stratified_sample", "train"]
 
 
 def train(
@@ -50,6 +40,9 @@ def train(
     resume: bool = False,
     stop_after: int | None = None,
     force: bool = False,
+    *,
+    init: nn.Module | None = None,
+    teacher: nn.Module | None = None,
 ) -> list[dict]:
     """Train ``cfg.model`` on Training, validate on PublicTest; return the per-epoch history.
 
@@ -57,10 +50,30 @@ def train(
     ``history.json``; with ``resume`` it continues from ``last.pt``. ``stop_after`` ends this
     call after that many epochs, to be resumed later. A folder that holds another run is refused
     unless ``resume`` (continue it) or ``force`` (replace it); it is locked while this call trains.
+
+    ``init`` (the weights a new run starts from) and ``teacher`` (the model it distils from) are the
+    models that ``cfg.init`` and ``cfg.teacher`` name, which the run records (``fer_lib.pretrained.
+    training_models`` loads them); a resumed run keeps last.pt's weights. Neither is changed.
     """
     cfg.check()
+    for what, named, given in (("init", cfg.init, init), ("teacher", cfg.teacher, teacher)):
+        if named and given is None:
+            raise ConfigError(
+                f"{what}: the recipe names '{named}' but no model came with it; pass {what}= the model "
+                "(fer_lib.pretrained.training_models loads it)."
+            )
+        if given is not None and not named:
+            raise ConfigError(
+                f"{what}: a model came without a name in the recipe; set {what} to the name or path it was "
+                "loaded from, which the run records."
+            )
     if stop_after is not None:
         checks.integer("stop_after", stop_after, 1, "leave it out to train every planned epoch")
+    if force and resume:
+        raise ConfigError(
+            f"--force and --resume contradict each other: --force replaces the run in {out_dir}, --resume "
+            "continues it; pass only one."
+        )
     with RunFolder(out_dir) as run:
         if force:
             run.clear()
@@ -72,18 +85,24 @@ def train(
                 f"{run.path} already holds a training run ({', '.join(held)}); {what}"
                 "pass --force to replace it, or choose another --out folder."
             )
-        return _train(cfg, data, run, resume and "last.pt" in held, stop_after)
+        return _train(cfg, data, run, resume and "last.pt" in held, stop_after, init, teacher)
 
 
 def _train(
-    cfg: TrainConfig, data: FerData, run: RunFolder, resume: bool, stop_after: int | None
+    cfg: TrainConfig,
+    data: FerData,
+    run: RunFolder,
+    resume: bool,
+    stop_after: int | None,
+    init: nn.Module | None,
+    teacher: nn.Module | None,
 ) -> list[dict]:
     # setup: the faces on the device as uint8 (28,709 x 48 x 48 is 66 MB), the model, the loss
     device = resolve_device(cfg.device)
     bf16 = use_bf16(cfg, device)
     train_part = data.split("Training")
     if cfg.limit:
-        train_part = _take(train_part, stratified_sample(train_part.labels, cfg.limit, cfg.seed))
+        train_part = train_part.subset(stratified_sample(train_part.labels, cfg.limit, cfg.seed))
     val_part = data.split("PublicTest") if "PublicTest" in data.split_names() else None
     data_hash = data.data_hash()
     x_all = torch.as_tensor(train_part.images, device=device).unsqueeze(1)
@@ -92,8 +111,8 @@ def _train(
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs).to(device)
-    init_weights = None if resume else _start_from(model, cfg, device, data_hash)
-    loss_fn = make_loss(cfg, train_part, device, data_hash, bf16)
+    init_weights = None if resume else _start_from(model, cfg, init)
+    loss_fn = make_loss(cfg, train_part, device, bf16, teacher)
     model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(cfg, model.parameters())
     schedule = Schedule(cfg, opt, steps)
@@ -120,10 +139,11 @@ def _train(
         "bf16": bf16,
     }
     end = cfg.epochs if stop_after is None else min(cfg.epochs, state.epoch + stop_after)
+    guard = DivergenceGuard(run.path / "last.pt", bf16)
     for epoch in range(state.epoch, end):
         t0 = time.perf_counter()
         entry = {"epoch": epoch + 1}
-        entry.update(train_epoch(model, opt, schedule, loss_fn, x_all, y_all, cfg, epoch, bf16, run.path))
+        entry.update(train_epoch(model, opt, schedule, loss_fn, x_all, y_all, cfg, epoch, bf16, guard))
         if bn_images is not None:  # test-time statistics (dropout off, no augmentation), not running averages
             recompute_batchnorm(model, bn_images, batch_size=cfg.eval_batch, device=device)
         if val_part is not None:
@@ -168,7 +188,7 @@ def train_epoch(
     cfg: TrainConfig,
     epoch: int,
     bf16: bool,
-    run_path: Path,
+    guard: DivergenceGuard,
 ) -> dict[str, float]:
     """One pass over the training faces in a seeded order: the mean loss, cross-entropy, accuracy and rate."""
     device = x_all.device
@@ -201,7 +221,7 @@ def train_epoch(
             correct += (logits.argmax(1) == y).sum()
             seen += len(idx)
         if step % 50 == 0 or step == steps - 1:  # one sync every 50 steps keeps a divergence from running on
-            _check_finite(float(loss.detach()), epoch, step, run_path)
+            guard.check(float(loss.detach()), epoch, step)
             if bar is not None:
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         if bar is not None:
@@ -209,7 +229,7 @@ def train_epoch(
     if bar is not None:
         bar.close()
     loss = float(loss_sum / seen)
-    _check_finite(loss, epoch, steps - 1, run_path)
+    guard.check(loss, epoch, steps - 1)
     return {
         "loss": loss,
         "ce": float(ce_sum / seen),
@@ -282,12 +302,12 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temp: float) -> t
 
 
 def make_loss(
-    cfg: TrainConfig, part: FerData, device: torch.device, data_hash: str, bf16: bool
+    cfg: TrainConfig, part: FerData, device: torch.device, bf16: bool, teacher: nn.Module | None = None
 ) -> CrossEntropy:
-    """Cross-entropy, or distillation from ``cfg.teacher`` (its logits cached where that is exact)."""
-    if not cfg.teacher:
+    """Cross-entropy, or distillation from ``teacher`` (its logits cached where that is exact)."""
+    if teacher is None:
         return CrossEntropy(cfg.label_smoothing)
-    teacher = _load_weights(cfg.teacher, "teacher", device, data_hash)[0].eval()
+    teacher = copy.deepcopy(teacher).to(device).eval()  # the caller's model keeps its mode and gradients
     for p in teacher.parameters():
         p.requires_grad_(False)
     cache = None
@@ -360,15 +380,18 @@ class RunState:
     config_changes: list[dict] = field(default_factory=list)
 
 
-def _start_from(model: nn.Module, cfg: TrainConfig, device: torch.device, data_hash: str) -> str | None:
-    """Load ``cfg.init``'s weights into a fresh model; their fingerprint (None without ``init``)."""
-    if not cfg.init:
+def _start_from(model: nn.Module, cfg: TrainConfig, init: nn.Module | None) -> str | None:
+    """Load ``init``'s weights into a fresh model; their fingerprint (None without ``init``)."""
+    if init is None:
         return None
-    start, meta = _load_weights(cfg.init, "init", device, data_hash)
-    if meta["model"] != cfg.model or meta.get("model_kwargs", {}) != cfg.model_kwargs:
-        raise ConfigError(f"init: {cfg.init} holds a '{meta['model']}' model, not '{cfg.model}'.")
-    model.load_state_dict(start.state_dict())
-    return weights_fingerprint(start)
+    try:
+        model.load_state_dict(init.state_dict())
+    except RuntimeError as e:
+        first = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
+        raise ConfigError(
+            f"init: {cfg.init} does not fit a '{cfg.model}' {cfg.model_kwargs or ''}({first.rstrip('.')})."
+        ) from None
+    return weights_fingerprint(init)
 
 
 def _resume(
@@ -381,8 +404,7 @@ def _resume(
     teacher_weights: str | None,
 ) -> RunState:
     """Load last.pt into the model, optimiser and schedule after checking it is a run of ``cfg``."""
-    ckpt = torch.load(last_path, map_location=model_device(model), weights_only=True)
-    meta = json.loads(ckpt["meta"])
+    ckpt, meta = read_checkpoint(last_path, model_device(model))
     old = meta["config"]
     if meta["model"] != cfg.model:
         raise ConfigError(f"{last_path} holds a '{meta['model']}' run; cannot resume it as '{cfg.model}'.")
@@ -507,28 +529,8 @@ def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
     return cfg.bf16 if cfg.bf16 is not None else bf16_pays(device)
 
 
-def _load_weights(source: str, what: str, device: torch.device, data_hash: str) -> tuple[nn.Module, dict]:
-    """A model to start from or to distil from; warns when it was trained on other data than this run's."""
-    try:
-        net, meta = load_model(source, device=device)
-    except ConfigError as e:
-        raise ConfigError(f"{what}: {e}") from None
-    if meta.get("data_hash") != data_hash:
-        warnings.warn(
-            f"the {what} {source} was trained on other data (hash {meta.get('data_hash')}, this run's is "
-            f"{data_hash}); "
-            "if it saw this run's validation faces, the validation accuracy will read too high.",
-            stacklevel=3,
-        )
-    return net, meta
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
-
-
-def _take(d: FerData, idx: np.ndarray) -> FerData:
-    return FerData(d.images[idx], d.labels[idx], d.splits[idx], d.source, d.layout)
 
 
 def _progress(cfg: TrainConfig, total: int, desc: str) -> Any:
@@ -539,93 +541,39 @@ def _progress(cfg: TrainConfig, total: int, desc: str) -> Any:
     return tqdm(total=total, desc=desc, leave=False, mininterval=1.0)
 
 
-def _check_finite(value: float, epoch: int, step: int, run_path: Path) -> None:
-    if math.isfinite(value):
-        return
-    last = run_path / "last.pt"
-    kept = f"the last good checkpoint is kept at {last}" if last.exists() else "no checkpoint was written yet"
-    raise TrainingDiverged(
-        f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}; {kept}. "
-        "Lower the learning rate or turn off bf16 (--no-bf16)."
-    )
+class DivergenceGuard:
+    """Stops a run whose loss diverged: not finite, or above ``FACTOR`` times where it started.
 
-
-# --------------------------------------------------------------------------- copies and replays
-
-
-def compact_run(run_dir: str | Path, dest: str | Path) -> list[Path]:
-    """Float16, weights-only copies of a run's best.pt and last.pt in ``dest``: a quarter of the size.
-
-    What ``export_pretrained`` and ``evaluate`` read (the weights, and last.pt's metadata with the
-    whole history and recipe) for bringing a run back from a machine with tight transfer limits;
-    the optimizer's state is dropped, so a compact last.pt cannot be resumed.
+    Where it started is the larger of the first loss this call checks (its first step) and
+    chance-level cross-entropy, ln 7 = 1.95. The loss is checked every 50th step and once per
+    epoch (its mean); it is raised before the epoch is committed, so last.pt keeps the last
+    good epoch. A run that learns stays below its start: in the 21 shipped and recorded runs no
+    epoch's mean loss exceeds 0.95 times that reference, so 20 times is never met by a normal
+    run, while a learning rate far too high (``--lr 1e6``) passes it within the first epoch.
     """
-    src, out = Path(run_dir), Path(dest)
-    if not (src / "best.pt").exists():
-        raise ConfigError(f"{src}: no best.pt; not a training run folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in ("best.pt", "last.pt"):
-        if not (src / name).exists():
-            continue
-        ckpt = torch.load(src / name, map_location="cpu", weights_only=True)
-        atomic_save({"model": half_state_dict(ckpt["model"]), "meta": ckpt["meta"]}, out / name)
-        written.append(out / name)
-    return written
 
+    FACTOR = 20.0
 
-def replay(
-    recipe: dict[str, Any],
-    data: FerData,
-    out_dir: str | Path,
-    seed: int,
-    stop_after: int | None = None,
-    runtime: dict[str, Any] | None = None,
-    force: bool = False,
-) -> list[dict]:
-    """Train ``recipe`` again (a card or run metadata: config, config_changes, history) with another seed.
+    def __init__(self, last: Path, bf16: bool) -> None:
+        self.last, self.bf16, self.start = last, bf16, None
 
-    Every phase runs with the settings and for the epochs the original run had, so the new run's
-    recipe is the original's (seed aside) and the two count as seed runs of one recipe. Resumable:
-    a second call continues from ``out_dir/last.pt``. ``stop_after`` ends this call after that many
-    epochs; ``runtime`` sets device, progress, eval_batch or compile. ``force`` replaces whatever run
-    the folder held.
-    """
-    if stop_after is not None:
-        checks.integer("stop_after", stop_after, 1, "leave it out to train every planned epoch")
-    if force:
-        with RunFolder(out_dir) as run:
-            run.clear()
-    phases = recipe_phases(recipe["config"], recipe.get("config_changes") or [], len(recipe["history"]))
-    runtime = {k: v for k, v in (runtime or {}).items() if k in RUNTIME_KEYS}
-    last = Path(out_dir) / "last.pt"
-    done, history = 0, []
-    if last.exists():
-        with RunFolder(out_dir) as run:  # a kill may have left best.pt behind last.pt
-            run.settle()
-        meta = checkpoint_meta(last)
-        done, history = meta["epoch"], meta["history"]
-        k = next(
-            (i for i, (_, end) in enumerate(phases) if done <= end), len(phases) - 1
-        )  # the phase last.pt is in
-        if (
-            recipe_settings(meta["config"]) != recipe_settings(phases[k][0])
-            or meta["config"].get("seed") != seed
-        ):
-            raise ConfigError(
-                f"{last} is not a replay of this recipe with seed {seed} (its settings or seed differ); "
-                "use a new output folder, or --force to replace it."
-            )
-    budget = stop_after
-    for settings, end in phases:
-        if done >= end:
-            continue
-        if budget is not None and budget <= 0:
-            break
-        n = end - done if budget is None else min(end - done, budget)
-        cfg = TrainConfig.from_json({**settings, "seed": seed, **runtime})
-        history = train(cfg, data, out_dir, resume=done > 0, stop_after=n)
-        if budget is not None:
-            budget -= len(history) - done
-        done = len(history)
-    return history
+    def check(self, value: float, epoch: int, step: int) -> None:
+        if self.start is None and math.isfinite(value):
+            self.start = max(value, math.log(len(CLASSES)))
+        if math.isfinite(value) and value <= self.FACTOR * self.start:
+            return
+        how = (
+            f"became {value}"
+            if not math.isfinite(value)
+            else f"reached {value:.3g}, more than {self.FACTOR:g} times where it started ({self.start:.3g})"
+        )
+        kept = (
+            f"the last good checkpoint is kept at {self.last}"
+            if self.last.exists()
+            else "no checkpoint was written yet"
+        )
+        bf16 = " or turn off bf16 (--no-bf16)" if self.bf16 else ""
+        raise TrainingDiverged(
+            f"the training loss {how} at epoch {epoch + 1}, step {step + 1}; {kept}, so lower the learning "
+            f"rate (--lr){bf16} and train again."
+        )

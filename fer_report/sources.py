@@ -39,7 +39,7 @@ def train_or_load(
     **cfg: Any,
 ) -> dict[str, Any]:
     """Train ``model`` (resuming its run folder), or load the shipped weights; say which happened."""
-    from fer_lib.pretrained import load_model, pretrained_info
+    from fer_lib.pretrained import load_model, pretrained_info, training_models
     from fer_lib.ship import full_run_meta
     from fer_lib.train import TrainConfig, train
 
@@ -57,14 +57,11 @@ def train_or_load(
     before = 0
     if (folder / "history.json").exists():
         before = len(json.loads((folder / "history.json").read_text()))
-    history = train(
-        TrainConfig(
-            model=model, epochs=epochs, device=device, limit=limit or None, seed=seed, progress=False, **cfg
-        ),
-        data,
-        folder,
-        resume=True,
+    recipe = TrainConfig(
+        model=model, epochs=epochs, device=device, limit=limit or None, seed=seed, progress=False, **cfg
     )
+    init, teacher = training_models(recipe, data)
+    history = train(recipe, data, folder, resume=True, init=init, teacher=teacher)
     net, meta = load_model(folder / "best.pt")
     meta = full_run_meta(folder, meta)  # the whole run's config and changes, not best.pt's epoch
     source = "trained" if before == 0 else ("loaded" if before >= epochs else "resumed")

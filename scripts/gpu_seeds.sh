@@ -10,7 +10,7 @@
 #    a schedule planned for exactly that many epochs (the default recipe is one-cycle), so the
 #    last epoch ends the schedule. A run still going when the budget ends is stopped; its best.pt
 #    (written atomically, chosen on PublicTest) stays valid.
-# 3. fer_lib.train.compact_run copies each run to OUT_DIR/<model>_s<seed>/ at a quarter of its size.
+# 3. fer_lib.ship.compact_run copies each run to OUT_DIR/<model>_s<seed>/ at a quarter of its size.
 # The PrivateTest split need not travel: export_pretrained measures it where the whole file is.
 set -u
 DATA=${1:?data file}; RUNS=${2:?run folder}; OUT=${3:?output folder}
@@ -57,7 +57,7 @@ for s in $SEEDS; do
 done
 wait
 for s in $SEEDS; do
-  $PY -c "from fer_lib.train import compact_run; compact_run('$RUNS/${MODEL}_s$s', '$OUT/${MODEL}_s$s')" >>"$log" 2>&1
+  $PY -c "from fer_lib.ship import compact_run; compact_run('$RUNS/${MODEL}_s$s', '$OUT/${MODEL}_s$s')" >>"$log" 2>&1
   $PY - "$RUNS/${MODEL}_s$s" <<'PY' >>"$log" 2>&1
 import json, sys
 from pathlib import Path

@@ -213,6 +213,28 @@ CASES: list[Case] = [
     Case(ship.save_fp16, lambda m, i: ship.save_fp16(m, {}, i.tmp / "model.pt")),
     # train
     Case(
+        train.train,
+        lambda m, i: train.train(
+            train.TrainConfig(
+                model="simple_cnn", epochs=1, teacher="t", distill=0.5, batch_size=4, progress=False
+            ),
+            i.data,
+            i.tmp / "student",
+            force=True,
+            teacher=m,
+        ),
+    ),
+    Case(
+        train.make_loss,
+        lambda m, i: train.make_loss(
+            train.TrainConfig(teacher="t", distill=0.5, flip=True, shift=0, rotate=0, scale=0),
+            i.data.split("Training"),
+            torch.device("cpu"),
+            False,
+            m,
+        ),
+    ),
+    Case(
         train.validate,
         lambda m, i: train.validate(m, i.data.split("PublicTest"), 4, torch.device("cpu"), False),
     ),

@@ -70,7 +70,8 @@ def test_a_run_on_a_packed_copy_of_some_splits_exports_against_the_whole_data(sy
 
 
 def test_a_compact_copy_of_a_run_exports_the_same_card(toy_run, synth, tmp_path):
-    from fer_lib.train import TrainConfig, compact_run, train
+    from fer_lib.ship import compact_run
+    from fer_lib.train import TrainConfig, train
 
     files = compact_run(toy_run, tmp_path / "compact")
     assert [f.name for f in files] == ["best.pt", "last.pt"]

@@ -12,12 +12,20 @@ import torch
 
 from fer_lib import train as T
 from fer_lib.errors import ConfigError, TrainingDiverged
-from fer_lib.pretrained import load_model
+from fer_lib.pretrained import load_model, training_models
+from fer_lib.recipe import recipe_phases
+from fer_lib.replay import replay
 from fer_lib.train import TrainConfig, augment, stratified_sample, train
 
 from .conftest import REPO, run_cli
 
 FAST = dict(progress=False, batch_size=64)
+
+
+def train_from(cfg: TrainConfig, data, out, **kw) -> list[dict]:
+    """train() with the init and teacher the recipe names, loaded as the CLI loads them."""
+    init, teacher = training_models(cfg, data)
+    return train(cfg, data, out, init=init, teacher=teacher, **kw)
 
 
 def test_augment_is_batched_seeded_and_keeps_shape():
@@ -341,7 +349,7 @@ def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
     src = torch.load(tmp_path / "a" / "best.pt", weights_only=True)["model"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same data: no warning
-        train(
+        train_from(
             TrainConfig(epochs=2, limit=140, lr=1e-30, init=str(tmp_path / "a" / "best.pt"), **FAST),
             synth,
             tmp_path / "b",
@@ -356,7 +364,7 @@ def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
     # the run knows which weights it started from, also after a resume (which does not load them again)
     started_from = weights_fingerprint(load_model(tmp_path / "a" / "best.pt")[0])
     assert checkpoint_meta(tmp_path / "b" / "last.pt")["init_weights"] == started_from
-    train(
+    train_from(
         TrainConfig(epochs=2, limit=140, lr=1e-30, init=str(tmp_path / "a" / "best.pt"), **FAST),
         synth,
         tmp_path / "b",
@@ -372,7 +380,7 @@ def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
     )
     assert checkpoint_meta(tmp_path / "c" / "last.pt")["init_weights"] is None
     with pytest.raises(ConfigError, match="init: .* holds a 'report_cnn' model, not 'simple_cnn'"):
-        train(
+        train_from(
             TrainConfig(model="simple_cnn", epochs=1, init=str(tmp_path / "a" / "best.pt"), **FAST),
             synth,
             tmp_path / "d",
@@ -380,9 +388,22 @@ def test_init_starts_from_given_weights_and_checks_the_model(synth, tmp_path):
     with pytest.raises(
         ConfigError, match="teacher: 'nobody' is neither a checkpoint file nor a pretrained model"
     ):
-        train(TrainConfig(epochs=1, teacher="nobody", distill=0.5, **FAST), synth, tmp_path / "e")
+        train_from(TrainConfig(epochs=1, teacher="nobody", distill=0.5, **FAST), synth, tmp_path / "e")
     with pytest.raises(ConfigError, match="needs both a teacher and a distill weight"):
         TrainConfig(teacher=str(tmp_path / "a" / "best.pt")).check()
+
+
+def test_a_recipe_and_its_models_must_agree(synth, tmp_path):
+    """The recipe names what the run records; the models come as arguments: one without the other is one
+    sentence, before the folder is touched."""
+    with pytest.raises(ConfigError, match="teacher: the recipe names 'fer_vgg_s' but no model came with it"):
+        train(TrainConfig(epochs=1, teacher="fer_vgg_s", distill=0.5, **FAST), synth, tmp_path / "a")
+    with pytest.raises(ConfigError, match="init: the recipe names 'report_cnn' but no model came with it"):
+        train(TrainConfig(epochs=1, init="report_cnn", **FAST), synth, tmp_path / "a")
+    with pytest.raises(ConfigError, match="init: a model came without a name in the recipe"):
+        train(TrainConfig(epochs=1, **FAST), synth, tmp_path / "a", init=torch.nn.Linear(1, 1))
+    assert not (tmp_path / "a").exists()
+    assert training_models(TrainConfig(epochs=1), synth) == (None, None)
 
 
 @pytest.fixture(scope="module")
@@ -399,9 +420,7 @@ def synth_teacher(synth, tmp_path_factory):
 def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path, augmented):
     """With distill weight 1 the labels are ignored: a student trained on shuffled labels still learns the
     faces."""
-    from fer_lib.train import _take
-
-    noisy = _take(synth, np.arange(len(synth.labels)))
+    noisy = synth.subset(np.arange(len(synth.labels)))
     is_train = noisy.splits == "Training"
     noisy.labels[is_train] = np.random.default_rng(0).permutation(noisy.labels[is_train])
     assert (
@@ -413,7 +432,7 @@ def test_a_student_learns_from_the_teacher_alone(synth, synth_teacher, tmp_path,
     with pytest.warns(
         UserWarning, match="the teacher .* was trained on other data"
     ):  # the shuffled labels change the hash
-        student = train(
+        student = train_from(
             TrainConfig(**setting, teacher=str(synth_teacher), distill=1.0), noisy, tmp_path / "student"
         )
     assert max(e["val_acc"] for e in student) > 0.4, student  # chance is 1/7
@@ -444,7 +463,7 @@ def test_cached_teacher_logits_follow_each_flip(synth, synth_teacher, tmp_path, 
         monkeypatch.setattr(T, "distill_loss", record)
         if way == "per batch":
             monkeypatch.setattr(T, "_only_mirrored", lambda cfg: False)
-        train(TrainConfig(**cfg), synth, tmp_path / way)
+        train_from(TrainConfig(**cfg), synth, tmp_path / way)
     assert len(seen["cached"]) == len(seen["per batch"]) > 1
     for a, b in zip(seen["cached"], seen["per batch"]):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
@@ -464,7 +483,7 @@ def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it
     from fer_lib.models import checkpoint_meta, weights_fingerprint
 
     cfg = dict(epochs=2, flip=True, shift=0, rotate=0, scale=0, distill=0.5, **FAST)
-    train(TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", stop_after=1)
+    train_from(TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", stop_after=1)
     meta = checkpoint_meta(tmp_path / "student" / "last.pt")
     assert meta["teacher_weights"] == weights_fingerprint(load_model(synth_teacher)[0])
     # the same name, other weights: a re-shipped teacher, say
@@ -474,10 +493,12 @@ def test_a_distilled_run_keeps_its_teachers_fingerprint_and_resumes_only_with_it
     torch.save(ckpt, tmp_path / "other.pt")
     assert weights_fingerprint(load_model(tmp_path / "other.pt")[0]) != meta["teacher_weights"]
     with pytest.raises(ConfigError, match="was distilled from other weights"):
-        train(
+        train_from(
             TrainConfig(**cfg, teacher=str(tmp_path / "other.pt")), synth, tmp_path / "student", resume=True
         )
-    hist = train(TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", resume=True)
+    hist = train_from(
+        TrainConfig(**cfg, teacher=str(synth_teacher)), synth, tmp_path / "student", resume=True
+    )
     assert len(hist) == 2
     assert (
         train(TrainConfig(epochs=1, **FAST), synth, tmp_path / "plain")
@@ -504,7 +525,7 @@ def test_recipe_phases_undo_the_changes_newest_first():
         {"from_epoch": 18, "changed": {"epochs": [30, 32], "lr": [1e-3, 3e-4], "flip": [True, False]}},
         {"from_epoch": 33, "changed": {"epochs": [32, 42]}},
     ]
-    phases = T.recipe_phases(last, changes, 42)
+    phases = recipe_phases(last, changes, 42)
     assert [end for _, end in phases] == [10, 17, 32, 42]
     assert phases[0][0] == {
         "epochs": 10,
@@ -523,11 +544,11 @@ def test_recipe_phases_undo_the_changes_newest_first():
         "seed": 0,
     }
     assert phases[2][0] == dict(last, epochs=32) and phases[3][0] == last
-    assert T.recipe_phases(last, [], 40) == [(last, 40)]
+    assert recipe_phases(last, [], 40) == [(last, 40)]
     with pytest.raises(ConfigError, match="do not fit a run of 12 epochs"):
-        T.recipe_phases(last, changes, 12)
+        recipe_phases(last, changes, 12)
     with pytest.raises(ConfigError, match="'lr' became 0.0003, but the next phase has 0.001"):
-        T.recipe_phases(dict(last, lr=1e-3), changes, 42)
+        recipe_phases(dict(last, lr=1e-3), changes, 42)
 
 
 def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
@@ -555,9 +576,9 @@ def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
 
     same = tmp_path / "same"
     assert (
-        len(T.replay(recipe, synth, same, seed=0, stop_after=2, runtime={"progress": False})) == 2
+        len(replay(recipe, synth, same, seed=0, stop_after=2, runtime={"progress": False})) == 2
     )  # time-boxed
-    again = T.replay(recipe, synth, same, seed=0, runtime={"progress": False})  # resumed to the end
+    again = replay(recipe, synth, same, seed=0, runtime={"progress": False})  # resumed to the end
     strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
     assert strip(again) == strip(recipe["history"])  # same seed, same phases: the same run
     a, b = (torch.load(p / "last.pt", weights_only=True) for p in (orig, same))
@@ -565,12 +586,12 @@ def test_replay_repeats_a_multi_phase_run_and_makes_seed_runs(synth, tmp_path):
     assert json.loads(b["meta"])["config_changes"] == recipe["config_changes"]
 
     other = tmp_path / "seed1"
-    T.replay(recipe, synth, other, seed=1, runtime={"progress": False})
+    replay(recipe, synth, other, seed=1, runtime={"progress": False})
     assert _recipe(full_run_meta(other, load_model(other / "best.pt")[1])) == _recipe(recipe)
     card = export_pretrained(orig, synth, name="toy", dest=tmp_path / "ship", seed_runs=[other])
     assert card["seeds"] == 2
     with pytest.raises(ConfigError, match="not a replay of this recipe with seed 2"):
-        T.replay(recipe, synth, other, seed=2)
+        replay(recipe, synth, other, seed=2)
 
 
 def _bn_net() -> torch.nn.Module:
@@ -614,7 +635,7 @@ def test_bn_recompute_runs_validate_test_time_statistics_and_resume(synth, tmp_p
     cfg = dict(epochs=2, limit=140, bn_recompute=70, lr=0.01, **FAST)
     full = train(TrainConfig(**cfg), synth, tmp_path / "a")
     saved, _ = load_model(tmp_path / "a" / "last.pt")
-    part = T._take(synth.split("Training"), stratified_sample(synth.split("Training").labels, 140, 0))
+    part = synth.split("Training").subset(stratified_sample(synth.split("Training").labels, 140, 0))
     again, _ = load_model(tmp_path / "a" / "last.pt")
     with torch.no_grad():
         for m in again.modules():

@@ -1,0 +1,152 @@
+"""Writing a file whole or not at all: the one way fer_lib writes a file that a user keeps.
+
+``write_atomic`` writes into a fresh temporary file beside the target (``NAME.<pid>.tmp``, created
+with O_EXCL, so never through a link), fsyncs it and renames it over the target. A full disk, a
+failing writer or Ctrl-C removes the temporary file and leaves the target as it was; a process
+killed outright leaves its temporary file behind, and ``own_temp_files`` finds those of given
+target names, so that a cleanup removes what fer_lib made and nothing else. Nothing here imports
+torch until a checkpoint is saved.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import WriteError
+
+TEMP_SUFFIX = ".tmp"
+
+_WHY = {
+    errno.ENOSPC: "the file system is full",
+    getattr(errno, "EDQUOT", -1): "the disk quota is used up",
+    errno.EFBIG: "the file is larger than the file system allows",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+}
+_NO_ROOM = (errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EFBIG)
+
+
+def temp_name(path: Path) -> Path:
+    """Where this process writes ``path`` before renaming it: ``NAME.<pid>.tmp`` beside it."""
+    return path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+
+
+def own_temp_files(folder: Path, names: Iterable[str]) -> list[Path]:
+    """The temporary files that a killed writer of ``names`` left in ``folder`` (``NAME.<pid>.tmp``, nothing
+    else)."""
+    pattern = re.compile("(?:" + "|".join(map(re.escape, names)) + r")\.\d+" + re.escape(TEMP_SUFFIX))
+    return sorted(
+        p for p in folder.iterdir() if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink()
+    )
+
+
+class _Recorded:
+    """A file that remembers its last write error: torch.save reports a failed write as its own
+    RuntimeError."""
+
+    def __init__(self, f: Any) -> None:
+        self._f, self.error = f, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+def write_failed(path: Path, e: OSError, hint: str | None = None) -> WriteError:
+    """One sentence for a write that failed: what went wrong, that nothing half-written is left, what to
+    do."""
+    why = _WHY.get(e.errno, e.strerror or str(e))
+    if hint is None:
+        state = f"the earlier {path.name} is kept as it was" if path.exists() else "nothing was written"
+        advice = "free some space" if e.errno in _NO_ROOM else "choose a place you can write to"
+        hint = f"{state}, so {advice} and run the command again"
+    return WriteError(f"cannot write {path}: {why}; {hint}.")
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Any], Any], *, hint: str | None = None) -> Path:
+    """Call ``write(f)`` on a fresh binary temporary file beside ``path``, fsync it, rename it to ``path``.
+
+    Any failure removes the temporary file and leaves ``path`` as it was; an OSError (a full disk,
+    say) becomes one WriteError sentence, ending in ``hint`` (what to do next) where one is given.
+    """
+    p = Path(path)
+    tmp = temp_name(p)
+    recorded: _Recorded | None = None
+    try:
+        with _create(tmp) as f:
+            recorded = _Recorded(f)
+            write(recorded)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        failure = e if isinstance(e, OSError) else (recorded.error if recorded is not None else None)
+        if failure is None or not isinstance(e, Exception):
+            raise
+        raise write_failed(p, failure, hint) from None
+    _sync_folder(p.parent)
+    return p
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, hint: str | None = None) -> Path:
+    return write_atomic(path, lambda f: f.write(data), hint=hint)
+
+
+def write_text(path: str | os.PathLike, text: str, *, hint: str | None = None) -> Path:
+    return write_bytes(path, text.encode("utf-8"), hint=hint)
+
+
+def save_checkpoint(obj: Any, path: str | os.PathLike, *, hint: str | None = None) -> Path:
+    """torch.save, atomically."""
+    import torch
+
+    return write_atomic(path, lambda f: torch.save(obj, f), hint=hint)
+
+
+def save_image(image: Any, path: str | os.PathLike) -> Path:
+    """A PIL image, atomically, in the format its file name's suffix names."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    return write_atomic(path, lambda f: image.save(f, format=fmt))
+
+
+def save_figure(fig: Any, path: str | os.PathLike, **kw: Any) -> Path:
+    """A matplotlib figure, atomically, in the format its file name's suffix names."""
+    return write_atomic(path, lambda f: fig.savefig(f, format=Path(path).suffix.lower().lstrip("."), **kw))
+
+
+def _create(tmp: Path) -> Any:
+    """A new file opened for writing; O_EXCL: an existing name, a link included, is never written through."""
+    tmp.unlink(missing_ok=True)  # left by a killed process that had this process id
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    return os.fdopen(fd, "wb")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself survive a power cut, where the file system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
