@@ -65,7 +65,11 @@ def test_a_run_on_a_packed_copy_of_some_splits_exports_against_the_whole_data(sy
     assert card["data_hash"] == synth.fingerprint() and len(card["history"]) == 2
     with pytest.raises(ConfigError, match="was trained on data"):
         export_pretrained(
-            tmp_path / "run", synthetic_fer(70, 14, 14, seed=5), name="toy", dest=tmp_path / "ship"
+            tmp_path / "run",
+            synthetic_fer(70, 14, 14, seed=5),
+            name="toy",
+            dest=tmp_path / "ship",
+            force=True,
         )
 
 
@@ -332,10 +336,11 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
     # a run of another recipe, or the same seed twice, is refused
     other = tmp_path / "other"
     train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=3, lr=3e-4), synth, other)
+    ship = dict(name="toy", dest=tmp_path / "ship", force=True)  # past the check that toy already ships
     with pytest.raises(ConfigError, match="is not a seed run of"):
-        export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=[other])
+        export_pretrained(runs[0], synth, seed_runs=[other], **ship)
     with pytest.raises(ConfigError, match=r"seed runs must differ in seed; got seeds \[0, 0\]"):
-        export_pretrained(runs[0], synth, name="toy", dest=tmp_path / "ship", seed_runs=[runs[0]])
+        export_pretrained(runs[0], synth, seed_runs=[runs[0]], **ship)
 
 
 def test_seed_summary_is_mean_sample_sd_and_range():
@@ -654,7 +659,10 @@ def test_ship_commands_wrap_the_maintainer_steps(toy_run, synth_csv, tmp_path, c
     )
     record = json.loads((dest / "experiments" / f"{toy_run.name}.json").read_text())
     assert record["question"] == "does it learn?" and "PrivateTest" not in json.dumps(record)
-    assert main(["ship", "retire", "report_cnn", "--question", "replaced?", "--dest", str(dest)]) == 0
+    retire = ["ship", "retire", "report_cnn", "--question", "replaced?", "--dest", str(dest)]
+    assert main(retire) == 2  # the card's run is the one just recorded: that record is kept
+    assert "already records a run named" in capsys.readouterr().err
+    assert main([*retire, "--force"]) == 0
     run = json.loads((dest / "report_cnn.json").read_text())["run"]  # one seed: the card's own run
     retired = json.loads((dest / "experiments" / f"{run}.json").read_text())
     assert retired["shipped_as"] == "report_cnn" and retired["question"] == "replaced?"
