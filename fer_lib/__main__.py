@@ -574,7 +574,7 @@ def _ship(a: argparse.Namespace) -> int:
         return 0
     else:  # predictions
         preds = P.record_predictions(a.name, data, dest=dest)
-        print(f"{a.name}: PrivateTest predictions stored for {', '.join(preds)}")
+        print(f"{a.name}: predictions stored for {', '.join(preds)}")
         return 0
     m = card["metrics"]
     print(
@@ -828,7 +828,7 @@ def _add_ship(sub: Any) -> None:
     st.add_argument("--question", required=True)
     st.add_argument("--note", default="")
     ship_args(st, data=False, force="an earlier record")
-    sp_ = ssub.add_parser("predictions", help="store a shipped model's PrivateTest predictions in its card")
+    sp_ = ssub.add_parser("predictions", help="store a shipped model's test-split predictions in its card")
     sp_.add_argument("name")
     ship_args(sp_)
     sh.set_defaults(func=_ship)

@@ -528,6 +528,8 @@ def open_image(f: str | os.PathLike, rgb: bool = False) -> Image.Image:
         raise DataError(f"{f}: a folder, not an image file.")
     try:
         with Image.open(f) as im:
+            if not rgb and im.format == "JPEG" and im.width * im.height > 2**24:
+                im.draft("L", im.size)  # a large JPEG decoded straight to gray: a third of the memory
             return upright(im, rgb)
     except Image.DecompressionBombError:
         raise DataError(

@@ -3,7 +3,9 @@
 ``read_expressions(image)`` is the one call: a path, PIL image or array in, the faces out, each
 with its box in the photo, its 48x48 crop and the class probabilities. Images of at most
 ``CROP_MAX`` pixels a side are taken as faces already cropped (FER2013's own are 48x48); larger
-ones go through face detection (``fer_lib.faces``).
+ones go through face detection (``fer_lib.faces``), and their faces come in reading order (rows from
+top to bottom, each left to right). A photo of 100 megapixels is held once, as 8-bit gray: detection
+searches a scaled copy, and crops, maps and figures are made from the faces' regions only.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 CROP_MAX = 96  # an image this small (each side) is a cropped face, not a photo to search
+FIGURE_SIDE = 1600  # pixels: the most a figure shows of a photo a side (a 6.4-inch figure at 150 dpi is 960)
 
 
 def load_photo(image: Any) -> np.ndarray:
@@ -99,7 +102,7 @@ def read_expressions(
     tta: str = "none",
     device: str | torch.device = "cpu",
 ) -> list[Face]:
-    """Every face in ``image`` (path, PIL image or array), largest first, with box, crop and probabilities.
+    """Every face in ``image`` (path, PIL image or array), in reading order, with box, crop and probabilities.
 
     An empty list means no face was found. ``model`` is a pretrained name, a checkpoint path or a model.
     """
@@ -122,7 +125,8 @@ def annotate(photo: np.ndarray, faces: list[Face]) -> Image.Image:
     """The photo with each face's box and its top class and probability."""
     from PIL import Image, ImageDraw
 
-    im = Image.fromarray(photo).convert("RGB")
+    im = Image.fromarray(photo)
+    im = im if im.mode == "RGB" else im.convert("RGB")  # one copy of a large photo, not two
     draw = ImageDraw.Draw(im)
     width = max(2, round(max(im.size) / 300))
     for f in faces:
@@ -163,6 +167,8 @@ def explain_faces(
     maps = to_display(
         attribute(net, to_float_images(np.stack([f.crop for f in faces]), device), targets.to(device), method)
     )
+    # np.zeros maps its pages only where a map is written: a 100-megapixel photo's canvas costs the
+    # faces' squares, not 400 MB, as long as the figure reads it sparsely (explanation_figure)
     canvas = np.zeros(gray.shape, np.float32)
     for f, m in zip(faces, maps):
         if not f.detected:  # the whole image was the face: the map is squeezed back to its shape
@@ -195,6 +201,7 @@ def explanation_figure(
     again), so that a small face's map can be read."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+    from PIL import Image
 
     h, w = gray.shape
     x0, y0, x1, y1 = 0, 0, w, h
@@ -206,9 +213,21 @@ def explanation_figure(
             min(w, max(x + s for x, _, s in squares) + pad),
             min(h, max(y + s for _, y, s in squares) + pad),
         )
+    # the view at most FIGURE_SIDE pixels a side: the photo averaged, the map sampled (it is smooth at
+    # that scale: each face's map is 48x48 cells scaled up)
+    step = max(1, -(-max(x1 - x0, y1 - y0) // FIGURE_SIDE))
+    heat_view = np.ascontiguousarray(heat[y0:y1:step, x0:x1:step])
+    gray_view = gray[y0:y1, x0:x1]
+    if step > 1:
+        gray_view = np.asarray(
+            Image.fromarray(np.ascontiguousarray(gray_view)).resize(heat_view.shape[::-1], Image.BOX)
+        )
+    extent = (x0 - 0.5, x0 + heat_view.shape[1] * step - 0.5, y0 + heat_view.shape[0] * step - 0.5, y0 - 0.5)
     fig, ax = plt.subplots(figsize=(6.4, 6.4 * (y1 - y0) / (x1 - x0) + 0.3))
-    ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
-    shown = ax.imshow(np.ma.masked_where(heat <= 0.02, heat), cmap=cmap, alpha=0.6, vmin=0, vmax=1)
+    ax.imshow(gray_view, cmap="gray", vmin=0, vmax=255, extent=extent)
+    shown = ax.imshow(
+        np.ma.masked_where(heat_view <= 0.02, heat_view), cmap=cmap, alpha=0.6, vmin=0, vmax=1, extent=extent
+    )
     for f in faces:
         x, y, bw, bh = f.box
         ax.add_patch(Rectangle((x, y), bw, bh, fill=False, edgecolor="#ffd200", linewidth=1.5))

@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .evaluate import eval_batch_size, measure, predict_logits_tta, recompute_batchnorm
 from .files import save_checkpoint, write_text
 from .models import checkpoint_meta, half_state_dict, read_checkpoint
+from .names import TTA_MODES
 from .pretrained import EXPERIMENTS_DIR, PRETRAINED_DIR, load_model, run_fields
 from .recipe import recipe_settings
 
@@ -70,25 +71,88 @@ def check_predictions(
     return int((logits.argmax(1).numpy() != stored[idx]).sum())
 
 
+def card_problems(card: dict, model: nn.Module, data, sample: int = 40, seed: int = 0) -> list[str]:
+    """What in a shipped card disagrees with its stored predictions or with its weights; empty when it holds.
+
+    For PublicTest and PrivateTest, each accuracy the card gives (plain, flip, ten-crop) must be the
+    accuracy of its stored predictions on ``data``'s labels, exactly; and on a fixed random sample of
+    ``sample`` faces of the split (``seed``), ``model`` must predict what is stored, in every mode (one
+    ten-crop pass gives all three). A changed number, or a stored prediction changed on a sampled face
+    or from right to wrong anywhere, is reported.
+    """
+    if card.get("data_hash") != data.data_hash():
+        return [
+            f"the card was measured on data {card.get('data_hash')}, not on this data ({data.data_hash()})"
+        ]
+    problems = []
+    stored_all = card.get("predictions") or {}
+    for split in ("PublicTest", "PrivateTest"):
+        part, metrics = data.split(split), card["metrics"][split]
+        missing = [m for m in TTA_MODES if f"{split} {m}" not in stored_all]
+        if missing:
+            problems.append(f"no stored {split} predictions for {', '.join(missing)}")
+            continue
+        try:
+            stored = {
+                m: _stored_classes(stored_all[f"{split} {m}"], len(part), f"the {len(part)} faces of {split}")
+                for m in TTA_MODES
+            }
+        except ConfigError as e:
+            problems.append(str(e).rstrip("."))
+            continue
+        for m in TTA_MODES:
+            key = "accuracy" if m == "none" else f"accuracy_{m}"
+            got = float((stored[m] == part.labels).mean())
+            if metrics.get(key) != got or metrics.get("n") != len(part):
+                problems.append(
+                    f"{split} {key}: the card says {metrics.get(key)} on {metrics.get('n')} faces, its "
+                    f"stored predictions give {got} on {len(part)}"
+                )
+        idx = np.sort(
+            np.random.default_rng(seed).choice(len(part), size=min(sample, len(part)), replace=False)
+        )
+        logits = predict_logits_tta(
+            model, part.images[idx], TTA_MODES, batch_size=eval_batch_size(torch.device("cpu"))
+        )
+        for m in TTA_MODES:
+            differ = idx[logits[m].argmax(1).numpy() != stored[m][idx]]
+            if len(differ):
+                problems.append(
+                    f"{split} {m}: the weights predict otherwise than stored on {len(differ)} of {len(idx)} "
+                    f"sampled faces (faces {', '.join(map(str, differ[:5]))})"
+                )
+    return problems
+
+
 def record_predictions(name: str, data, dest: str | Path | None = None) -> dict[str, str]:
-    """Add a shipped model's PrivateTest predictions (every TTA mode) to a card made before cards kept them.
+    """Add a shipped model's test-split predictions (every TTA mode) to its card, for each of PublicTest
+    and PrivateTest whose predictions it lacks (both where it has them all, to measure them again).
 
     The accuracies they give must be the card's, within one face, or nothing is written.
     """
     out = Path(dest or PRETRAINED_DIR)
     card_path, card = _shipped_card(name, out, data)
     model, _ = load_model(out / f"{name}.pt")
+    stored = card.get("predictions") or {}
+    splits = tuple(s for s in ("PublicTest", "PrivateTest") if f"{s} tencrop" not in stored)
     preds: dict[str, str] = {}
-    got = measure(model, data, splits=("PrivateTest",), predictions=preds)["PrivateTest"]
-    for key, value in got.items():
-        if key != "n" and abs(value - card["metrics"]["PrivateTest"][key]) > 1.5 / got["n"]:
-            raise ConfigError(
-                f"{name}: PrivateTest {key} is {value:.4f} now, the card says "
-                f"{card['metrics']['PrivateTest'][key]:.4f}."
-            )
-    card["predictions"] = preds
+    for split, got in measure(
+        model, data, splits=splits or ("PublicTest", "PrivateTest"), predictions=preds
+    ).items():
+        for key, value in got.items():
+            if key != "n" and abs(value - card["metrics"][split][key]) > 1.5 / got["n"]:
+                raise ConfigError(
+                    f"{name}: {split} {key} is {value:.4f} now, the card says "
+                    f"{card['metrics'][split][key]:.4f}."
+                )
+    merged = stored | preds
+    card["predictions"] = {  # in measure's order: split, then TTA mode
+        k: merged[k]
+        for k in (f"{s} {m}" for s in ("PublicTest", "PrivateTest") for m in TTA_MODES)
+        if k in merged
+    }
     _write_json(card, card_path)
-    return preds
+    return card["predictions"]
 
 
 def full_run_meta(run: Path, best_meta: dict) -> dict:
@@ -289,7 +353,7 @@ def export_pretrained(
         "selected_on": "PublicTest accuracy (best epoch" + (", then best seed run)" if seed_runs else ")"),
         "seeds": len(runs),
         "weights": "float16",
-        "predictions": {k: v for k, v in preds.items() if k.startswith("PrivateTest")},
+        "predictions": preds,
     }
     if seed_rows:
         card["seed_runs"] = seed_rows
@@ -340,7 +404,10 @@ def recompute_shipped_batchnorm(
     save_fp16(model, meta, trial)
     try:
         new_model, _ = load_model(trial, device=device)  # measure what users would load
-        after = measure(new_model, data, splits=("PublicTest",), device=device)["PublicTest"]
+        preds: dict[str, str] = {}  # kept in the card with the new statistics
+        after = measure(new_model, data, splits=("PublicTest",), device=device, predictions=preds)[
+            "PublicTest"
+        ]
         entry = {
             "statistics": f"recomputed on all {len(train_images):,} Training images, no augmentation, "
             "dropout off",
@@ -355,7 +422,6 @@ def recompute_shipped_batchnorm(
             entry["metrics before"] = card["metrics"]
             meta = dict(meta, batchnorm=entry["statistics"])
             save_fp16(new_model, meta, out / f"{name}.pt")
-            preds: dict[str, str] = {}
             metrics = {
                 "PublicTest": after,
                 **measure(new_model, data, splits=("PrivateTest",), device=device, predictions=preds),

@@ -22,17 +22,7 @@ from fer_lib.errors import DataError  # noqa: E402
 from fer_lib.faces import FER_BOX_SHARE, crop_face, detect_faces, find_faces, to_gray  # noqa: E402
 from fer_lib.photos import read_expressions  # noqa: E402
 
-# drawn by hand on the 512x512 astronaut: brows to chin, cheek to cheek
-ASTRONAUT_FACE = (180, 70, 92, 96)
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    return inter / (aw * ah + bw * bh - inter)
+from .face_photos import ASTRONAUT_FACE, group, iou, peak_rss, portrait, score, texture  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +227,60 @@ def test_cli_predict_reads_a_video_frame_by_frame(astronaut, tmp_path, capsys):
 def test_bad_arrays_are_one_sentence():
     with pytest.raises(DataError, match=r"an image array must be HxW, HxWx3 or HxWx4, not \(2, 3, 4, 5\)"):
         to_gray(np.zeros((2, 3, 4, 5)))
+
+
+def test_a_group_photo_gives_exactly_its_faces_in_reading_order():
+    scene = group(12, 1600, 1200)
+    found = [f.box for f in find_faces(scene.image)]
+    assert score(found, scene.faces) == (0, 0), found  # (phantom, missed)
+    # the people stand in rows, made left to right and top to bottom: each found face is its own person's
+    assert all(iou(f, t) > 0.3 for f, t in zip(found, scene.faces)), found
+
+
+def test_a_portrait_scaled_up_to_4000x3000_has_one_face():
+    """The cascade alone finds five faces here, four of them on the suit and the helmet."""
+    scene = portrait(4000, 3000)
+    (face,) = find_faces(scene.image)
+    assert iou(face.box, scene.faces[0]) > 0.5, face.box
+
+
+@pytest.mark.parametrize("name", ["gravel", "suit"])
+def test_a_texture_has_no_face(name):
+    """Gravel and the astronaut's suit below her chin: the cascade alone finds 4 and 3 faces at this size."""
+    assert find_faces(texture(name, 1600, 1200).image) == []
+
+
+def test_faces_found_on_the_scaled_copy_are_confirmed_on_the_full_photo(monkeypatch):
+    """A candidate that the second tests reject is dropped; the region they see is cut from the full photo."""
+    from fer_lib import faces as F
+
+    scene = portrait(4000, 3000)
+    gray = to_gray(scene.image)
+    candidates = F.candidate_faces(gray)
+    assert len(candidates) >= 2  # the cascade on the scaled copy still finds more than the face
+    seen = []
+    monkeypatch.setattr(F, "confirmed", lambda region: seen.append(region.shape) or False)
+    assert F.detect_faces(gray) == [] and seen == [(2 * F.CHECK_FACE, 2 * F.CHECK_FACE)] * len(candidates)
+
+
+def test_reading_order_is_rows_top_to_bottom_then_left_to_right():
+    from fer_lib.faces import reading_order
+
+    boxes = [(300, 110, 90, 90), (20, 100, 80, 80), (160, 95, 100, 100), (40, 300, 90, 90)]
+    assert reading_order(boxes) == [boxes[1], boxes[2], boxes[0], boxes[3]]
+    assert reading_order(list(reversed(boxes))) == reading_order(boxes)
+
+
+@pytest.mark.slow
+def test_a_100_megapixel_photo_is_read_in_under_1_gib(tmp_path):
+    """predict and explain on an 11600x8700 JPEG: the photo is held once in gray, searched scaled down, and
+    its faces' regions alone are cut out (the cascade on the whole photo took 5.5 GiB, explain 12)."""
+    scene = portrait(3000, 3000)
+    big = np.full((8700, 11600, 3), (196, 188, 170), np.uint8)
+    big[2000:5000, 6000:9000] = scene.image
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=90)
+    del big
+    photo = str(tmp_path / "big.jpg")
+    assert peak_rss("predict", photo, "--device", "cpu") < 2**30
+    assert peak_rss("explain", photo, "-o", str(tmp_path / "why.png"), "--device", "cpu") < 2**30
+    assert Image.open(tmp_path / "why.png").size[0] > 500

@@ -231,8 +231,8 @@ NUMBERS = [
 def test_every_shipped_number_is_recomputed_from_the_weights(name, split, real_data, tmp_path):
     """Every accuracy a card gives (plain, flip, ten-crop on PublicTest and PrivateTest), recomputed on
     every face from the shipped weights with this test's own loop, not through fer_lib.evaluate or the
-    stored predictions: the same number of faces right, so that a single face's difference fails; on
-    PrivateTest, the very classes the card stores, face by face.
+    stored predictions: the same number of faces right, so that a single face's difference fails; and the
+    very classes the card stores, face by face.
 
     `make test` runs report_cnn's two splits; `make test-numbers` runs the other three models' (about 20
     CPU-minutes)."""
@@ -247,12 +247,10 @@ def test_every_shipped_number_is_recomputed_from_the_weights(name, split, real_d
         assert right == round(card[key] * card["n"]), (
             f"{name} {split} {key}: {right} faces right, card {card[key]:.4f}"
         )
-    if split == "PrivateTest":  # the stored predictions are these predictions
-        mode = {"accuracy": "none", "accuracy_flip": "flip", "accuracy_tencrop": "tencrop"}
-        for key, pred in got.items():
-            stored = np.frombuffer(info["predictions"][f"PrivateTest {mode[key]}"].encode(), np.uint8) - ord(
-                "0"
-            )
+    mode = {"accuracy": "none", "accuracy_flip": "flip", "accuracy_tencrop": "tencrop"}
+    for key, pred in got.items():  # the stored predictions are these predictions
+        if f"{split} {mode[key]}" in info.get("predictions", {}):
+            stored = np.frombuffer(info["predictions"][f"{split} {mode[key]}"].encode(), np.uint8) - ord("0")
             assert int((stored != pred).sum()) == 0, f"{name} {key}: stored predictions differ"
 
 
@@ -694,3 +692,65 @@ def test_cards_and_records_share_one_schema(toy_run, synth, tmp_path):
     assert schema_problems(dict(card, epochs=card["epochs"] + 1), "card") == [
         f"'epochs' is {card['epochs'] + 1} but the history has {card['epochs']} epochs"
     ]
+
+
+def _edited(card: dict, key: str, face: int, label: int) -> dict:
+    """A copy of ``card`` whose stored ``key`` predictions say ``label`` for ``face``."""
+    preds = dict(card["predictions"])
+    preds[key] = preds[key][:face] + str(label) + preds[key][face + 1 :]
+    return dict(card, predictions=preds)
+
+
+def _check_catches_edits(card: dict, model, data) -> None:
+    """card_problems passes ``card`` and fails its copies with a number or one stored prediction changed."""
+    from fer_lib.ship import card_problems
+
+    assert card_problems(card, model, data, sample=8) == []
+    n = card["metrics"]["PublicTest"]["n"]
+    number = json.loads(json.dumps(card))
+    number["metrics"]["PublicTest"]["accuracy_flip"] += 1 / n  # one face more right than stored
+    (problem,) = card_problems(number, model, data, sample=8)
+    assert problem.startswith("PublicTest accuracy_flip: the card says")
+    part = data.split("PrivateTest")
+    sampled = np.sort(np.random.default_rng(0).choice(len(part), size=8, replace=False))
+    key = "PrivateTest tencrop"
+    face = int(sampled[3])  # a sampled face given another class: the weights disagree
+    other = (int(card["predictions"][key][face]) + 1) % 7
+    problems = card_problems(_edited(card, key, face, other), model, data, sample=8)
+    want = (
+        "PrivateTest tencrop: the weights predict otherwise than stored on 1 of 8 sampled faces "
+        + f"(faces {face})"
+    )
+    assert want in problems, problems
+    stored = np.frombuffer(card["predictions"][key].encode(), np.uint8) - ord("0")
+    face = next(i for i in range(len(part)) if i not in sampled and stored[i] == part.labels[i])
+    (problem,) = card_problems(_edited(card, key, face, (part.labels[face] + 1) % 7), model, data, sample=8)
+    assert problem.startswith("PrivateTest accuracy_tencrop: the card says")  # a right face made wrong
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_numbers_are_those_of_the_stored_predictions_and_the_weights(name, real_data):
+    """Each card's accuracies, both test splits and every TTA mode, are its stored predictions' on the real
+    labels, and the shipped weights make the stored predictions on 40 faces of each split (a fixed sample):
+    seconds, where recomputing every face takes minutes (`make test-numbers`)."""
+    from fer_lib.ship import card_problems
+
+    assert card_problems(pretrained_info(name), load_model(name)[0], real_data) == []
+
+
+@pytest.mark.realdata
+def test_a_shipped_card_with_a_number_or_a_prediction_edited_fails_the_check(real_data):
+    _check_catches_edits(pretrained_info("report_cnn"), load_model("report_cnn")[0], real_data)
+
+
+def test_the_card_check_catches_edits_on_a_card_made_now(toy_run, synth, tmp_path):
+    from fer_lib.ship import card_problems
+
+    card = export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
+    model = load_model(tmp_path / "toy.pt")[0]
+    _check_catches_edits(card, model, synth)
+    lacking = dict(card, predictions={k: v for k, v in card["predictions"].items() if k != "PublicTest flip"})
+    assert card_problems(lacking, model, synth, sample=8) == ["no stored PublicTest predictions for flip"]
+    other = synthetic_fer(70, 14, 14, seed=5)
+    assert card_problems(card, model, other)[0].startswith("the card was measured on data")
