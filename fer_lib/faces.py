@@ -63,7 +63,8 @@ class Face:
         }
 
 
-def _cv2():
+def opencv():
+    """OpenCV, imported once it is needed, with its own log messages silenced."""
     try:
         import cv2
     except ImportError:  # pragma: no cover - a declared dependency
@@ -87,7 +88,7 @@ _CASCADES: dict[str, Any] = {}
 def _cascade(name: str):
     """OpenCV's ``haarcascade_NAME.xml``, loaded once."""
     if name not in _CASCADES:
-        cv2 = _cv2()
+        cv2 = opencv()
         path = os.path.join(cv2.data.haarcascades, f"haarcascade_{name}.xml")
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():

@@ -267,9 +267,9 @@ def video_frames(source: str | int, every: float) -> Iterator[tuple[int, float, 
     """
     import time
 
-    from .faces import _cv2
+    from .faces import opencv
 
-    cv2 = _cv2()
+    cv2 = opencv()
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         what = f"camera {source}" if isinstance(source, int) else str(source)

@@ -15,8 +15,8 @@ from .conftest import REPO
 FER_LIB = REPO / "fer_lib"
 
 # (importing module, module imported from, name): private names still imported across modules, each with
-# why it stays for now. faces.py is being rewritten, and the name goes with that rewrite.
-KNOWN = {("photos", "faces", "_cv2")}
+# why it stays for now; none today
+KNOWN: set[tuple[str, str, str]] = set()
 
 
 def imports(source: str, module: str) -> list[tuple[str, str]]:
