@@ -41,9 +41,7 @@ def export_holdout_study(
     from fer_lib.pretrained import load_model
     from fer_lib.ship import full_run_meta, save_fp16
 
-    out = output_file(dest, (".pt",), "the study's weights")
-    if out.exists() and not force:
-        raise ConfigError(f"{out} exists; choose another file or pass --force to replace it.")
+    out = output_file(dest, (".pt",), "the study's weights", force=force)
     run = Path(run_folder)
     if not (run / "best.pt").exists():
         raise ConfigError(f"{run}: no best.pt; not a finished training run.")

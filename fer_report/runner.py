@@ -35,6 +35,14 @@ class ReportFailed(FerError):
     """A chapter notebook raised; the book was not touched."""
 
 
+def _working_folder(notebook: Path) -> Path:
+    """Where a chapter runs: its repository (paths in the parameters are relative to it), else its folder."""
+    try:
+        return repository(notebook.parent)
+    except ConfigError:
+        return notebook.parent
+
+
 def toc_notebooks(repo: Path | None = None) -> list[Path]:
     """The chapter notebooks in the order ``repo``'s ``_toc.yml`` gives."""
     import yaml
@@ -112,7 +120,7 @@ def run_report(
                 str(target),
                 parameters=own,
                 kernel_name=kernel,
-                cwd=str(repository(nb.parent)),
+                cwd=str(_working_folder(nb)),
                 progress_bar=False,
                 report_mode=False,
             )

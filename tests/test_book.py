@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from fer_lib.errors import ConfigError
 from fer_report.runner import ReportFailed, run_report, toc_notebooks
 
-from .conftest import REPO, run_cli
+from .conftest import REPO
 from .test_publish import load_link_checker
 
 CHAPTERS = [p.stem for p in toc_notebooks()]
@@ -218,6 +219,13 @@ def test_parameter_cells_are_hidden():
                 assert "remove-cell" in tags, f"{ch}: a parameters cell would show in the book"
 
 
+def run_report_cli(*args: str) -> subprocess.CompletedProcess:
+    """``fer-report run ARGS`` in a child process, from the repository."""
+    return subprocess.run(
+        [sys.executable, "-m", "fer_report", "run", *args], capture_output=True, text=True, cwd=REPO
+    )
+
+
 def test_only_runs_the_named_chapters_in_book_order(tmp_path):
     from fer_report.runner import select_chapters
 
@@ -225,10 +233,10 @@ def test_only_runs_the_named_chapters_in_book_order(tmp_path):
     assert [nb.stem for nb in chosen] == ["q3_confusion", "results"]  # book order, not the order given
     with pytest.raises(ConfigError, match=r"no chapter named q9_nothing in _toc.yml; chapters: intro, "):
         select_chapters(["q9_nothing", "results"])
-    r = run_cli("report", "--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q9_nothing")
+    r = run_report_cli("--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q9_nothing")
     assert r.returncode == 2 and "no chapter named q9_nothing" in r.stderr
     assert not (tmp_path / "out").exists()
-    r = run_cli("report", "--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q1_architecture")
+    r = run_report_cli("--data", "synthetic", "--out", str(tmp_path / "out"), "--only", "q1_architecture")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["q1_architecture.ipynb"]
 

@@ -141,6 +141,13 @@ def _faces(i: Inputs) -> tuple[np.ndarray, list]:
     return photos.locate_faces(i.images[0])  # 48x48: taken whole, no detector
 
 
+def _card_of(model: nn.Module, i: Inputs) -> dict:
+    """A card of ``model`` on the test faces of ``i``: its accuracies and stored predictions."""
+    predictions: dict[str, str] = {}
+    metrics = evaluate.measure(model, i.data, predictions=predictions)
+    return {"data_hash": i.data.data_hash(), "metrics": metrics, "predictions": predictions}
+
+
 FEW_STEPS = dict(ig_steps=3, smooth_samples=2, occlusion_window=16, occlusion_stride=16)
 
 CASES: list[Case] = [
@@ -211,6 +218,7 @@ CASES: list[Case] = [
         lambda m, i: ship.check_predictions(m, i.data, "0" * 7, split="PublicTest", tta="none", sample=3),
     ),
     Case(ship.save_fp16, lambda m, i: ship.save_fp16(m, {}, i.tmp / "model.pt")),
+    Case(ship.card_problems, lambda m, i: ship.card_problems(_card_of(m, i), m, i.data, sample=4)),
     # train
     Case(
         train.train,

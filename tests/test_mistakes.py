@@ -284,7 +284,6 @@ def test_output_folders_that_cannot_hold_a_run(synth_csv, tmp_path, capsys):
 
 
 def test_a_full_file_system_keeps_the_last_good_checkpoint(synth, tmp_path, monkeypatch):
-    import fer_lib.rundir as rundir
 
     out = tmp_path / "run"
     train(quick_cfg(epochs=2), synth, out, stop_after=1)
@@ -294,12 +293,12 @@ def test_a_full_file_system_keeps_the_last_good_checkpoint(synth, tmp_path, monk
     def full(obj, f, *a, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rundir.torch, "save", full)
+    monkeypatch.setattr(torch, "save", full)
     with pytest.raises(
         FerError, match=r"cannot write .*: the file system is full; the last complete checkpoint is kept"
     ):
         train(quick_cfg(epochs=2), synth, out, resume=True)
-    monkeypatch.setattr(rundir.torch, "save", real_save)
+    monkeypatch.setattr(torch, "save", real_save)
     assert (out / "last.pt").read_bytes() == before and not list(out.glob("*.tmp"))
     assert len(train(quick_cfg(epochs=2), synth, out, resume=True)) == 2
 

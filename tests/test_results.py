@@ -349,7 +349,7 @@ def test_holdout_study_ships_and_measures_a_run_trained_on_a_training_hold_out(s
         holdout.export_holdout_study(tmp_path / "run", synth, dest=tmp_path / "x.pt")
     path = holdout.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=tmp_path / "study.pt")
     before = path.read_bytes()
-    with pytest.raises(ConfigError, match="study.pt exists; choose another file or pass --force"):
+    with pytest.raises(ConfigError, match="study.pt already exists; pass --force to replace it"):
         holdout.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=path)
     assert path.read_bytes() == before
     assert holdout.export_holdout_study(tmp_path / "run", synth, 0.2, seed=1, dest=path, force=True) == path
