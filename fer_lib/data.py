@@ -529,7 +529,7 @@ def open_image(f: str | os.PathLike, rgb: bool = False) -> Image.Image:
     try:
         with Image.open(f) as im:
             if not rgb and im.format == "JPEG" and im.width * im.height > 2**24:
-                im.draft("L", im.size)  # a large JPEG decoded straight to gray: a third of the memory
+                im.draft("L", im.size)  # a large JPEG decoded straight to gray: a quarter of the memory
             return upright(im, rgb)
     except Image.DecompressionBombError:
         raise DataError(

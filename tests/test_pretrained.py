@@ -255,8 +255,9 @@ def test_every_shipped_number_is_recomputed_from_the_weights(name, split, real_d
 
 
 def test_stored_predictions_are_checked(toy_run, synth, tmp_path):
-    """A card keeps its PrivateTest predictions; they give its accuracies, and a wrong one is caught."""
-    from fer_lib.ship import check_predictions, prediction_accuracy, record_predictions
+    """A card keeps its PublicTest and PrivateTest predictions; they give its accuracies, and a wrong one is
+    caught."""
+    from fer_lib.ship import card_problems, check_predictions, prediction_accuracy, record_predictions
 
     card = export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
     labels = synth.split("PrivateTest").labels
@@ -266,6 +267,12 @@ def test_stored_predictions_are_checked(toy_run, synth, tmp_path):
             == card["metrics"]["PrivateTest"][key]
         )
     model, _ = load_model(tmp_path / "toy.pt")
+    _check_catches_edits(card, model, synth)  # card_problems, as on the shipped cards
+    lacking = dict(card, predictions={k: v for k, v in card["predictions"].items() if k != "PublicTest flip"})
+    assert card_problems(lacking, model, synth, sample=8) == ["no stored PublicTest predictions for flip"]
+    assert card_problems(card, model, synthetic_fer(70, 14, 14, seed=5))[0].startswith(
+        "the card was measured on data"
+    )
     stored = card["predictions"]["PrivateTest tencrop"]
     assert check_predictions(model, synth, stored, sample=50) == 0
     wrong = "".join(str((int(c) + 1) % 7) for c in stored)
@@ -278,6 +285,12 @@ def test_stored_predictions_are_checked(toy_run, synth, tmp_path):
     old.pop("predictions")
     path.write_text(json.dumps(old))
     assert record_predictions("toy", synth, dest=tmp_path) == card["predictions"]
+    private = {k: v for k, v in card["predictions"].items() if k.startswith("PrivateTest")}
+    path.write_text(
+        json.dumps(dict(old, predictions=private))
+    )  # a card made when only PrivateTest's were kept
+    assert record_predictions("toy", synth, dest=tmp_path) == card["predictions"]
+    assert json.loads(path.read_text())["predictions"] == card["predictions"]
     old["metrics"]["PrivateTest"]["accuracy_tencrop"] += 0.1
     path.write_text(json.dumps(old))
     with pytest.raises(ConfigError, match="the card says"):
@@ -742,15 +755,3 @@ def test_shipped_numbers_are_those_of_the_stored_predictions_and_the_weights(nam
 @pytest.mark.realdata
 def test_a_shipped_card_with_a_number_or_a_prediction_edited_fails_the_check(real_data):
     _check_catches_edits(pretrained_info("report_cnn"), load_model("report_cnn")[0], real_data)
-
-
-def test_the_card_check_catches_edits_on_a_card_made_now(toy_run, synth, tmp_path):
-    from fer_lib.ship import card_problems
-
-    card = export_pretrained(toy_run, synth, name="toy", dest=tmp_path)
-    model = load_model(tmp_path / "toy.pt")[0]
-    _check_catches_edits(card, model, synth)
-    lacking = dict(card, predictions={k: v for k, v in card["predictions"].items() if k != "PublicTest flip"})
-    assert card_problems(lacking, model, synth, sample=8) == ["no stored PublicTest predictions for flip"]
-    other = synthetic_fer(70, 14, 14, seed=5)
-    assert card_problems(card, model, other)[0].startswith("the card was measured on data")
