@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from fer_lib.data import FerData
+
 from .runner import toc_notebooks
 from .sources import cpu_model
 
@@ -80,3 +82,120 @@ def notebook_runs(folder: str | Path, *fallbacks: str | Path) -> list[dict[str, 
             }
         )
     return rows
+
+
+# --------------------------------------------------------------------------- what the chapter shows
+
+
+def environment_table(data: FerData) -> Any:
+    """The environment (``environment_info``) and the data the run read, one row each."""
+    import pandas as pd
+
+    env = environment_info()
+    env["data"] = f"{len(data):,} faces, data hash {data.fingerprint()}"
+    return pd.DataFrame(env, index=["version / value"]).T
+
+
+def runs_table(folder: str | Path, *fallbacks: str | Path) -> Any:
+    """The chapter runs (``notebook_runs``) as a table, one row a notebook; a column whose value is the same
+    for every chapter (no exception, one folder) is left out, since the text says it once."""
+    import pandas as pd
+
+    runs = pd.DataFrame(notebook_runs(folder, *fallbacks))
+    if not len(runs):
+        return runs
+    # a missing duration or exception can be NaN here, not None: pandas gave the column a numeric or text type
+    runs["seconds"] = runs["seconds"].map(lambda s: f"{s:.0f}" if pd.notna(s) else "")
+    runs["parameters"] = runs["parameters"].map(lambda p: ", ".join(f"{k}={v!r}" for k, v in p.items()))
+    runs["exception"] = runs["exception"].map(lambda e: str(e) if pd.notna(e) else "")
+    runs = runs.drop(columns=["start"]).set_index("notebook")
+    if (runs["exception"] == "").all():
+        runs = runs.drop(columns=["exception"])
+    if runs["folder"].nunique() == 1:
+        runs = runs.drop(columns=["folder"])
+    return runs.style  # the style shows whole cells
+
+
+def shipped_table() -> Any:
+    """Every seed run of the shipped models (``records.shipped_runs``), styled, one row a run."""
+    import pandas as pd
+
+    from .records import shipped_runs
+
+    columns = ["model", "run", "seed", "epochs", "best epoch", "PublicTest", "PrivateTest"]
+    columns += ["PrivateTest ten-crop", "shipped"]
+    scores = {c: "{:.4f}" for c in ("PublicTest", "PrivateTest", "PrivateTest ten-crop")}
+    shipped = pd.DataFrame(shipped_runs())[columns].set_index(["model", "run"])
+    return shipped.style.format(scores, na_rep="")
+
+
+def experiments_table() -> Any:
+    """The recorded experiments (``records.experiment_rows``), styled, one row a run; '' where none is
+    recorded."""
+    import pandas as pd
+
+    from .records import experiment_rows
+
+    tried = pd.DataFrame(experiment_rows())
+    if not len(tried):
+        return ""
+    columns = ["run", "model", "seed", "epochs", "best epoch", "best PublicTest", "question"]
+    return tried[columns].set_index("run").style.format({"best PublicTest": "{:.4f}"})
+
+
+def describe_all_experiments() -> str:
+    """Markdown: for each model with recorded experiments, what they tried and how they compare with the
+    shipped model's PublicTest accuracy."""
+    from fer_lib.pretrained import pretrained_info
+
+    from .records import describe_experiments, experiment_rows
+
+    rows = experiment_rows()
+    models = dict.fromkeys(r["model"] for r in rows)  # in the records' order, once each
+    summary = [
+        describe_experiments(
+            rows, m, (pretrained_info(m) or {}).get("metrics", {}).get("PublicTest", {}).get("accuracy")
+        )
+        for m in models
+    ]
+    return "\n\n".join(summary) or "No experiments are recorded."
+
+
+def report_cnn_runs() -> Any:
+    """PublicTest accuracy per epoch of the shipped report_cnn and of every recorded report_cnn experiment,
+    with the original report's val_acc."""
+    from fer_lib.pretrained import experiments, pretrained_info
+
+    from .anchors import ORIGINAL_FINAL
+    from .figures import validation_curves
+
+    card = pretrained_info("report_cnn")
+    curves = ({"shipped report_cnn": card["history"]} if card else {}) | {
+        r["run"]: r["history"] for r in experiments("report_cnn")
+    }
+    return validation_curves(
+        curves,
+        target=ORIGINAL_FINAL["val_acc"],
+        target_label="original report val_acc",
+        title="report_cnn: PublicTest accuracy per epoch",
+    )
+
+
+def local_table(run_dir: str | Path) -> Any:
+    """The run folders in ``run_dir`` (``records.local_runs``), one row a run, or a sentence where there are
+    none."""
+    import pandas as pd
+
+    from .records import local_runs
+
+    local = pd.DataFrame(local_runs(run_dir))
+    if not len(local):
+        return f"No run folders in {run_dir}."
+    return local.drop(columns=["config", "data hash"]).set_index("run").round(4)
+
+
+def chapter_values() -> dict[str, Any]:
+    """The values the appendix's text reads, by glue name: what the recorded experiments tried."""
+    from IPython.display import Markdown
+
+    return {"app_experiments_text": Markdown(describe_all_experiments())}

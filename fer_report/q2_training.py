@@ -8,6 +8,8 @@ otherwise leaves the training loss out rather than compare unlike numbers.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from .anchors import ORIGINAL_FINAL
@@ -162,3 +164,88 @@ def conclusion(shipped: dict, plain: dict | None, reference: dict[str, float] = 
             f"ends at a training cross-entropy of {ce:.4f}, against the original's {reference['loss']:.4f}."
         )
     return text
+
+
+# --------------------------------------------------------------------------- what the chapter shows
+
+
+def train_loss_key(history: list[dict], config: dict) -> str | None:
+    """The history key the curves plot as the training cross-entropy: ``ce`` where the run logged it,
+    ``loss`` where its loss was the cross-entropy alone, None where it was neither."""
+    if "ce" in history[-1]:
+        return "ce"
+    return None if cross_entropy_of(history[-1], config) is None else "loss"
+
+
+def curves(history: list[dict], config: dict, title: str, reference: dict[str, float] | None = None) -> Any:
+    """A run's curves per epoch; the training loss is drawn only where it is the cross-entropy
+    (``train_loss_key``), so that it can sit beside the original's loss."""
+    from .figures import history_curves
+
+    return history_curves(history, title, reference, train_loss=train_loss_key(history, config))
+
+
+def compared_runs(rc: dict, records: list[dict]) -> dict[str, Any]:
+    """The runs the chapter sets beside report_cnn's (``rc``, from ``train_or_load``).
+
+    ``plain``: where report_cnn was distilled, the best recorded run with the original's loss alone;
+    ``replay``: where its history lacks the cross-entropy, a recorded replay of its recipe that logged it
+    (each None where there is none); ``shown``: the comparison table's runs, label -> (history, config).
+    """
+    config = rc["meta"]["config"]
+    plain_runs = cross_entropy_runs(records) if config.get("teacher") else []
+    plain = plain_runs[0] if plain_runs else None
+    replay = replay_with_cross_entropy({"history": rc["history"], "config": config}, records)
+    label = "report_cnn (shipped)" if rc["source"] == "pretrained" else "report_cnn"
+    shown = {label: (rc["history"], config)}
+    if replay:
+        shown[f"{replay['run']} (the shipped recipe again)"] = (replay["history"], replay["config"])
+    if plain:
+        shown[f"{plain['run']} (the original's loss alone)"] = (plain["history"], plain["config"])
+    return {"plain": plain, "replay": replay, "shown": shown}
+
+
+def replay_curves(replay: dict | None) -> Any:
+    """The replay's curves with its logged cross-entropy as an image, or a sentence where there is none."""
+    from IPython.display import Markdown
+
+    from .figures import as_image, history_curves
+
+    if replay is None:
+        return Markdown("The shipped run logged the cross-entropy alone; it is the curve above.")
+    return as_image(history_curves(replay["history"], replay["run"], ORIGINAL_FINAL, train_loss="ce"))
+
+
+def plain_curves(plain: dict | None) -> Any:
+    """The best run with the original's loss alone as an image, or a sentence where none is recorded."""
+    from IPython.display import Markdown
+
+    from .figures import as_image, history_curves
+
+    if plain is None:
+        return Markdown("No report_cnn run trained with the original's loss alone is recorded.")
+    return as_image(history_curves(plain["history"], plain["run"], ORIGINAL_FINAL))
+
+
+def chapter_values(rc: dict, sc: dict, runs: dict[str, Any]) -> dict[str, Any]:
+    """The values the chapter's text reads, by glue name: the answer, each run's description, the replay's."""
+    from IPython.display import Markdown
+
+    from .prose import first_sentence
+
+    rc_config, plain, replay = rc["meta"]["config"], runs["plain"], runs["replay"]
+    answer = conclusion({"history": rc["history"], "config": rc_config}, plain)
+    rc_text = describe_history(
+        rc["history"], "report_cnn", rc_config, rc["meta"].get("config_changes"), ORIGINAL_FINAL
+    )
+    sc_text = describe_history(
+        sc["history"], "simple_cnn", sc["meta"]["config"], sc["meta"].get("config_changes")
+    )
+    return {
+        "q2_answer": Markdown(answer),
+        "q2_finding": first_sentence(answer),
+        "q2_replay_text": Markdown(describe_replay(replay, rc["history"]) if replay else " "),
+        "q2_plain_name": plain["run"] if plain else "none",
+        "q2_rc_text": Markdown(rc_text + " " + describe_source(rc)),
+        "q2_sc_text": Markdown(sc_text + " " + describe_source(sc)),
+    }

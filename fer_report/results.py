@@ -437,3 +437,100 @@ def conclusion(names: tuple[str, ...] = ("fer_vgg", "report_cnn")) -> str:
         + "faces with "
         "Training; every headline is also given without those faces."
     )
+
+
+# --------------------------------------------------------------------------- what the chapter shows
+
+
+def holdout_result(data: FerData, device: str = "cpu") -> dict[str, Any]:
+    """The hold-out study measured on ``data``: ``table`` (styled) and ``text`` (Markdown), or, where it
+    cannot be measured on this data, an empty table and a sentence that says why."""
+    from IPython.display import Markdown
+
+    from .holdout import describe_holdout, holdout_study, holdout_study_check
+
+    problem = holdout_study_check(data)
+    if problem:
+        return {"table": Markdown(" "), "text": Markdown(f"*Not measured in this run: {problem}.*")}
+    study, meta = holdout_study(data, device=device)
+    return {
+        "table": study.style.format({"accuracy": "{:.4f}", "exact copy among the training faces": "{:.1%}"}),
+        "text": Markdown(describe_holdout(study, meta)),
+    }
+
+
+def trained_models(table: Any) -> list[str]:
+    """The models of a ``results_table`` that were measured (a row that says 'not trained yet' is not)."""
+    return [str(n) for n in table.dropna(subset=["PublicTest"]).index] if "PublicTest" in table else []
+
+
+def describe_model_recipes(table: Any, run_dir: str | Path = "runs", use_pretrained: bool = False) -> str:
+    """Markdown: one paragraph per measured model of ``table``: its recipe (the last phase's where it
+    changed), its changes, its seed runs and its BatchNorm recompute, read back from its checkpoint."""
+    from .records import describe_changes, describe_recipe
+
+    paragraphs = []
+    for name in trained_models(table):
+        _, _, meta = model_record(name, run_dir, use_pretrained)
+        card = meta.get("card") or {}
+        lead = "last phase: " if meta.get("config_changes") else ""
+        paragraphs.append(
+            f"**{name}**: "
+            + lead
+            + describe_recipe(meta["config"], len(meta["history"]))
+            + " "
+            + describe_changes(meta.get("config_changes"))
+            + " "
+            + describe_seeds(card)
+            + " "
+            + describe_batchnorm(card)
+        )
+    return "\n\n".join(paragraphs)
+
+
+def model_curves(table: Any, k: int, run_dir: str | Path = "runs", use_pretrained: bool = False) -> Any:
+    """The training history of the ``k``-th measured model of ``table`` (from 0), with the original's final
+    epoch beside the models that reproduce it; the training loss only where it is the cross-entropy."""
+    from .q2_training import curves
+
+    names = trained_models(table)
+    if k >= len(names):
+        raise ConfigError(
+            f"the chapter shows the curves of model {k + 1}, but only {len(names)} model(s) were measured: "
+            f"{', '.join(names) or 'none'}; add models to the parameter 'models'."
+        )
+    _, _, meta = model_record(names[k], run_dir, use_pretrained)
+    reference = ORIGINAL_FINAL if names[k] in REPRODUCED else None
+    return curves(meta["history"], meta["config"], names[k], reference)
+
+
+def tried_recipes() -> int:
+    """How many recorded experiments are not replays of a shipped recipe: the recipes PublicTest chose
+    among."""
+    from fer_lib.pretrained import experiments, pretrained_info, shipped_names
+
+    from .records import replays
+
+    shipped = [pretrained_info(m) for m in shipped_names()]
+    records = experiments()
+    return sum(r not in replays(records, shipped) for r in records)
+
+
+def chapter_values(
+    headline: Any, table: Any, holdout_text: Any, run_dir: str | Path = "runs", use_pretrained: bool = False
+) -> dict[str, Any]:
+    """The values the chapter's text reads, by glue name: the answer, the test set's size and copies, the
+    number of recipes tried, the targets, the hold-out study's text and every model's recipe."""
+    from IPython.display import Markdown
+
+    answer = conclusion()
+    return {
+        "results_answer": Markdown(answer),
+        "results_finding": answer,
+        "results_copies": f"{headline.attrs['copies']:,}",
+        "results_n": f"{headline.attrs['n']:,}",
+        "results_recipes": str(tried_recipes()),
+        "results_targets": Markdown(describe_targets(table)),
+        "results_holdout": holdout_text,
+        "results_recipes_text": Markdown(describe_model_recipes(table, run_dir, use_pretrained)),
+    }

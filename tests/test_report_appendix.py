@@ -1,0 +1,132 @@
+"""The appendix's tables (fer_report.appendix) on hand-made chapter runs and records with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fer_report import appendix
+
+
+def executed(
+    folder, name: str, seconds: float | None, parameters: dict, exception: str | None = None
+) -> None:
+    """A notebook with papermill's record of a run, as the runner leaves it."""
+    folder.mkdir(exist_ok=True)
+    pm = {"duration": seconds, "parameters": parameters, "exception": exception, "start_time": "2026-01-01"}
+    nb = {"cells": [], "metadata": {"papermill": pm}, "nbformat": 4, "nbformat_minor": 5}
+    (folder / name).write_text(json.dumps(nb))
+
+
+@pytest.fixture
+def book(tmp_path, monkeypatch):
+    """Two chapters in the table of contents, their runs written into ``tmp_path``/run and /book."""
+    monkeypatch.setattr(appendix, "toc_notebooks", lambda: [tmp_path / "intro.ipynb", tmp_path / "q2.ipynb"])
+    return tmp_path
+
+
+def test_chapter_runs_leave_out_what_every_chapter_shares(book):
+    executed(book / "run", "intro.ipynb", 12.4, {"data": "/home/me/fer2013.csv.gz", "seed": 0})
+    executed(book / "run", "q2.ipynb", None, {"use_pretrained": True})
+    table = appendix.runs_table(book / "run").data
+    assert list(table.index) == ["intro.ipynb", "q2.ipynb"]
+    assert list(table.columns) == ["seconds", "parameters"]  # no exception, one folder: said in the text
+    assert list(table["seconds"]) == ["12", ""]
+    assert list(table["parameters"]) == ["data='fer2013.csv.gz', seed=0", "use_pretrained=True"]
+
+
+def test_chapter_runs_show_an_exception_and_where_each_record_came_from(book):
+    executed(book / "run", "q2.ipynb", 3.0, {}, exception="ValueError")
+    executed(book / "book", "intro.ipynb", 5.0, {})
+    executed(book / "book", "q2.ipynb", 99.0, {})
+    table = appendix.runs_table(book / "run", book / "book").data
+    assert table.loc["q2.ipynb", "seconds"] == "3" and table.loc["intro.ipynb", "seconds"] == "5"
+    assert dict(table["exception"]) == {"intro.ipynb": "", "q2.ipynb": "ValueError"}
+    assert dict(table["folder"]) == {"intro.ipynb": "book", "q2.ipynb": "run"}
+
+
+def test_no_chapter_run_gives_an_empty_table(book):
+    assert len(appendix.runs_table(book / "nowhere")) == 0
+
+
+def test_environment_table_names_the_data(tiny):
+    table = appendix.environment_table(tiny)
+    assert list(table.columns) == ["version / value"]
+    assert table.loc["data", "version / value"] == f"35 faces, data hash {tiny.fingerprint()}"
+    assert table.loc["python", "version / value"].count(".") == 2
+
+
+def test_shipped_and_recorded_runs_come_from_the_records(monkeypatch):
+    from fer_report import records
+
+    run = {"model": "m", "run": "m_s1", "seed": 1, "epochs": 3, "best epoch": 2, "PublicTest": 0.65123,
+           "PrivateTest": None, "PrivateTest ten-crop": 0.7, "shipped": True, "minutes": 4.0}  # fmt: skip
+    tried = {"run": "t", "model": "m", "seed": 0, "epochs": "2 of 5", "best epoch": 1, "best PublicTest": 0.6,
+             "question": "why?", "note": ""}  # fmt: skip
+    monkeypatch.setattr(records, "shipped_runs", lambda: [run])
+    monkeypatch.setattr(records, "experiment_rows", lambda: [tried])
+    shipped = appendix.shipped_table()
+    assert list(shipped.data.index) == [("m", "m_s1")] and "minutes" not in shipped.data
+    html = shipped.to_html()
+    assert "0.6512" in html and "0.7000" in html and "nan" not in html
+    experiments = appendix.experiments_table()
+    assert list(experiments.data.columns) == [
+        "model",
+        "seed",
+        "epochs",
+        "best epoch",
+        "best PublicTest",
+        "question",
+    ]
+    assert "0.6000" in experiments.to_html()
+    monkeypatch.setattr(records, "experiment_rows", lambda: [])
+    assert appendix.experiments_table() == ""
+    assert appendix.describe_all_experiments() == "No experiments are recorded."
+
+
+def test_experiments_are_described_once_a_model_in_the_order_recorded(monkeypatch):
+    import fer_lib.pretrained as pretrained
+    from fer_report import records
+
+    rows = [
+        {"run": "b1", "model": "b", "best PublicTest": 0.70, "best epoch": 4},
+        {"run": "a1", "model": "a", "best PublicTest": 0.60, "best epoch": 2},
+        {"run": "b2", "model": "b", "best PublicTest": 0.64, "best epoch": 3},
+    ]
+    monkeypatch.setattr(records, "experiment_rows", lambda: rows)
+    shipped_b = {"metrics": {"PublicTest": {"accuracy": 0.65}}}
+    monkeypatch.setattr(pretrained, "pretrained_info", lambda m: shipped_b if m == "b" else None)
+    b, a = appendix.describe_all_experiments().split("\n\n")
+    assert b.startswith(
+        "2 experiments of b are recorded; their best PublicTest accuracies range 0.6400–0.7000"
+    )
+    assert b.endswith("1 of them reaches a higher best PublicTest than the shipped b's 0.6500.")
+    assert a.startswith("1 experiment of a is recorded: `a1`, best PublicTest 0.6000 at epoch 2.")
+    assert appendix.chapter_values()["app_experiments_text"].data == b + "\n\n" + a
+
+
+def test_report_cnn_runs_are_drawn_against_the_original(monkeypatch):
+    import fer_lib.pretrained as pretrained
+
+    hist = [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.62}]
+    monkeypatch.setattr(pretrained, "pretrained_info", lambda m: {"history": hist})
+    monkeypatch.setattr(pretrained, "experiments", lambda m: [{"run": "try", "history": hist[:1]}])
+    ax = appendix.report_cnn_runs().axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["shipped report_cnn", "try"]
+    assert [t.get_text() for t in ax.texts] == ["original report val_acc 0.6510"]
+    assert np.isclose(ax.get_lines()[-1].get_ydata()[0], 0.651)  # the target line, drawn last
+
+
+def test_local_runs_table_or_the_sentence_for_none(tmp_path, monkeypatch):
+    from fer_report import records
+
+    assert appendix.local_table(tmp_path) == f"No run folders in {tmp_path}."
+    row = {"run": "r", "model": "m", "best PublicTest acc": 0.612345, "config": {}, "data hash": "abc"}
+    monkeypatch.setattr(records, "local_runs", lambda run_dir: [row])
+    table = appendix.local_table(tmp_path)
+    assert (
+        list(table.columns) == ["model", "best PublicTest acc"]
+        and table.loc["r", "best PublicTest acc"] == 0.6123
+    )
