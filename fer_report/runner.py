@@ -61,7 +61,9 @@ def toc_notebooks(repo: Path | None = None) -> list[Path]:
                     walk(e[key])
 
     walk(spec.get("chapters", []) + spec.get("parts", []))
-    return [book_dir / f"{n}.ipynb" for n in names]
+    # a page written in markdown (the references) has no code to run; a missing notebook stays listed, so
+    # that the runner names it
+    return [book_dir / f"{n}.ipynb" for n in names if not (book_dir / f"{n}.md").is_file()]
 
 
 def select_chapters(names: Sequence[str], notebooks: Sequence[Path] | None = None) -> list[Path]:

@@ -44,6 +44,10 @@ def build_book(src_notebooks: list[Path], where: Path) -> Path:
         shutil.copy(nb, book / nb.name)
     for f in ("_config.yml", "_toc.yml"):
         shutil.copy(REPO / f, book / f)
+    # the pages written in markdown (the references), the bibliography and the book's CSS
+    for f in [*(REPO / "book").glob("*.md"), *(REPO / "book").glob("*.bib")]:
+        shutil.copy(f, book / f.name)
+    shutil.copytree(REPO / "book" / "_static", book / "_static")
     r = subprocess.run(
         [
             str(Path(shutil.which("jupyter-book") or REPO / ".venv/bin/jupyter-book")),
