@@ -121,12 +121,13 @@ def shipped_table() -> Any:
     import pandas as pd
 
     from .records import shipped_runs
+    from .tables import readable
 
     columns = ["model", "run", "seed", "epochs", "best epoch", "PublicTest", "PrivateTest"]
     columns += ["PrivateTest ten-crop", "shipped"]
     scores = {c: "{:.4f}" for c in ("PublicTest", "PrivateTest", "PrivateTest ten-crop")}
     shipped = pd.DataFrame(shipped_runs())[columns].set_index(["model", "run"])
-    return shipped.style.format(scores, na_rep="")
+    return readable(shipped).style.format(scores, na_rep="")
 
 
 def experiments_table() -> Any:
@@ -135,12 +136,13 @@ def experiments_table() -> Any:
     import pandas as pd
 
     from .records import experiment_rows
+    from .tables import readable
 
     tried = pd.DataFrame(experiment_rows())
     if not len(tried):
         return ""
     columns = ["run", "model", "seed", "epochs", "best epoch", "best PublicTest", "question"]
-    return tried[columns].set_index("run").style.format({"best PublicTest": "{:.4f}"})
+    return readable(tried[columns].set_index("run")).style.format({"best PublicTest": "{:.4f}"})
 
 
 def describe_all_experiments() -> str:
@@ -187,11 +189,12 @@ def local_table(run_dir: str | Path) -> Any:
     import pandas as pd
 
     from .records import local_runs
+    from .tables import readable
 
     local = pd.DataFrame(local_runs(run_dir))
     if not len(local):
         return f"No run folders in {run_dir}."
-    return local.drop(columns=["config", "data hash"]).set_index("run").round(4)
+    return readable(local.drop(columns=["config", "data hash"]).set_index("run").round(4))
 
 
 def chapter_values() -> dict[str, Any]:
