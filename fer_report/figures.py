@@ -15,6 +15,9 @@ from fer_lib.data import CLASSES, FerData
 
 sns.set_theme(context="notebook", style="whitegrid")
 
+# the key under which a saved figure records its smallest font size (see record_font)
+FONT_RECORD = "min_font_px"
+
 
 def _layout(fig: plt.Figure, suptitle: str | None = None, band: float = 0.4) -> None:
     """tight_layout, with an optional suptitle in a band (inches) added above the panels.
@@ -323,18 +326,68 @@ def deletion_insertion_plot(curves: dict[str, dict[str, np.ndarray]], title: str
     return fig
 
 
-def as_image(fig: plt.Figure, jpeg: bool = False, dpi: float = 100, quality: int = 85) -> Any:
-    """A figure as an IPython image to glue into a numbered MyST figure (JPEG for photo-like grids,
-    PNG for plots with text); the figure is closed."""
-    import io
+def drawn_texts(fig: plt.Figure) -> list[Any]:
+    """The text a saved figure shows: its own texts and legends, and in each visible axes the titles,
+    annotations, legend and, where the axes are on, the axis labels and tick labels."""
+    from matplotlib.text import Text
 
-    from IPython.display import Image
+    texts: list[Any] = list(fig.texts)
+    for legend in fig.legends:
+        texts += [*legend.get_texts(), legend.get_title()]
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        texts += [c for c in ax.get_children() if isinstance(c, Text)]  # titles, annotations, bar labels
+        if ax.get_legend():
+            texts += [*ax.get_legend().get_texts(), ax.get_legend().get_title()]
+        if ax.axison:
+            for axis in (ax.xaxis, ax.yaxis):
+                texts += [axis.label, axis.get_offset_text(), *axis.get_ticklabels(which="both")]
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def smallest_font_px(fig: plt.Figure, dpi: float) -> float | None:
+    """The smallest font size the figure shows, in pixels of an image saved at ``dpi``; None without text."""
+    sizes = [t.get_fontsize() for t in drawn_texts(fig)]
+    return min(sizes) * dpi / 72 if sizes else None
+
+
+def record_font(data: bytes, px: float) -> bytes:
+    """A PNG or JPEG with its smallest font size recorded (``min_font_px``, pixels at natural size): a
+    tEXt chunk after the PNG header, a comment after the JPEG start marker. The book's page check
+    (scripts/check_pages.py) reads it to know how large the text is where the image is shown."""
+    import struct
+    import zlib
+
+    text = f"{FONT_RECORD}={px:.2f}".encode("latin-1")
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        body = b"tEXt" + FONT_RECORD.encode("latin-1") + b"\0" + f"{px:.2f}".encode("latin-1")
+        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+        header_end = 8 + 12 + struct.unpack(">I", data[8:12])[0]  # the signature, then IHDR
+        return data[:header_end] + chunk + data[header_end:]
+    if data.startswith(b"\xff\xd8"):
+        return data[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + data[2:]
+    raise ValueError("record_font takes PNG or JPEG bytes.")
+
+
+def _save(fig: plt.Figure, jpeg: bool, dpi: float, quality: int) -> bytes:
+    """The figure saved as PNG or JPEG bytes, with its smallest font size recorded; the figure is closed."""
+    import io
 
     buf = io.BytesIO()
     kw = {"pil_kwargs": {"quality": quality, "optimize": True}} if jpeg else {}
     fig.savefig(buf, format="jpeg" if jpeg else "png", dpi=dpi, bbox_inches="tight", **kw)
+    px = smallest_font_px(fig, dpi)  # after the save, which drew the figure and placed its tick labels
     plt.close(fig)
-    return Image(data=buf.getvalue(), format="jpeg" if jpeg else "png")
+    return record_font(buf.getvalue(), px) if px else buf.getvalue()
+
+
+def as_image(fig: plt.Figure, jpeg: bool = False, dpi: float = 100, quality: int = 85) -> Any:
+    """A figure as an IPython image to glue into a numbered MyST figure (JPEG for photo-like grids,
+    PNG for plots with text), its smallest font size recorded in the file; the figure is closed."""
+    from IPython.display import Image
+
+    return Image(data=_save(fig, jpeg, dpi, quality), format="jpeg" if jpeg else "png")
 
 
 def show_as_jpeg(fig: plt.Figure, quality: int = 85, dpi: float = 100) -> bytes:
@@ -344,16 +397,9 @@ def show_as_jpeg(fig: plt.Figure, quality: int = 85, dpi: float = 100) -> bytes:
     the page; as JPEG at quality 85 a fraction of that, with no difference a reader can see at page
     width. Line plots and heatmaps with text stay PNG (``plt.show()``).
     """
-    import io
-
     from IPython.display import Image, display
 
-    buf = io.BytesIO()
-    fig.savefig(
-        buf, format="jpeg", dpi=dpi, bbox_inches="tight", pil_kwargs={"quality": quality, "optimize": True}
-    )
-    plt.close(fig)
-    data = buf.getvalue()
+    data = _save(fig, True, dpi, quality)
     display(Image(data=data, format="jpeg"))
     return data
 
