@@ -13,7 +13,17 @@ from matplotlib.colors import LogNorm
 
 from fer_lib.data import CLASSES, FerData
 
-sns.set_theme(context="notebook", style="whitegrid")
+# A figure is drawn at the width the book shows it at, so that its text is as large on the page as it was
+# drawn: at 1280 px the content column is 688 px and a figure in it is shown 672 px wide (measured in
+# Chromium, scripts/check_pages.py). Saved at DPI, WIDTH inches are those 672 px, and a font of SMALL
+# points is SMALL * DPI / 72 = 10.4 px, about the body text's small print; no text is smaller.
+SHOWN_WIDTH_PX = 672
+DPI = 100
+WIDTH = SHOWN_WIDTH_PX / DPI
+SMALL = 7.5
+
+# seaborn's notebook sizes, scaled to the page: axis labels 10.2 pt (14 px), ticks and legends 9.4 pt (13 px)
+sns.set_theme(context="notebook", style="whitegrid", font_scale=0.85)
 
 # the key under which a saved figure records its smallest font size (see record_font)
 FONT_RECORD = "min_font_px"
@@ -36,17 +46,37 @@ def _layout(fig: plt.Figure, suptitle: str | None = None, band: float = 0.4) -> 
     fig.suptitle(suptitle, y=1 - 0.08 / height, va="top")
 
 
+def _legend_below(ax: plt.Axes, ncols: int = 3, **kw: Any) -> None:
+    """The axes' legend under its x-axis label, off the data, without a frame."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend():
+        ax.get_legend().remove()
+    if handles:
+        ax.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.22),
+            ncols=min(ncols, len(labels)),
+            frameon=False,
+            fontsize=SMALL + 1,
+            **kw,
+        )
+
+
 def class_balance(data: FerData) -> plt.Figure:
     """Images per class and split (a grouped bar chart)."""
     rows = [(s, c, n) for s, counts in data.counts().items() for c, n in counts.items()]
     df = pd.DataFrame(rows, columns=["split", "class", "images"])
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
     sns.barplot(df, x="class", y="images", hue="split", ax=ax, order=list(CLASSES))
     ax.set_xlabel("expression")
     ax.set_ylabel("images")
     ax.set_title("FER2013: images per class and split")
     for cont in ax.containers:
-        ax.bar_label(cont, fontsize=7, padding=1)
+        ax.bar_label(cont, fontsize=SMALL, padding=2, rotation=90)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.15)  # room above the tallest bar for its label
+    _legend_below(ax)
     fig.tight_layout()
     return fig
 
@@ -55,12 +85,14 @@ def face_grid(
     images: np.ndarray,
     titles: Sequence[str] | None = None,
     ncols: int = 8,
-    size: float = 1.3,
+    size: float | None = None,
     suptitle: str | None = None,
 ) -> plt.Figure:
-    """Faces in a grid, in gray, with optional titles."""
+    """Faces in a grid, in gray, with optional titles; ``size`` inches a face, by default the page's
+    width shared by ``ncols``."""
     n = len(images)
     nrows = max(1, int(np.ceil(n / ncols)))
+    size = size or WIDTH / ncols
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(ncols * size, nrows * (size + (0.25 if titles else 0))), squeeze=False
     )
@@ -69,7 +101,7 @@ def face_grid(
         if i < n:
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255 if images[i].dtype == np.uint8 else None)
             if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i], fontsize=SMALL)
     _layout(fig, suptitle)
     return fig
 
@@ -78,7 +110,7 @@ def samples_per_class(data: FerData, per_class: int = 8, seed: int = 0) -> plt.F
     """A row of random faces for each class."""
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(
-        len(CLASSES), per_class, figsize=(per_class * 1.1, len(CLASSES) * 1.2), squeeze=False
+        len(CLASSES), per_class, figsize=(WIDTH, len(CLASSES) * WIDTH / (per_class + 1.2)), squeeze=False
     )
     for c, name in enumerate(CLASSES):
         idx = np.flatnonzero(data.labels == c)
@@ -114,7 +146,7 @@ def history_curves(
                     for e, v in zip(h["epoch"], h[col])
                 ]
     df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.4))
     for ax, metric, label in zip(axes, ("loss", "acc"), ("cross-entropy loss", "accuracy")):
         sns.lineplot(
             df[df.metric == metric], x="epoch", y="value", hue="split", ax=ax, marker="o", markersize=3
@@ -126,12 +158,13 @@ def history_curves(
                     ax.annotate(
                         f"original report {key} {reference[key]:.4f}",
                         (h["epoch"].min(), reference[key]),
-                        fontsize=7,
+                        fontsize=SMALL,
                         color="gray",
                         va="bottom",
                     )
         ax.set_ylabel(label)
         ax.set_title(f"{title} {label}".strip())
+        _legend_below(ax, ncols=1)
     fig.tight_layout()
     return fig
 
@@ -148,14 +181,14 @@ def validation_curves(
             if "val_acc" in e
         ]
     )
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
     sns.lineplot(df, x="epoch", y="PublicTest accuracy", hue="run", ax=ax, lw=1.2)
     if target is not None:
         ax.axhline(target, ls="--", color="gray", lw=1)
         ax.annotate(
             f"{target_label} {target:.4f}".strip(),
             (df["epoch"].min(), target),
-            fontsize=7,
+            fontsize=SMALL,
             color="gray",
             va="bottom",
         )
@@ -164,7 +197,7 @@ def validation_curves(
             lo, max(hi, target + 0.02 * (max(hi, target) - lo))
         )  # the line and its label inside the axes
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="lower right")
+    _legend_below(ax, ncols=2)
     fig.tight_layout()
     return fig
 
@@ -172,7 +205,8 @@ def validation_curves(
 def confusion_heatmaps(cm: np.ndarray, title: str = "") -> plt.Figure:
     """The confusion matrix with a logarithmic colour scale, and row-normalised (recall per class)."""
     cm = np.asarray(cm)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    # one above the other, each the page's width: side by side, two decimals in 49 cells do not fit
+    fig, axes = plt.subplots(2, 1, figsize=(WIDTH, 9.0))
     sns.heatmap(
         cm + 0.0,
         ax=axes[0],
@@ -210,11 +244,12 @@ def confusion_heatmaps(cm: np.ndarray, title: str = "") -> plt.Figure:
 def per_class_bars(per_class: dict[str, dict[str, float]], title: str = "") -> plt.Figure:
     rows = [(c, m, v[m]) for c, v in per_class.items() for m in ("precision", "recall", "f1")]
     df = pd.DataFrame(rows, columns=["class", "metric", "value"])
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.2))
     sns.barplot(df, x="class", y="value", hue="metric", ax=ax)
     ax.set_ylim(0, 1)
     ax.set_xlabel("expression")
     ax.set_title(title or "precision, recall and F1 per class")
+    _legend_below(ax)
     fig.tight_layout()
     return fig
 
@@ -227,25 +262,32 @@ def overlay_grid(
     alpha: float = 0.55,
 ) -> plt.Figure:
     """One row per face: the face in gray, then each method's map overlaid on it."""
+    import textwrap
+
     n, methods = len(images), list(maps)
-    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.7 * (len(methods) + 1), 1.75 * n), squeeze=False)
+    cell = WIDTH / (
+        len(methods) + 2.2
+    )  # the faces, the row titles on the left and the colour bar share the width
+    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(WIDTH, (cell + 0.3) * n + 0.3), squeeze=False)
     for i in range(n):
         axes[i, 0].imshow(images[i], cmap="gray", vmin=0, vmax=255)
-        axes[i, 0].set_ylabel(titles[i], rotation=0, ha="right", va="center", fontsize=9)
+        axes[i, 0].set_ylabel(
+            textwrap.fill(titles[i], 12), rotation=0, ha="right", va="center", fontsize=SMALL
+        )
         for j, m in enumerate(methods):
             a = maps[m][i]
             axes[i, j + 1].imshow(images[i], cmap="gray", vmin=0, vmax=255)
             axes[i, j + 1].imshow(a, cmap=cmap, alpha=alpha, vmin=0, vmax=max(float(a.max()), 1e-12))
     for j, m in enumerate(["face", *methods]):
-        axes[0, j].set_title(m.replace("_", " "), fontsize=8)
+        axes[0, j].set_title(textwrap.fill(m.replace("_", " "), 10), fontsize=SMALL)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout(rect=(0, 0, 0.93, 1))
-    scale = fig.add_axes((0.945, 0.25, 0.012, 0.5))
+    fig.tight_layout(rect=(0, 0, 0.86, 1))  # the colour bar, its ticks and label in the last 14%
+    scale = fig.add_axes((0.875, 0.25, 0.015, 0.5))
     bar = fig.colorbar(plt.cm.ScalarMappable(cmap=cmap), cax=scale)
-    bar.set_label("attribution (each map / its 99th percentile)", fontsize=7)
-    bar.ax.tick_params(labelsize=7)
+    bar.set_label("attribution (each map /\nits 99th percentile)", fontsize=SMALL)
+    bar.ax.tick_params(labelsize=SMALL)
     return fig
 
 
@@ -255,17 +297,19 @@ def filter_grid(
     titles: Sequence[str] | None = None,
     cmap: str = "gray",
     suptitle: str | None = None,
-    size: float = 1.2,
+    size: float | None = None,
 ) -> plt.Figure:
-    """Per-filter images (each scaled to its own range)."""
+    """Per-filter images (each scaled to its own range); ``size`` inches a tile, by default the page's width
+    shared by ``ncols``."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))
+    size = size or WIDTH / ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.15)), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             ax.imshow(images[i], cmap=cmap)
-            ax.set_title(titles[i] if titles else f"filter {i}", fontsize=7)
+            ax.set_title(titles[i] if titles else f"filter {i}", fontsize=SMALL)
     _layout(fig, suptitle)
     return fig
 
@@ -273,13 +317,14 @@ def filter_grid(
 def parameter_bars(rows: list, title: str = "") -> plt.Figure:
     """Parameters per layer (log scale) for a Keras-style summary."""
     named = [(f"{i:02d} {r.name}", r.params) for i, r in enumerate(rows) if r.params > 0]
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(named) + 1))
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.3 * len(named) + 1))
     sns.barplot(x=[p for _, p in named], y=[n for n, _ in named], ax=ax, color="steelblue", orient="h")
     ax.set_xscale("log")
     ax.set_xlabel("parameters (log scale)")
     ax.set_title(title)
     for cont in ax.containers:
-        ax.bar_label(cont, labels=[f"{p:,}" for _, p in named], fontsize=7, padding=2)
+        ax.bar_label(cont, labels=[f"{p:,}" for _, p in named], fontsize=SMALL, padding=2)
+    ax.set_xlim(right=ax.get_xlim()[1] * 4)  # room right of the longest bar for its label (log scale)
     fig.tight_layout()
     return fig
 
@@ -293,22 +338,26 @@ def randomization_plot(result: dict[str, list[tuple[str, float]]], title: str = 
     ]
     df = pd.DataFrame(rows)
     layers = [name for name, _ in next(iter(result.values()))]
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.8))
     sns.lineplot(df, x="step", y="rho", hue="method", marker="o", ax=ax)
     ax.set_xticks(range(len(layers)))
-    ax.set_xticklabels(layers, rotation=60, ha="right", fontsize=7)
+    ax.set_xticklabels(layers, rotation=60, ha="right", fontsize=SMALL)
     ax.set_xlabel("randomised down to layer (cascading from the output)")
     ax.set_ylabel("Spearman rank correlation\nwith the trained model's map")
     ax.axhline(0, color="gray", lw=0.8)
     ax.set_title(title or "model-parameter randomisation test")
-    ax.legend(fontsize=7, ncols=2)
+    fig.tight_layout()
+    # beside the axes, right of the plot: the tick labels below are long layer names
+    handles, labels = ax.get_legend_handles_labels()
+    ax.get_legend().remove()
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=SMALL)
     fig.tight_layout()
     return fig
 
 
 def deletion_insertion_plot(curves: dict[str, dict[str, np.ndarray]], title: str = "") -> plt.Figure:
     """Mean true-class probability as pixels are deleted (left) or inserted (right), per method."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 4.8), sharey=True)
     for kind, ax in zip(("deletion", "insertion"), axes):
         for m, c in curves.items():
             ax.plot(
@@ -320,7 +369,7 @@ def deletion_insertion_plot(curves: dict[str, dict[str, np.ndarray]], title: str
             )
         ax.set_xlabel(f"fraction of pixels {'removed' if kind == 'deletion' else 'restored'}")
         ax.set_title(f"{title} {kind}".strip())
-        ax.legend(fontsize=7)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, fontsize=SMALL)
     axes[0].set_ylabel("mean probability of the true class")
     fig.tight_layout()
     return fig
@@ -382,7 +431,7 @@ def _save(fig: plt.Figure, jpeg: bool, dpi: float, quality: int) -> bytes:
     return record_font(buf.getvalue(), px) if px else buf.getvalue()
 
 
-def as_image(fig: plt.Figure, jpeg: bool = False, dpi: float = 100, quality: int = 85) -> Any:
+def as_image(fig: plt.Figure, jpeg: bool = False, dpi: float = DPI, quality: int = 85) -> Any:
     """A figure as an IPython image to glue into a numbered MyST figure (JPEG for photo-like grids,
     PNG for plots with text), its smallest font size recorded in the file; the figure is closed."""
     from IPython.display import Image
@@ -390,7 +439,7 @@ def as_image(fig: plt.Figure, jpeg: bool = False, dpi: float = 100, quality: int
     return Image(data=_save(fig, jpeg, dpi, quality), format="jpeg" if jpeg else "png")
 
 
-def show_as_jpeg(fig: plt.Figure, quality: int = 85, dpi: float = 100) -> bytes:
+def show_as_jpeg(fig: plt.Figure, quality: int = 85, dpi: float = DPI) -> bytes:
     """Show a photo-like figure (grids of faces, maps, filters) as JPEG and close it; return the bytes.
 
     Such grids are noise-like and large: as PNG one figure can weigh several MB in the notebook and
@@ -414,7 +463,7 @@ def photo_and_crops(
     """A photo with its faces drawn (left), each face's 48x48 crop, and FER2013 faces to compare the framing
     with."""
     n_ref = len(references)
-    fig = plt.figure(figsize=(9, 3.6))
+    fig = plt.figure(figsize=(WIDTH, 2.9))
     grid = fig.add_gridspec(
         2,
         1 + max(len(crops), 1) + n_ref // 2 + n_ref % 2,
@@ -451,21 +500,20 @@ def filter_rows(
 
     ``faces`` is (filters, k, 48, 48) and ``labels`` the k expressions of each row, flattened."""
     n, k = faces.shape[:2]
-    # about 0.8 inch a tile, so that the page shows the figure near its own size and 8-point labels
-    # stay readable
+    # the page's width shared by the tiles, so that the page shows the figure at its own size
     fig, axes = plt.subplots(
         n,
         k + 1,
-        figsize=(0.8 * (k + 1.4), 1.25 * n),
+        figsize=(WIDTH, n * (WIDTH / (k + 1.4) + 0.35)),
         squeeze=False,
         gridspec_kw={"width_ratios": [1.4] + [1] * k},
     )
     for i in range(n):
         axes[i, 0].imshow(synthetic[i], cmap="gray")
-        axes[i, 0].set_title(row_titles[i], fontsize=8)
+        axes[i, 0].set_title(row_titles[i], fontsize=SMALL)
         for j in range(k):
             axes[i, j + 1].imshow(faces[i, j], cmap="gray", vmin=0, vmax=255)
-            axes[i, j + 1].set_title(labels[i * k + j], fontsize=8)
+            axes[i, j + 1].set_title(labels[i * k + j], fontsize=SMALL)
     for ax in axes.flat:
         ax.axis("off")
     _layout(fig, suptitle)
