@@ -24,6 +24,7 @@ from torch import nn
 from .device import bf16_pays, borrowed
 from .errors import ConfigError
 from .names import METHODS
+from .runtime import inference_forward
 
 BASELINES = ("black", "blur", "mean")
 
@@ -140,6 +141,10 @@ def attribute(
     ):
         # Captum announces that guided backprop hooks the ReLUs (and removes them afterwards)
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        # occlusion needs outputs only: onnxruntime where it pays (fer_lib.runtime), torch under bf16
+        settings["forward"] = (
+            inference_forward(model, x.device, "torch" if bf16 else "auto") if method == "occlusion" else None
+        )
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
             a = _attribute_batch(model, xb, target[i : i + batch_size], method, **settings)
@@ -161,6 +166,7 @@ def _attribute_batch(
     occlusion_stride: int,
     mean_face: torch.Tensor | None,
     batch_size: int,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None,
 ) -> torch.Tensor:
     """One batch's attributions by one Captum method (``attribute`` holds the model and the settings)."""
     ca = _captum()
@@ -194,16 +200,45 @@ def _attribute_batch(
         return ca.LayerAttribution.interpolate(cam, xb.shape[-2:], interpolate_mode="bilinear")
     if method == "guided_gradcam":
         return ca.GuidedGradCam(model, _activation_after(model, last_conv(model))).attribute(xb, target=tb)
-    # occlusion: a gray patch slid over the face
-    w, s = occlusion_window, occlusion_stride
-    return ca.Occlusion(model).attribute(
-        xb,
-        sliding_window_shapes=(1, w, w),
-        strides=(1, s, s),
-        baselines=0.5,
-        target=tb,
-        perturbations_per_eval=16,
-    )
+    # occlusion: a gray patch slid over the face; forward passes only (``forward``: see ``attribute``)
+    return occlusion(forward, xb.detach(), tb, occlusion_window, occlusion_stride)
+
+
+def occlusion(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    target: torch.Tensor,
+    window: int = 8,
+    stride: int = 4,
+    baseline: float = 0.5,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """Occlusion maps (Zeiler & Fergus 2014) as Captum's ``Occlusion`` computes them, batched over faces
+    and patch positions: a ``window`` x ``window`` patch of ``baseline`` slid by ``stride``; each pixel
+    gets the mean drop of the target logit over the patches that cover it.
+
+    ``forward`` maps faces to logits (``fer_lib.runtime.inference_forward``); ``chunk`` bounds the faces
+    run in one call.
+    """
+    n, _, h, w = x.shape
+    rows = [k * stride for k in range(math.ceil((h - window) / stride) + 1)]
+    cols = [k * stride for k in range(math.ceil((w - window) / stride) + 1)]
+    spots = [(r, c) for r in rows for c in cols]
+    pick = target.long().view(n, 1)
+    start = forward(x).gather(1, pick).squeeze(1)
+    total, cover = torch.zeros_like(x), torch.zeros(1, 1, h, w)
+    per_call = max(1, chunk // max(n, 1))
+    for i in range(0, len(spots), per_call):
+        group = spots[i : i + per_call]
+        batch = x.unsqueeze(0).repeat(len(group), 1, 1, 1, 1)
+        for k, (r, c) in enumerate(group):
+            batch[k, :, :, r : r + window, c : c + window] = baseline
+        out = forward(batch.view(-1, 1, h, w)).view(len(group), n, -1)
+        drop = start.unsqueeze(0) - out.gather(2, pick.unsqueeze(0).expand(len(group), n, 1)).squeeze(2)
+        for k, (r, c) in enumerate(group):
+            total[:, :, r : r + window, c : c + window] += drop[k].view(n, 1, 1, 1)
+            cover[:, :, r : r + window, c : c + window] += 1
+    return total / cover
 
 
 def to_display(a: torch.Tensor, signed: bool = False) -> np.ndarray:
@@ -284,21 +319,11 @@ def insensitive_methods(result: dict[str, list[tuple[str, float]]], threshold: f
     return [m for m, curve in result.items() if curve[-1][1] > threshold]
 
 
-@torch.inference_mode()
 def _true_prob(
-    model: nn.Module, x: torch.Tensor, target: torch.Tensor, batch_size: int = 256, bf16: bool = False
+    forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, target: torch.Tensor, bf16: bool = False
 ) -> torch.Tensor:
-    x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        out = [
-            model(x[i : i + batch_size])
-            .float()
-            .softmax(1)
-            .gather(1, target[i : i + batch_size, None])
-            .squeeze(1)
-            for i in range(0, len(x), batch_size)
-        ]
-    return torch.cat(out)
+    with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        return forward(x).float().softmax(1).gather(1, target[:, None]).squeeze(1)
 
 
 def deletion_insertion(
@@ -318,12 +343,13 @@ def deletion_insertion(
     in the same order; a good map makes it rise fast (high AUC). ``maps=None`` ranks pixels at
     random: the floor that any real method should beat.
 
-    The curves cost 2 x (steps + 1) forward passes per face; the model runs channels_last
-    (the same numbers) and, with ``bf16``, under bfloat16 autocast: 2.6-3.0x faster than a plain
-    fp32 NCHW loop on a CPU with AMX, probabilities within about 0.016 of it and mean AUCs within
-    0.0004 on 200 PrivateTest faces (benchmarks/bench_attribution.py). ``bf16=None`` (the
-    default) turns it on only where it pays (``fer_lib.device.bf16_pays``): on a CPU without
-    native bf16 the autocast is emulated and an order of magnitude slower than float32.
+    The curves cost 2 x (steps + 1) forward passes per face, run by onnxruntime on the CPU where it
+    is installed (``fer_lib.runtime``: 3-4x faster than torch, probabilities within 1e-5 of it), else
+    by torch, channels_last. With ``bf16`` torch runs under bfloat16 autocast instead: 2.6-3.0x
+    faster than a plain fp32 NCHW loop on a CPU with AMX, probabilities within about 0.016 of it
+    and mean AUCs within 0.0004 on 200 PrivateTest faces (benchmarks/bench_attribution.py).
+    ``bf16=None`` (the default) turns it on only where it pays (``fer_lib.device.bf16_pays``): on a
+    CPU without native bf16 the autocast is emulated and an order of magnitude slower than float32.
     """
     if bf16 is None:
         bf16 = bf16_pays(x.device)
@@ -340,12 +366,17 @@ def deletion_insertion(
     blurred = gaussian_blur(x, 3.0)
     fracs = torch.linspace(0, 1, steps + 1)
     dele, ins = [], []
+    both = torch.cat([target, target])
     with borrowed(model):
+        forward = inference_forward(model, x.device, "torch" if bf16 else "auto")
         for f in fracs:
             k = int(round(float(f) * d))
             mask = (rank < k).view(n, 1, h, w)
-            dele.append(_true_prob(model, torch.where(mask, blurred, x), target, bf16=bf16))
-            ins.append(_true_prob(model, torch.where(mask, x, blurred), target, bf16=bf16))
+            p = _true_prob(
+                forward, torch.cat([torch.where(mask, blurred, x), torch.where(mask, x, blurred)]), both, bf16
+            )
+            dele.append(p[:n])
+            ins.append(p[n:])
     dele_c, ins_c = torch.stack(dele, 1).cpu().numpy(), torch.stack(ins, 1).cpu().numpy()
     auc = lambda c: np.trapezoid(c, fracs.numpy(), axis=1)  # noqa: E731
     return {

@@ -28,6 +28,7 @@ from fer_lib.evaluate import predict_logits, to_float_images
 from fer_report import figures
 from fer_report.prose import first_sentence
 from fer_report.sources import model_for
+from fer_report.tables import readable
 
 RANDOMISATION_THRESHOLD = 0.5  # rank correlation with the trained model's maps after full randomisation
 MODELS = ("report_cnn", "simple_cnn")
@@ -354,16 +355,17 @@ def styled_regions(regions: pd.DataFrame) -> Styler:
 
 
 def styled_randomisation(table: pd.DataFrame) -> Styler:
-    """The randomisation table as shown: signed correlations and margins to two decimals."""
+    """The randomisation table as shown: signed correlations and margins to two decimals, yes or no."""
     signed = {"rho after the top layer": "{:+.2f}", "rho fully randomised": "{:+.2f}", "margin": "{:+.2f}"}
-    return table.style.format(signed)
+    return readable(table).style.format(signed)
 
 
-def styled_aucs(aucs: pd.DataFrame) -> Styler:
-    """The AUC table as shown: AUCs to three decimals, differences from random signed."""
-    return aucs.style.format(
-        {c: "{:+.3f}" if "vs" in c else "{:.3f}" for c in aucs.columns if "AUC" in c or "vs" in c}
-    )
+def styled_aucs(aucs: pd.DataFrame, kind: str = "deletion") -> Styler:
+    """One half of the AUC table as shown (``kind``: 'deletion' or 'insertion', so that each fits the page):
+    AUCs to three decimals, differences from random signed, column names without the repeated kind."""
+    part = aucs[[c for c in aucs.columns if c.startswith(kind)]]
+    part = part.rename(columns=lambda c: c.removeprefix(kind).strip() or "outcome")
+    return part.style.format({"AUC": "{:.3f}", "vs random": "{:+.3f}"})
 
 
 def chapter_values(

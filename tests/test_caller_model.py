@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 import fer_lib
-from fer_lib import attribution, device, evaluate, export, models, photos, ship, train
+from fer_lib import attribution, device, evaluate, export, models, photos, runtime, ship, train
 from fer_lib.names import METHODS
 from fer_lib.synthetic import synthetic_fer
 
@@ -216,6 +216,12 @@ CASES: list[Case] = [
     Case(
         ship.check_predictions,
         lambda m, i: ship.check_predictions(m, i.data, "0" * 7, split="PublicTest", tta="none", sample=3),
+    ),
+    Case(runtime.inference_forward, lambda m, i: runtime.inference_forward(m, engine="torch")(i.x[:2])),
+    Case(
+        runtime.inference_forward,
+        lambda m, i: runtime.inference_forward(m)(i.x[:2]),
+        variant="auto",
     ),
     Case(ship.save_fp16, lambda m, i: ship.save_fp16(m, {}, i.tmp / "model.pt")),
     Case(ship.card_problems, lambda m, i: ship.card_problems(_card_of(m, i), m, i.data, sample=4)),

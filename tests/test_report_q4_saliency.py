@@ -162,6 +162,9 @@ def test_styled_tables_format_their_numbers():
     assert "+0.10" in q4.styled_randomisation(randomisation).to_html()  # rho fully randomised, signed
     html = q4.styled_aucs(aucs).to_html()
     assert "-0.100" in html and f"{aucs['deletion AUC'].iloc[0]:.3f}" in html
+    assert "insertion" not in html and ">yes<" in q4.styled_randomisation(randomisation).to_html()
+    insertion = q4.styled_aucs(aucs, "insertion").to_html()
+    assert f"{aucs['insertion AUC'].iloc[0]:.3f}" in insertion and "deletion" not in insertion
 
 
 def test_a_cell_with_a_loop_or_too_many_lines_is_caught():
