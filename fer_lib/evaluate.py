@@ -14,6 +14,7 @@ from .data import CLASSES, FerData
 from .device import borrowed, resolve_device
 from .errors import ConfigError
 from .names import TTA_MODES
+from .runtime import inference_forward
 
 
 def to_float_images(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -79,12 +80,14 @@ def predict_logits_tta(
     device: torch.device | str = "cpu",
     batch_size: int = 1024,
     bf16: bool = False,
+    engine: str = "torch",
 ) -> dict[str, torch.Tensor]:
     """``predict_logits`` for several TTA modes at once: {mode: logits}, each view run once.
 
     The modes' views nest (the face, its mirror, then the other crops), so all of none, flip and
     tencrop cost the ten forward passes of tencrop, not 1 + 2 + 10; each mode's logits are the
-    ones ``predict_logits`` gives it alone.
+    ones ``predict_logits`` gives it alone. ``engine`` runs the views (``fer_lib.runtime``: 'auto'
+    is onnxruntime on the CPU where it is installed); under ``bf16`` torch runs them.
     """
     for tta in ttas:
         if tta not in TTA_MODES:
@@ -94,11 +97,12 @@ def predict_logits_tta(
     device = resolve_device(device)
     out: dict[str, list[torch.Tensor]] = {tta: [] for tta in ttas}
     with borrowed(model):
+        forward = inference_forward(model, device, "torch" if bf16 else engine)
         for i in range(0, len(images), batch_size):
             x = to_float_images(images[i : i + batch_size], device)
             views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, base)]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                raw = [model(v).float() for v in views]
+                raw = [forward(v).float() for v in views]
             probs = [r.softmax(1) for r in raw] if base != "none" else []
             for tta, idx in picks.items():
                 if len(idx) == 1:
@@ -288,11 +292,15 @@ def measure(
     ttas: tuple[str, ...] = ("none", "flip", "tencrop"),
     device: str | torch.device = "cpu",
     predictions: dict[str, str] | None = None,
+    engine: str = "auto",
 ) -> dict[str, dict[str, float]]:
     """Accuracy per split and TTA mode: {split: {"accuracy": a, "accuracy_flip": ..., "accuracy_tencrop":
     ..., "n": n}}.
 
-    The modes share their views (``predict_logits_tta``): all three cost ten forward passes a face.
+    The modes share their views (``predict_logits_tta``): all three cost ten forward passes a face,
+    run by onnxruntime on the CPU where it is installed (``engine='auto'``, ``fer_lib.runtime``: 3-4x
+    faster than torch here, and the same class for every test face of every shipped model, which
+    ``tests/test_pretrained.py`` checks against the cards).
     Given a dict, ``predictions`` receives each split and mode's predicted classes, one digit a
     face in the split's order, under keys like ``"PrivateTest tencrop"`` (what a card keeps, so that
     a test can check a sample of faces against the card's headline number: ``check_predictions``).
@@ -304,7 +312,7 @@ def measure(
         part = data.split(split)
         row: dict[str, float] = {"n": len(part)}
         for tta, logits in predict_logits_tta(
-            model, part.images, ttas, device=device, batch_size=batch
+            model, part.images, ttas, device=device, batch_size=batch, engine=engine
         ).items():
             pred = logits.argmax(1).numpy()
             row["accuracy" if tta == "none" else f"accuracy_{tta}"] = float((pred == part.labels).mean())
