@@ -341,8 +341,7 @@ def _predict(a: argparse.Namespace) -> int:
     from .checks import output_dir, output_file
     from .device import resolve_device
     from .errors import DataError
-    from .files import save_image
-    from .photos import annotate, classify_faces, load_photo, locate_faces
+    from .photos import annotate_file, classify_faces, locate_faces
     from .pretrained import load_model
 
     if a.video is not None:
@@ -360,7 +359,7 @@ def _predict(a: argparse.Namespace) -> int:
     rows, failed = [], 0
     for path in a.images:
         try:
-            gray, faces = locate_faces(path, _detect_flag(a))
+            faces = locate_faces(path, _detect_flag(a))[1]  # the gray photo let go before it is drawn
         except DataError as e:
             rows.append({"image": path, "faces": [], "error": str(e)})
             failed += 1
@@ -371,7 +370,7 @@ def _predict(a: argparse.Namespace) -> int:
             row["error"] = f"{path}: {NO_FACE}."
             failed += 1
         if a.output and faces:
-            save_image(annotate(load_photo(path), faces), targets[path])
+            annotate_file(path, faces, targets[path])  # the photo held once, in colour, drawn in place
             row["annotated"] = str(targets[path])
         rows.append(row)
     if a.json:

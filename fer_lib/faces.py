@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import IMAGE_SIZE, DataError, open_image, upright
+from .data import IMAGE_SIZE, DataError, open_image, pixels, upright
 
 # median share of the image side that the Haar box covers on FER2013 faces (PublicTest, 307 of
 # the first 600 faces detected at 192 px; quartiles 0.79 and 0.86; box centre at 0.50, 0.49)
@@ -103,14 +103,16 @@ def _cascade(name: str):
 
 def to_gray(image: Any) -> np.ndarray:
     """A photo as an upright 8-bit grayscale array: a file path, a PIL image or an array (RGB, RGBA or
-    gray)."""
+    gray; an 8-bit gray array is returned as it is)."""
     from PIL import Image
 
     if isinstance(image, (str, os.PathLike)):
-        return np.asarray(open_image(Path(image)))
+        return pixels(open_image(Path(image)))
     if isinstance(image, Image.Image):
-        return np.asarray(upright(image))
+        return pixels(upright(image))
     a = np.asarray(image)
+    if a.ndim == 2 and a.dtype == np.uint8:  # already one (find_faces is handed locate_faces's): no copy
+        return a
     if a.ndim == 3 and a.shape[2] in (3, 4) and a.dtype == np.uint8:
         # PIL's own conversion, as for a file: the same greys, and no float copy of a large photo
         return np.asarray(Image.fromarray(np.ascontiguousarray(a[..., :3])).convert("L"))
