@@ -263,6 +263,21 @@ def _evaluate(a: argparse.Namespace) -> int:
     if problem:
         disagrees(problem)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
+    comparable = (a.split, a.tta, a.without_copies, meta.get("data_hash")) == (
+        "PublicTest",
+        "none",
+        False,
+        data.data_hash(),
+    )
+    recorded = recorded_val_acc(meta)
+
+    def check(res: dict) -> None:  # before --save-predictions is written: a refused run leaves no file
+        if comparable and recorded is not None and abs(res["accuracy"] - recorded) > max(0.01, 3 / res["n"]):
+            disagrees(
+                f"{given} gives PublicTest accuracy {res['accuracy']:.4f} here, but its history recorded "
+                f"{recorded:.4f} for epoch {meta['epoch']}: the weights are not the ones that epoch saved"
+            )
+
     res = evaluate_split(
         model,
         data,
@@ -271,19 +286,8 @@ def _evaluate(a: argparse.Namespace) -> int:
         tta=a.tta,
         save_to=a.save_predictions,
         without_copies_of=("Training",) if a.without_copies else (),
+        check=check,
     )
-    recorded = recorded_val_acc(meta)
-    comparable = (a.split, a.tta, a.without_copies, meta.get("data_hash")) == (
-        "PublicTest",
-        "none",
-        False,
-        data.data_hash(),
-    )
-    if comparable and recorded is not None and abs(res["accuracy"] - recorded) > max(0.01, 3 / res["n"]):
-        disagrees(
-            f"{given} gives PublicTest accuracy {res['accuracy']:.4f} here, but its history recorded "
-            f"{recorded:.4f} for epoch {meta['epoch']}: the weights are not the ones that epoch saved"
-        )
     if a.json:
         print(json.dumps(res))
         return 0

@@ -562,9 +562,13 @@ def test_evaluate_checks_best_against_the_folders_history(small_run, toy_run, sy
     ckpt = torch.load(swapped / "best.pt", weights_only=True)
     ckpt["model"] = {k: v * 0 if k.endswith("weight") else v for k, v in ckpt["model"].items()}
     torch.save(ckpt, swapped / "best.pt")
-    rc, err = cli(capsys, "evaluate", str(swapped), *base)
+    preds = tmp_path / "preds.npz"
+    rc, err = cli(capsys, "evaluate", str(swapped), *base, "--save-predictions", str(preds))
     assert rc == 2
     one_sentence(
         err, "gives PublicTest accuracy", "but its history recorded", "not the ones that epoch saved"
     )
+    assert not preds.exists() and not list(tmp_path.glob("preds.npz.*"))  # refused: nothing written
+    assert main(["evaluate", str(swapped / "best.pt"), *base, "--save-predictions", str(preds)]) == 0
+    assert "fer-lib: note: " in capsys.readouterr().err and len(np.load(preds)["labels"]) > 0
     assert main(["evaluate", str(toy_run), *base]) == 0 and "note" not in capsys.readouterr().err
