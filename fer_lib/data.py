@@ -736,7 +736,10 @@ def write_csv(data: FerData, path: str | os.PathLike, layout: str = "fer2013") -
 
 
 def write_image_folder(data: FerData, root: str | os.PathLike, fmt: str = "png") -> Path:
-    """Write ``data`` as the image-folder release (train/<class>/Training_i.png, test/...)."""
+    """Write ``data`` as the image-folder release (train/<class>/Training_i.png, test/...).
+
+    A fixture for tests and examples of the folder layout, not a file a user keeps: each image is PIL's
+    own save, not fer_lib.files's atomic write (a folder cut short is simply made again)."""
     from PIL import Image
 
     r = Path(root)

@@ -6,6 +6,9 @@ failing writer or Ctrl-C removes the temporary file and leaves the target as it 
 killed outright leaves its temporary file behind, and ``own_temp_files`` finds those of given
 target names, so that a cleanup removes what fer_lib made and nothing else. Nothing here imports
 torch until a checkpoint is saved.
+
+A run folder's lock file is the one file opened in place (``open_lock``), by the same rule: never
+through a link, never a special file or a hard link to another file.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -192,6 +196,37 @@ def _write_png(f: Any, bgr: Any, band: int = 2**19) -> None:
 def save_figure(fig: Any, path: str | os.PathLike, **kw: Any) -> Path:
     """A matplotlib figure, atomically, in the format its file name's suffix names."""
     return write_atomic(path, lambda f: fig.savefig(f, format=Path(path).suffix.lower().lstrip("."), **kw))
+
+
+class NotOwnFile(OSError):
+    """A name that is not a plain file of its own: a symbolic link (``link``), a special file or a hard
+    link to another file."""
+
+    def __init__(self, path: Path, link: bool) -> None:
+        super().__init__(errno.ELOOP if link else errno.EPERM, "not a plain file of its own", str(path))
+        self.link = link
+
+
+def open_lock(path: str | os.PathLike) -> Any:
+    """The lock file ``path``, created if absent, open for reading and writing; never through a link
+    (O_NOFOLLOW), and refused (NotOwnFile) where it is a special file or a hard link to another file.
+
+    A lock cannot be written whole and renamed as every other file here is: it must stay the one file
+    that every process opens and flocks (one renamed over it would let a second process lock the new
+    file while the first still holds the old), and it outlives a killed process, whose flock the system
+    releases, so O_EXCL would refuse every later run. Its content (a process id) only informs."""
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError:
+        if p.is_symlink():
+            raise NotOwnFile(p, link=True) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        raise NotOwnFile(p, link=False)
+    return os.fdopen(fd, "r+")
 
 
 def _create(tmp: Path) -> Any:

@@ -312,6 +312,22 @@ def test_a_lock_that_is_a_link_is_not_followed(tmp_path):
     assert victim.read_text() == "a user's file"
 
 
+def test_the_lock_stays_one_file_opened_in_place(tmp_path):
+    """The lock is the one file not renamed into place: a killed run's is opened again, the same file, so that
+    every process flocks one and the same."""
+    import os
+
+    from fer_lib.files import open_lock
+
+    lock = tmp_path / ".lock"
+    with open_lock(lock) as f:  # left by a killed run
+        f.write("999999")
+    inode = lock.stat().st_ino
+    with RunFolder(tmp_path):
+        assert lock.stat().st_ino == inode and lock.read_text() == str(os.getpid())
+    assert not list(tmp_path.glob(".lock.*"))
+
+
 def test_cleanup_removes_only_the_runs_own_temporary_files(small_run, synth, tmp_path):
     run = copy_run(small_run, tmp_path / "run")
     mine = ["notes.tmp", "best.pt.tmp", "last.pt.draft.tmp"]
