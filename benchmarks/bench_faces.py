@@ -10,13 +10,15 @@ their intersection over union is at least 0.3. The script prints, for each photo
 phantom and missed faces of each and the seconds each took; with ``--memory`` also the peak resident
 memory of ``fer-lib predict``, ``predict -o`` and ``explain -o`` on an 11600x8700 (100-megapixel) JPEG,
 beside predict's as it was before the photo was held once (``PREDICT_BEFORE``), and whether the two drew
-the same picture.
+the same picture. Where FER2013_CSV names the FER2013 CSV, it also counts what the second tests keep of
+real faces: FER2013's first 1,000 PublicTest faces scaled up 4x (``tests.face_photos.confirmation``).
 
 Usage: python benchmarks/bench_faces.py [WIDTHxHEIGHT ...] [--memory]   (default 1600x1200 4000x3000)
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the photos are the tests' own
 
 from fer_lib.faces import MIN_FACE, _cascade, detect_faces, to_gray  # noqa: E402
-from tests.face_photos import photo_set, portrait, score  # noqa: E402
+from tests.face_photos import confirmation, photo_set, portrait, score  # noqa: E402
 
 
 def cascade_alone(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -119,6 +121,25 @@ def memory() -> None:
         print(f"the photo drawn before and by fer_lib: {'the same pixels' if same else 'DIFFERENT PIXELS'}")
 
 
+def fer2013(n: int = 1000) -> None:
+    """What the second tests keep of real faces: FER2013's first ``n`` PublicTest faces, scaled up 4x."""
+    csv = os.environ.get("FER2013_CSV")
+    if not csv or not Path(csv).exists():
+        print("\nFER2013's faces: skipped, FER2013_CSV is not set to the FER2013 CSV (see README)")
+        return
+    from fer_lib.data import load_fer2013
+
+    t0 = time.perf_counter()
+    c = confirmation(load_fer2013(csv).split("PublicTest").images[:n])
+    print(
+        f"\nFER2013's first {c.faces:,} PublicTest faces, scaled up 4x ({time.perf_counter() - t0:.0f} s):\n"
+        f"  a box found on {c.found}, one kept on {c.kept}: {c.kept / c.found:.1%}\n"
+        f"  the face's own box found on {c.on_face}, kept on {c.on_face_kept}: "
+        f"{c.on_face_kept / c.on_face:.1%}\n"
+        f"  boxes elsewhere in a face (phantoms): {c.off_face}, kept {c.off_face_kept}"
+    )
+
+
 def main(argv: list[str]) -> None:
     sizes = tuple(tuple(int(v) for v in a.split("x")) for a in argv if "x" in a) or (
         (1600, 1200),
@@ -141,6 +162,7 @@ def main(argv: list[str]) -> None:
         f"{'total':28s} {'':5s} | {total[0]:15.0f} {total[1]:6.0f} {total[2]:8.1f} | "
         f"{total[3]:9.0f} {total[4]:6.0f} {total[5]:8.1f}"
     )
+    fer2013()
     if "--memory" in argv:
         memory()
 
