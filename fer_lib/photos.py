@@ -5,7 +5,8 @@ with its box in the photo, its 48x48 crop and the class probabilities. Images of
 ``CROP_MAX`` pixels a side are taken as faces already cropped (FER2013's own are 48x48); larger
 ones go through face detection (``fer_lib.faces``), and their faces come in reading order (rows from
 top to bottom, each left to right). A photo of 100 megapixels is held once, as 8-bit gray: detection
-searches a scaled copy, and crops, maps and figures are made from the faces' regions only.
+searches a scaled copy, and crops, maps and figures are made from the faces' regions only; drawn on
+(``annotate_file``), it is held once more in colour and drawn in place.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def _line_width(size: tuple[int, int]) -> int:
 
 
 def _marks(f: Face, width: int) -> _Marks:
+    """Where annotate draws ``f``'s box and label, lines ``width`` pixels wide."""
     from PIL import Image, ImageDraw
 
     x, y, w, h = f.box
