@@ -263,6 +263,21 @@ def _evaluate(a: argparse.Namespace) -> int:
     if problem:
         disagrees(problem)
     data = load_fer2013(a.data, val_fraction=a.val_fraction, seed=a.seed, resize=a.resize)
+    comparable = (a.split, a.tta, a.without_copies, meta.get("data_hash")) == (
+        "PublicTest",
+        "none",
+        False,
+        data.data_hash(),
+    )
+    recorded = recorded_val_acc(meta)
+
+    def check(res: dict) -> None:  # before --save-predictions is written: a refused run leaves no file
+        if comparable and recorded is not None and abs(res["accuracy"] - recorded) > max(0.01, 3 / res["n"]):
+            disagrees(
+                f"{given} gives PublicTest accuracy {res['accuracy']:.4f} here, but its history recorded "
+                f"{recorded:.4f} for epoch {meta['epoch']}: the weights are not the ones that epoch saved"
+            )
+
     res = evaluate_split(
         model,
         data,
@@ -271,19 +286,8 @@ def _evaluate(a: argparse.Namespace) -> int:
         tta=a.tta,
         save_to=a.save_predictions,
         without_copies_of=("Training",) if a.without_copies else (),
+        check=check,
     )
-    recorded = recorded_val_acc(meta)
-    comparable = (a.split, a.tta, a.without_copies, meta.get("data_hash")) == (
-        "PublicTest",
-        "none",
-        False,
-        data.data_hash(),
-    )
-    if comparable and recorded is not None and abs(res["accuracy"] - recorded) > max(0.01, 3 / res["n"]):
-        disagrees(
-            f"{given} gives PublicTest accuracy {res['accuracy']:.4f} here, but its history recorded "
-            f"{recorded:.4f} for epoch {meta['epoch']}: the weights are not the ones that epoch saved"
-        )
     if a.json:
         print(json.dumps(res))
         return 0
@@ -341,8 +345,7 @@ def _predict(a: argparse.Namespace) -> int:
     from .checks import output_dir, output_file
     from .device import resolve_device
     from .errors import DataError
-    from .files import save_image
-    from .photos import annotate, classify_faces, load_photo, locate_faces
+    from .photos import annotate_file, classify_faces, locate_faces
     from .pretrained import load_model
 
     if a.video is not None:
@@ -360,7 +363,7 @@ def _predict(a: argparse.Namespace) -> int:
     rows, failed = [], 0
     for path in a.images:
         try:
-            gray, faces = locate_faces(path, _detect_flag(a))
+            faces = locate_faces(path, _detect_flag(a))[1]  # the gray photo let go before it is drawn
         except DataError as e:
             rows.append({"image": path, "faces": [], "error": str(e)})
             failed += 1
@@ -371,7 +374,7 @@ def _predict(a: argparse.Namespace) -> int:
             row["error"] = f"{path}: {NO_FACE}."
             failed += 1
         if a.output and faces:
-            save_image(annotate(load_photo(path), faces), targets[path])
+            annotate_file(path, faces, targets[path])  # the photo held once, in colour, drawn in place
             row["annotated"] = str(targets[path])
         rows.append(row)
     if a.json:

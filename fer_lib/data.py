@@ -512,16 +512,34 @@ def upright(im: Image.Image, rgb: bool = False) -> Image.Image:
     scaled, not clipped)."""
     from PIL import ImageOps
 
-    im = ImageOps.exif_transpose(im)
+    return _in_mode(ImageOps.exif_transpose(im), rgb)  # a copy: the caller's image is left as it was
+
+
+def _in_mode(im: Image.Image, rgb: bool) -> Image.Image:
+    """An image of the caller's own as 8-bit grayscale or RGB: itself where it already is one (PIL's
+    convert copies even then, and a 100-megapixel photo's copy is 0.1-0.4 GB)."""
+    if im.mode == ("RGB" if rgb else "L"):
+        return im
     if not rgb:
         return gray8(im)
     return gray8(im).convert("RGB") if im.mode.startswith(("I", "F")) else im.convert("RGB")
 
 
+def pixels(im: Image.Image, rows: int = 256) -> np.ndarray:
+    """``np.asarray(im)`` filled a band of ``rows`` rows at a time: np.asarray goes through a bytes copy of
+    the whole image made of chunks joined (twice the image at once), a band costs a band."""
+    first = np.asarray(im.crop((0, 0, im.width, min(rows, im.height))))
+    out = np.empty((im.height, *first.shape[1:]), first.dtype)
+    out[: len(first)] = first
+    for top in range(len(first), im.height, rows):
+        out[top : top + rows] = np.asarray(im.crop((0, top, im.width, min(top + rows, im.height))))
+    return out
+
+
 def open_image(f: str | os.PathLike, rgb: bool = False) -> Image.Image:
     """An image file as upright 8-bit grayscale (or RGB with ``rgb``); one DataError sentence for any
     failure."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     f = Path(f)
     if f.is_dir():
@@ -530,7 +548,9 @@ def open_image(f: str | os.PathLike, rgb: bool = False) -> Image.Image:
         with Image.open(f) as im:
             if not rgb and im.format == "JPEG" and im.width * im.height > 2**24:
                 im.draft("L", im.size)  # a large JPEG decoded straight to gray: a quarter of the memory
-            return upright(im, rgb)
+            im.load()
+            ImageOps.exif_transpose(im, in_place=True)  # the decoded image is ours: turned without a copy
+            return _in_mode(im, rgb)
     except Image.DecompressionBombError:
         raise DataError(
             f"{f}: the image has more pixels than PIL opens safely ({2 * Image.MAX_IMAGE_PIXELS:,}); "
@@ -716,7 +736,10 @@ def write_csv(data: FerData, path: str | os.PathLike, layout: str = "fer2013") -
 
 
 def write_image_folder(data: FerData, root: str | os.PathLike, fmt: str = "png") -> Path:
-    """Write ``data`` as the image-folder release (train/<class>/Training_i.png, test/...)."""
+    """Write ``data`` as the image-folder release (train/<class>/Training_i.png, test/...).
+
+    A fixture for tests and examples of the folder layout, not a file a user keeps: each image is PIL's
+    own save, not fer_lib.files's atomic write (a folder cut short is simply made again)."""
     from PIL import Image
 
     r = Path(root)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -167,11 +167,13 @@ def evaluate_split(
     batch_size: int = 1024,
     save_to: str | Path | None = None,
     without_copies_of: Sequence[str] = (),
+    check: Callable[[dict], None] | None = None,
 ) -> dict:
     """Accuracy, loss, confusion matrix and per-class metrics on one split; optionally save logits.
 
     ``without_copies_of`` (say ``("Training",)``) leaves out the faces whose exact pixels also appear
-    in those splits (``FerData.copied_from``); the result's ``copies_left_out`` counts them.
+    in those splits (``FerData.copied_from``); the result's ``copies_left_out`` counts them. ``check``
+    sees the result before the logits are saved: whatever it raises leaves ``save_to`` unwritten.
     """
     part = data.split(split)
     copies = (
@@ -193,6 +195,8 @@ def evaluate_split(
         "confusion_matrix": cm.tolist(),
         "per_class": per_class_metrics(cm),
     }
+    if check is not None:
+        check(result)
     if save_to is not None:
         save_predictions(save_to, split, logits.numpy(), part.labels)
     return result

@@ -5,7 +5,8 @@ with its box in the photo, its 48x48 crop and the class probabilities. Images of
 ``CROP_MAX`` pixels a side are taken as faces already cropped (FER2013's own are 48x48); larger
 ones go through face detection (``fer_lib.faces``), and their faces come in reading order (rows from
 top to bottom, each left to right). A photo of 100 megapixels is held once, as 8-bit gray: detection
-searches a scaled copy, and crops, maps and figures are made from the faces' regions only.
+searches a scaled copy, and crops, maps and figures are made from the faces' regions only; drawn on
+(``annotate_file``), it is held once more in colour and drawn in place.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -121,6 +122,60 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+class _Marks(NamedTuple):
+    """What annotate draws for one face, in the photo's pixels (corners inclusive)."""
+
+    box: tuple[int, int, int, int]
+    label: str | None = None
+    font: Any = None
+    patch: tuple[int, int, int, int] | None = None  # the label's background
+    text_at: tuple[int, int] | None = None
+
+    def bounds(self, width: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1), x1 and y1 excluded, of every pixel the marks can touch."""
+        corners = [self.box, *([self.patch] if self.patch else [])]
+        pad = width + 2  # the text lies inside its patch; a margin costs nothing
+        return (
+            min(c[0] for c in corners) - pad,
+            min(c[1] for c in corners) - pad,
+            max(c[2] for c in corners) + pad + 1,
+            max(c[3] for c in corners) + pad + 1,
+        )
+
+
+def _line_width(size: tuple[int, int]) -> int:
+    return max(2, round(max(size) / 300))
+
+
+def _marks(f: Face, width: int) -> _Marks:
+    """Where annotate draws ``f``'s box and label, lines ``width`` pixels wide."""
+    from PIL import Image, ImageDraw
+
+    x, y, w, h = f.box
+    box = (x, y, x + w - 1, y + h - 1)
+    if not f.probabilities:
+        return _Marks(box)
+    font = _font(max(12, w // 7))
+    label = f"{f.expression} {f.probabilities[f.expression]:.2f}"
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), label, font=font)
+    ty = y - (bottom - top) - 3 * width if y - (bottom - top) - 3 * width >= 0 else y + h + width
+    patch = (x, ty, x + right - left + 2 * width, ty + bottom - top + 2 * width)
+    return _Marks(box, label, font, patch, (x + width - left, ty + width - top))
+
+
+def _draw_marks(draw: Any, m: _Marks, width: int, origin: tuple[int, int] = (0, 0)) -> None:
+    """Draw ``m`` on an image whose top left pixel is the photo's ``origin``."""
+    ox, oy = origin
+
+    def moved(c: tuple[int, ...]) -> list[int]:
+        return [v - (ox if i % 2 == 0 else oy) for i, v in enumerate(c)]
+
+    draw.rectangle(moved(m.box), outline=(255, 210, 0), width=width)
+    if m.label is not None:
+        draw.rectangle(moved(m.patch), fill=(255, 210, 0))
+        draw.text(tuple(moved(m.text_at)), m.label, fill=(0, 0, 0), font=m.font)
+
+
 def annotate(photo: np.ndarray, faces: list[Face]) -> Image.Image:
     """The photo with each face's box and its top class and probability."""
     from PIL import Image, ImageDraw
@@ -128,20 +183,82 @@ def annotate(photo: np.ndarray, faces: list[Face]) -> Image.Image:
     im = Image.fromarray(photo)
     im = im if im.mode == "RGB" else im.convert("RGB")  # one copy of a large photo, not two
     draw = ImageDraw.Draw(im)
-    width = max(2, round(max(im.size) / 300))
+    width = _line_width(im.size)
     for f in faces:
-        x, y, w, h = f.box
-        draw.rectangle([x, y, x + w - 1, y + h - 1], outline=(255, 210, 0), width=width)
-        if f.probabilities:
-            font = _font(max(12, w // 7))
-            label = f"{f.expression} {f.probabilities[f.expression]:.2f}"
-            left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-            ty = y - (bottom - top) - 3 * width if y - (bottom - top) - 3 * width >= 0 else y + h + width
-            draw.rectangle(
-                [x, ty, x + right - left + 2 * width, ty + bottom - top + 2 * width], fill=(255, 210, 0)
-            )
-            draw.text((x + width - left, ty + width - top), label, fill=(0, 0, 0), font=font)
+        _draw_marks(draw, _marks(f, width), width)
     return im
+
+
+def draw_faces(photo: np.ndarray, faces: list[Face], bgr: bool = False) -> np.ndarray:
+    """What annotate draws, drawn in place on ``photo`` (H, W, 3 uint8; RGB, or OpenCV's BGR with ``bgr``).
+
+    Each face's marks are drawn on a copy of the pixels around them alone and put back, in order: the
+    photo is the same as annotate's, and a 100-megapixel one is not copied."""
+    from PIL import Image, ImageDraw
+
+    h, w = photo.shape[:2]
+    width = _line_width((w, h))
+    for f in faces:
+        m = _marks(f, width)
+        x0, y0, x1, y1 = m.bounds(width)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        part = photo[y0:y1, x0:x1]
+        im = Image.fromarray(np.ascontiguousarray(part[..., ::-1] if bgr else part))
+        _draw_marks(ImageDraw.Draw(im), m, width, (x0, y0))
+        drawn = np.asarray(im)
+        part[...] = drawn[..., ::-1] if bgr else drawn
+    return photo
+
+
+# each EXIF orientation as PIL's exif_transpose turns it, done by a view of the stored pixels (no copy)
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: a.transpose(1, 0, 2)[::-1],
+}
+
+
+def photo_bgr(path: str | os.PathLike) -> np.ndarray:
+    """A photo file as an upright (H, W, 3) BGR array, held once: a JPEG decoded by OpenCV into one array
+    (the same pixels as PIL's, 3 bytes a pixel where PIL holds 4) and turned by its EXIF orientation as
+    a view of it; anything else by PIL, copied out a band at a time."""
+    from PIL import Image
+
+    from .data import pixels
+    from .faces import opencv
+
+    cv2 = opencv()
+    try:
+        with Image.open(path) as im:  # the header alone
+            jpeg = im.format == "JPEG" and im.mode in ("RGB", "L")
+            size, orientation = im.size, im.getexif().get(0x0112, 1)  # the orientation exif_transpose reads
+    except Exception:  # open_image below says what is wrong in one sentence
+        jpeg = False
+    if jpeg:
+        stored = np.empty((size[1], size[0], 3), np.uint8)
+        flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+        try:  # into the array: imread's own array is decoded into a second one first
+            stored = cv2.imread(os.fspath(path), stored, flags)
+        except cv2.error:  # OpenCV before 4.10 takes no array to read into
+            stored = cv2.imread(os.fspath(path), flags)
+        if stored is not None and stored.shape == (size[1], size[0], 3):
+            return _UPRIGHT.get(orientation, lambda a: a)(stored)
+    photo = pixels(open_image(path, rgb=True))
+    return cv2.cvtColor(photo, cv2.COLOR_RGB2BGR, dst=photo)
+
+
+def annotate_file(image: str | os.PathLike, faces: list[Face], out: str | os.PathLike) -> Path:
+    """The photo file ``image`` as annotate draws it, written to ``out`` (.png, .jpg or .jpeg) whole or
+    not at all, the photo held once (``photo_bgr``, ``draw_faces``, ``fer_lib.files.save_bgr``)."""
+    from .files import save_bgr
+
+    return save_bgr(draw_faces(photo_bgr(image), faces, bgr=True), out)
 
 
 def explain_faces(

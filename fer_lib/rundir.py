@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import warnings
 from pathlib import Path
 from typing import Any
 
 from .checks import output_dir
 from .errors import ConfigError, Note
-from .files import own_temp_files, save_checkpoint, write_failed, write_text
+from .files import NotOwnFile, open_lock, own_temp_files, save_checkpoint, write_failed, write_text
 from .models import checkpoint_meta, read_checkpoint
 
 RUN_FILES = ("last.pt", "best.pt", "history.json")
@@ -121,27 +120,23 @@ class RunFolder:
 
         output_dir(self.path, "--out")
         lock_path = self.path / LOCK_NAME
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(lock_path, flags, 0o644)  # never through a link: the file is truncated below
-        except OSError as e:
-            if lock_path.is_symlink():
+            f = open_lock(lock_path)  # opened in place, never through a link: the file is truncated below
+        except NotOwnFile as e:
+            if e.link:
                 raise ConfigError(
                     f"{lock_path} is a symbolic link, not the run's own lock file; remove the link and run "
                     "the command again."
                 ) from None
             raise ConfigError(
+                f"{lock_path} is not a plain file of the run's own (a special file, or a hard link to "
+                "another file); remove it and run the command again."
+            ) from None
+        except OSError as e:
+            raise ConfigError(
                 f"cannot write into {self.path} ({e.strerror or e}); choose a folder you can write to with "
                 "--out."
             ) from None
-        f = os.fdopen(fd, "r+")
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
-            f.close()
-            raise ConfigError(
-                f"{lock_path} is not a plain file of the run's own (a special file, or a hard link to "
-                "another file); remove it and run the command again."
-            )
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -144,6 +144,47 @@ def photo_set(sizes: tuple[tuple[int, int], ...] = ((1600, 1200), (4000, 3000)))
             yield texture(name, width, height)
 
 
+FER_SCALE = 4  # FER2013's 48x48 faces scaled up to 192 pixels: the size the face boxes were measured at
+
+
+class Confirmation(NamedTuple):
+    """What the second tests keep of the first cascade's boxes on FER2013's faces (``confirmation``)."""
+
+    faces: int  # faces given
+    found: int  # faces on which the first cascade found a box, the face's own or another
+    kept: int  # of those, faces with a box confirmed
+    on_face: int  # faces on which the first cascade found the face's own box
+    on_face_kept: int  # of those, faces whose own box was confirmed
+    off_face: int  # boxes elsewhere (on an eye and a nose, say): phantoms in a face
+    off_face_kept: int  # of those, confirmed
+
+
+def confirmation(images: np.ndarray) -> Confirmation:
+    """The first cascade and the second tests (``fer_lib.faces``) on FER2013's faces scaled up FER_SCALE
+    times. A face's own box is the one that overlaps (intersection over union 0.3 or more) the square
+    where the detector's boxes on FER2013 lie: FER_BOX_SHARE of the side, centred at (0.50, 0.49)."""
+    from fer_lib.faces import FER_BOX_SHARE, candidate_faces, confirmed, face_region
+
+    side = 48 * FER_SCALE
+    s = round(FER_BOX_SHARE * side)
+    truth = (round(0.5 * side - s / 2), round(0.49 * side - s / 2), s, s)
+    counts = np.zeros(6, int)
+    for img in images:
+        big = np.asarray(Image.fromarray(img).resize((side, side), Image.BILINEAR))
+        boxes = candidate_faces(big)
+        ok = [confirmed(face_region(big, b)) for b in boxes]
+        own = [iou(b, truth) >= 0.3 for b in boxes]
+        counts += (
+            bool(boxes),
+            any(ok),
+            any(own),
+            any(k and o for k, o in zip(ok, own)),
+            own.count(False),
+            sum(k and not o for k, o in zip(ok, own)),
+        )
+    return Confirmation(len(images), *map(int, counts))
+
+
 PEAK_RSS = """
 import resource, subprocess, sys
 subprocess.run([sys.executable, "-m", "fer_lib", *sys.argv[1:]], check=True, stdout=subprocess.DEVNULL)

@@ -312,6 +312,22 @@ def test_a_lock_that_is_a_link_is_not_followed(tmp_path):
     assert victim.read_text() == "a user's file"
 
 
+def test_the_lock_stays_one_file_opened_in_place(tmp_path):
+    """The lock is the one file not renamed into place: a killed run's is opened again, the same file, so that
+    every process flocks one and the same."""
+    import os
+
+    from fer_lib.files import open_lock
+
+    lock = tmp_path / ".lock"
+    with open_lock(lock) as f:  # left by a killed run
+        f.write("999999")
+    inode = lock.stat().st_ino
+    with RunFolder(tmp_path):
+        assert lock.stat().st_ino == inode and lock.read_text() == str(os.getpid())
+    assert not list(tmp_path.glob(".lock.*"))
+
+
 def test_cleanup_removes_only_the_runs_own_temporary_files(small_run, synth, tmp_path):
     run = copy_run(small_run, tmp_path / "run")
     mine = ["notes.tmp", "best.pt.tmp", "last.pt.draft.tmp"]
@@ -562,9 +578,13 @@ def test_evaluate_checks_best_against_the_folders_history(small_run, toy_run, sy
     ckpt = torch.load(swapped / "best.pt", weights_only=True)
     ckpt["model"] = {k: v * 0 if k.endswith("weight") else v for k, v in ckpt["model"].items()}
     torch.save(ckpt, swapped / "best.pt")
-    rc, err = cli(capsys, "evaluate", str(swapped), *base)
+    preds = tmp_path / "preds.npz"
+    rc, err = cli(capsys, "evaluate", str(swapped), *base, "--save-predictions", str(preds))
     assert rc == 2
     one_sentence(
         err, "gives PublicTest accuracy", "but its history recorded", "not the ones that epoch saved"
     )
+    assert not preds.exists() and not list(tmp_path.glob("preds.npz.*"))  # refused: nothing written
+    assert main(["evaluate", str(swapped / "best.pt"), *base, "--save-predictions", str(preds)]) == 0
+    assert "fer-lib: note: " in capsys.readouterr().err and len(np.load(preds)["labels"]) > 0
     assert main(["evaluate", str(toy_run), *base]) == 0 and "note" not in capsys.readouterr().err
