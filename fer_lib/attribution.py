@@ -106,12 +106,14 @@ def attribute(
     mean_face: torch.Tensor | None = None,
     batch_size: int = 256,
     bf16: bool = False,
+    engine: str = "auto",
 ) -> torch.Tensor:
     """Attributions for the target classes of a batch x (N, 1, 48, 48) in [0, 1]; same shape as x.
 
     The model runs channels_last (same results, 1.1-1.4x faster on the CPU, by CPU) and in eval mode
     during the call, and is given back as it was. ``bf16`` trades precision for another ~2x on
-    CPUs with bf16.
+    CPUs with bf16. Occlusion needs outputs only: ``engine`` runs them (``fer_lib.runtime``; 'auto' is
+    onnxruntime on the CPU where it is installed, the same maps as Captum's to 1e-5).
     """
     import warnings
 
@@ -143,7 +145,7 @@ def attribute(
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         # occlusion needs outputs only: onnxruntime where it pays (fer_lib.runtime), torch under bf16
         settings["forward"] = (
-            inference_forward(model, x.device, "torch" if bf16 else "auto") if method == "occlusion" else None
+            inference_forward(model, x.device, "torch" if bf16 else engine) if method == "occlusion" else None
         )
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
@@ -335,6 +337,7 @@ def deletion_insertion(
     steps: int = 24,
     seed: int = 0,
     bf16: bool | None = None,
+    engine: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Deletion and insertion curves of the true-class probability, and their areas (AUC).
 
@@ -344,10 +347,11 @@ def deletion_insertion(
     random: the floor that any real method should beat.
 
     The curves cost 2 x (steps + 1) forward passes per face, run by onnxruntime on the CPU where it
-    is installed (``fer_lib.runtime``: 3-4x faster than torch, probabilities within 1e-5 of it), else
-    by torch, channels_last. With ``bf16`` torch runs under bfloat16 autocast instead: 2.6-3.0x
-    faster than a plain fp32 NCHW loop on a CPU with AMX, probabilities within about 0.016 of it
-    and mean AUCs within 0.0004 on 200 PrivateTest faces (benchmarks/bench_attribution.py).
+    is installed (``engine='auto'``, ``fer_lib.runtime``: 3-4x faster than torch, probabilities within
+    1e-5 of it), else by torch, channels_last. With ``bf16`` torch runs under bfloat16 autocast
+    instead: 2.6-3.0x faster than a plain fp32 NCHW loop on a CPU with AMX, probabilities within
+    about 0.016 of it and mean AUCs within 0.0004 on 200 PrivateTest faces
+    (benchmarks/bench_attribution.py).
     ``bf16=None`` (the default) turns it on only where it pays (``fer_lib.device.bf16_pays``): on a
     CPU without native bf16 the autocast is emulated and an order of magnitude slower than float32.
     """
@@ -368,7 +372,7 @@ def deletion_insertion(
     dele, ins = [], []
     both = torch.cat([target, target])
     with borrowed(model):
-        forward = inference_forward(model, x.device, "torch" if bf16 else "auto")
+        forward = inference_forward(model, x.device, "torch" if bf16 else engine)
         for f in fracs:
             k = int(round(float(f) * d))
             mask = (rank < k).view(n, 1, h, w)

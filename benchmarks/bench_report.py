@@ -1,0 +1,124 @@
+"""Where the book's re-execution time goes, and what onnxruntime saves, with the shipped models on the CPU.
+
+Part 1 (steps, always): the expensive steps of the Q4 and results chapters on ``N`` PrivateTest faces,
+each timed the way it ran before (torch's forward passes; Captum's ``Occlusion``) and the way the
+chapters run it now (``engine='auto'``: onnxruntime where it is installed), side by side in this
+process, with how far the new numbers are from the old:
+
+* evaluation (results chapter): ``measure`` on each shipped model, plain, flip and ten-crop views;
+  the accuracies must be the same to the face;
+* occlusion maps (Q4) for report_cnn and simple_cnn;
+* deletion and insertion curves (Q4) for the same two models.
+
+The per-face times, multiplied by the number of faces and repetitions the chapters use (printed), give
+each step's share of a chapter's run time.
+
+Part 2 (``--chapters``): runs every chapter with the shipped models through ``fer_report run`` into a
+temporary folder and prints each one's wall time as papermill recorded it (minutes; Q4 and results are
+the long ones). Needs FER2013 ($FER2013_CSV).
+
+Usage: FER2013_CSV=... python benchmarks/bench_report.py [N_FACES] [--chapters]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def row(step: str, name: str, before: float, now: float, note: str) -> None:
+    print(f"{step:31s} {name:11s} {before:9.2f} {now:8.2f} {before / now:6.2f}  {note}")
+
+
+def steps(n: int) -> None:
+    from captum.attr import Occlusion
+
+    from fer_lib import attribution as A
+    from fer_lib.data import load_fer2013
+    from fer_lib.evaluate import measure, to_float_images
+    from fer_lib.pretrained import load_model, shipped_names
+    from fer_lib.runtime import onnxruntime_available
+
+    if not onnxruntime_available():
+        sys.exit("onnxruntime is not installed (pip install 'fer-lib[export]'): nothing to compare.")
+    full = load_fer2013()
+    keep = np.concatenate([np.flatnonzero(full.splits == s)[:n] for s in ("PublicTest", "PrivateTest")])
+    data = full.subset(keep)
+    test = data.split("PrivateTest")
+    x, t = to_float_images(test.images), torch.as_tensor(test.labels)
+    print(f"{n} faces of each test split, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(f"{'step':31s} {'model':11s} {'before s':>9s} {'now s':>8s} {'ratio':>6s}  difference")
+    for name in shipped_names():
+        model, _ = load_model(name)
+        old, t_old = timed(measure, model, data, engine="torch")
+        new, t_new = timed(measure, model, data, engine="auto")
+        row(
+            "evaluation, 2 splits x 10 views",
+            name,
+            t_old,
+            t_new,
+            "same accuracies" if old == new else "DIFFERENT",
+        )
+    for name in ("report_cnn", "simple_cnn"):
+        model, _ = load_model(name)
+        model.eval()
+        window = {"sliding_window_shapes": (1, 8, 8), "strides": (1, 4, 4), "perturbations_per_eval": 16}
+        old, t_old = timed(Occlusion(model).attribute, x, baselines=0.5, target=t, **window)
+        new, t_new = timed(A.attribute, model, x, t, "occlusion")
+        diff = float((old - new).abs().max() / old.abs().max())
+        row("occlusion maps (Captum before)", name, t_old, t_new, f"within {diff:.1e} of the largest value")
+        maps = A.attribute(model, x, t, "saliency")
+        old, t_old = timed(A.deletion_insertion, model, x, t, maps, bf16=False, engine="torch")
+        new, t_new = timed(A.deletion_insertion, model, x, t, maps, bf16=False, engine="auto")
+        auc = max(abs(float(np.mean(old[k]) - np.mean(new[k]))) for k in ("deletion_auc", "insertion_auc"))
+        row("deletion + insertion curves", name, t_old, t_new, f"mean AUCs within {auc:.1e}")
+    print(
+        "\nQ4 runs occlusion on 500 + 14 faces and on 48 faces per randomised layer (13 report_cnn, "
+        "9 simple_cnn),\nand the curves for 9 pixel orders (random + 8 methods) of 500 faces; the results "
+        "chapter evaluates\n4 models on 3,589 faces of each split."
+    )
+
+
+def chapters() -> None:
+    import json
+    import subprocess
+
+    out = Path(tempfile.mkdtemp(prefix="bench_report_"))
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fer_report",
+            "run",
+            "--device",
+            "cpu",
+            "-p",
+            "use_pretrained=true",
+            "--out",
+            str(out),
+        ],
+        check=True,
+    )
+    print(f"\nwhole book: {(time.perf_counter() - start) / 60:.1f} min")
+    for nb in sorted(out.glob("*.ipynb")):
+        meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+        print(f"{nb.stem:18s} {meta.get('duration', float('nan')) / 60:6.1f} min")
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    steps(int(args[0]) if args else 200)
+    if "--chapters" in sys.argv:
+        chapters()
