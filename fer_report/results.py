@@ -29,7 +29,7 @@ def results_table(
     """
     import pandas as pd
 
-    from fer_lib.evaluate import measure
+    from fer_report.measured import measured
 
     rows, spreads, recomputed, teachers = [], {}, {}, {}
     for name in models:
@@ -40,7 +40,7 @@ def results_table(
             continue
         hist = meta.get("history") or []
         best = max(hist, key=lambda h: h.get("val_acc", -1)) if hist else {}
-        m = measure(net, data, device=device)
+        m = measured(net, data, device)["metrics"]
         card = meta.get("card") or {}
         if card.get("seed_summary"):
             spreads[name] = card["seed_summary"]
@@ -353,8 +353,12 @@ def display_table(table: Any) -> Any:
     return shown.T
 
 
-def answers_table(data: FerData, names: tuple[str, ...] = ("report_cnn", "simple_cnn", "fer_vgg")) -> Any:
-    """The book's headline numbers, read from the shipped cards and their stored PrivateTest predictions.
+def answers_table(
+    data: FerData, names: tuple[str, ...] = ("report_cnn", "simple_cnn", "fer_vgg"), device: str = "cpu"
+) -> Any:
+    """The book's headline numbers, measured from the shipped weights on ``data`` (``fer_report.measured``:
+    once per report run, shared with the results chapter); the seed summaries are the cards' records of
+    runs whose weights are not shipped.
 
     One row per model, the original report first (its val_acc, on faces it does not name, in the
     PublicTest column): the seed mean ± sd of PrivateTest accuracy (plain and ten-crop) where the recipe
@@ -364,7 +368,8 @@ def answers_table(data: FerData, names: tuple[str, ...] = ("report_cnn", "simple
     """
     import pandas as pd
 
-    from fer_lib.pretrained import pretrained_info
+    from fer_lib.pretrained import load_model, pretrained_info
+    from fer_report.measured import measured
 
     private = data.split("PrivateTest")
     labels = private.labels
@@ -377,8 +382,8 @@ def answers_table(data: FerData, names: tuple[str, ...] = ("report_cnn", "simple
         card = pretrained_info(name)
         if card is None:
             continue
-        m = card["metrics"]
-        preds = card.get("predictions") or {}
+        got = measured(load_model(name)[0], data, device)
+        m, preds = got["metrics"], got["predictions"]
         acc = m["PrivateTest"]["accuracy"]
         lo, hi = accuracy_interval(acc, len(labels))
         summary = card.get("seed_summary")
@@ -392,7 +397,7 @@ def answers_table(data: FerData, names: tuple[str, ...] = ("report_cnn", "simple
             (shipped, "ten-crop"): f"{m['PrivateTest']['accuracy_tencrop']:.4f}",
             (shipped, "ten-crop, no copies"): (
                 f"{stored_accuracy(preds['PrivateTest tencrop'], labels, fresh):.4f}"
-                if "PrivateTest tencrop" in preds and card["data_hash"] == data.data_hash()
+                if "PrivateTest tencrop" in preds
                 else ""
             ),
         }
@@ -407,19 +412,25 @@ def answers_table(data: FerData, names: tuple[str, ...] = ("report_cnn", "simple
     return table
 
 
-def conclusion(names: tuple[str, ...] = ("fer_vgg", "report_cnn")) -> str:
-    """Two sentences that open the results chapter: the seed mean ± sd first, then the shipped model."""
+def conclusion(table: Any, n: int, names: tuple[str, ...] = ("fer_vgg", "report_cnn")) -> str:
+    """Two sentences that open the results chapter: the seed mean ± sd first (the card's record of the seed
+    runs), then the model measured in ``table`` (``results_table``) on ``n`` PrivateTest faces."""
     from fer_lib.pretrained import pretrained_info
 
     parts = []
     for name in names:
-        card = pretrained_info(name)
-        if card is None:
+        card = pretrained_info(name) or {}
+        if (
+            name not in table.index
+            or "PrivateTest ten-crop" not in table
+            or table["PrivateTest ten-crop"].isna()[name]
+        ):
             continue
-        m, s = card["metrics"]["PrivateTest"], card.get("seed_summary") or {}
-        lo, hi = accuracy_interval(m["accuracy_tencrop"], m["n"])
+        acc, s = float(table.loc[name, "PrivateTest ten-crop"]), card.get("seed_summary") or {}
+        m = {"accuracy_tencrop": acc, "n": n}
+        lo, hi = accuracy_interval(acc, n)
         seeds = (
-            f"over {card['seeds']} seeds its recipe reaches a PrivateTest ten-crop accuracy of "
+            f"over {card.get('seeds')} seeds its recipe reaches a PrivateTest ten-crop accuracy of "
             f"{s['PrivateTest ten-crop']['mean']:.4f} ± {s['PrivateTest ten-crop']['sd']:.4f} (mean ± sd), "
             "and "
             if s.get("PrivateTest ten-crop", {}).get("sd") is not None
@@ -523,7 +534,7 @@ def chapter_values(
     number of recipes tried, the targets, the hold-out study's text and every model's recipe."""
     from IPython.display import Markdown
 
-    answer = conclusion()
+    answer = conclusion(table, headline.attrs["n"])
     return {
         "results_answer": Markdown(answer),
         "results_finding": answer,

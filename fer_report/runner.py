@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fer_lib.errors import ConfigError, FerError
+from fer_report.measured import MEASURED_ENV
 
 
 def repository(start: str | Path | None = None) -> Path:
@@ -111,6 +114,41 @@ def run_report(
         )
     out = output_dir(out_dir, "--out")
     done: list[Path] = []
+    with _shared_measurements(out / ".measured"):
+        _execute(notebooks, declared, params, out, kernel, log, done)
+    if publish:
+        for nb_out, nb in zip(done, notebooks):
+            shutil.copyfile(nb_out, nb)
+        log(f"published {len(done)} executed notebooks into {notebooks[0].parent}")
+    return done
+
+
+@contextmanager
+def _shared_measurements(folder: Path) -> Iterator[None]:
+    """The chapters of one run share each model's evaluation (``fer_report.measured``), kept in ``folder``."""
+    before = os.environ.get(MEASURED_ENV)
+    os.environ[MEASURED_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(MEASURED_ENV, None)
+        else:
+            os.environ[MEASURED_ENV] = before
+
+
+def _execute(
+    notebooks: list[Path],
+    declared: dict[Path, set[str]],
+    params: dict[str, Any],
+    out: Path,
+    kernel: str,
+    log: Any,
+    done: list[Path],
+) -> None:
+    """Execute each chapter into ``out`` with the parameters it declares, adding each to ``done``."""
+    import papermill as pm
+
     for nb in notebooks:
         own = {k: v for k, v in params.items() if k in declared[nb]}
         target = out / nb.name
@@ -118,7 +156,7 @@ def run_report(
         log(f"running {nb.name} with {own}")
         try:
             pm.execute_notebook(
-                str(nb),
+                str(_without_injected_parameters(nb, target)),
                 str(target),
                 parameters=own,
                 kernel_name=kernel,
@@ -134,11 +172,17 @@ def run_report(
         _hide_parameter_cells(target)
         log(f"  done in {time.perf_counter() - t0:.0f} s -> {target}")
         done.append(target)
-    if publish:
-        for nb_out, nb in zip(done, notebooks):
-            shutil.copyfile(nb_out, nb)
-        log(f"published {len(done)} executed notebooks into {notebooks[0].parent}")
-    return done
+
+
+def _without_injected_parameters(nb: Path, target: Path) -> Path:
+    """The chapter as it would run, written to ``target``: without the parameters cell an earlier run
+    injected, which papermill would otherwise keep (and run) when this run gives the chapter none."""
+    book = json.loads(nb.read_text())
+    book["cells"] = [
+        c for c in book["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])
+    ]
+    target.write_text(json.dumps(book, indent=1, ensure_ascii=False) + "\n")
+    return target
 
 
 def _hide_parameter_cells(path: Path) -> None:

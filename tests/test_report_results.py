@@ -160,7 +160,7 @@ def test_chapter_values_name_what_the_text_reads(recorded, monkeypatch):
         "3,589",
         "17",
     )
-    assert values["results_answer"].data == values["results_finding"] == results.conclusion()
+    assert values["results_answer"].data == values["results_finding"] == results.conclusion(table, 3589)
     assert values["results_holdout"].data == "the study"
     assert "**fer_vgg**, PrivateTest 0.7400 with ten-crop TTA" in values["results_targets"].data
     assert values["results_recipes_text"].data.startswith("**report_cnn**: last phase:")
