@@ -19,7 +19,6 @@ from pandas.io.formats.style import Styler
 from torch import nn
 
 from fer_lib.data import CLASSES, FerData
-from fer_lib.evaluate import evaluate_split
 from fer_lib.faces import Face
 from fer_lib.photos import annotate, classify_faces, explain_faces, explanation_figure, locate_faces
 from fer_report import figures
@@ -111,8 +110,23 @@ def explain_figure(
 def privatetest_results(
     models: dict[str, nn.Module], data: FerData, device: str | torch.device = "cpu"
 ) -> dict[str, dict]:
-    """Each model's evaluation on PrivateTest (``fer_lib.evaluate.evaluate_split``), by name."""
-    return {name: evaluate_split(model, data, "PrivateTest", device=device) for name, model in models.items()}
+    """Each model's PrivateTest accuracy, balanced accuracy, confusion matrix and per-class metrics (plain
+    view), by name, from the run's shared measurement (``fer_report.measured``)."""
+    from fer_lib.evaluate import balanced_accuracy, confusion_matrix, per_class_metrics
+    from fer_report.measured import measured
+
+    labels = data.split("PrivateTest").labels
+    out = {}
+    for name, model in models.items():
+        digits = measured(model, data, str(device))["predictions"]["PrivateTest none"]
+        cm = confusion_matrix(labels, np.frombuffer(digits.encode(), np.uint8) - ord("0"))
+        out[name] = {
+            "accuracy": float(np.trace(cm) / cm.sum()),
+            "balanced_accuracy": balanced_accuracy(cm),
+            "confusion_matrix": cm.tolist(),
+            "per_class": per_class_metrics(cm),
+        }
+    return out
 
 
 def recall_frame(results: dict[str, dict], counts: dict[str, int]) -> pd.DataFrame:

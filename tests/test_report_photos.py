@@ -112,3 +112,19 @@ def test_chapter_values_hold_every_glue_name_the_text_reads():
 
 def test_the_notebook_shows_short_calls_only():
     assert notebook_problems(REPO / "book" / "photos.ipynb") == []
+
+
+def test_privatetest_results_are_evaluate_splits_from_the_shared_measurement(monkeypatch):
+    from fer_lib.evaluate import evaluate_split
+    from fer_lib.synthetic import synthetic_fer
+    from fer_report import measured
+
+    monkeypatch.delenv(measured.MEASURED_ENV, raising=False)
+    data = synthetic_fer(0, 10, 40, seed=3)
+    torch.manual_seed(0)
+    model = build_model("report_cnn")
+    got = photos.privatetest_results({"toy": model}, data)["toy"]
+    ref = evaluate_split(model, data, "PrivateTest")
+    assert got["confusion_matrix"] == ref["confusion_matrix"]
+    assert got["accuracy"] == pytest.approx(ref["accuracy"]) and got["per_class"] == ref["per_class"]
+    assert got["balanced_accuracy"] == pytest.approx(ref["balanced_accuracy"])
