@@ -186,8 +186,13 @@ def _without_injected_parameters(nb: Path, target: Path) -> Path:
 
 
 def _hide_parameter_cells(path: Path) -> None:
-    """Hide papermill's injected-parameters cell in the book (the run-parameters box shows them)."""
+    """Hide papermill's injected-parameters cell in the book (the run-parameters box shows them), and record
+    the chapter's own name instead of where this machine kept it (a reader downloads the notebook)."""
     nb = json.loads(path.read_text())
+    run = nb.get("metadata", {}).get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if key in run:
+            run[key] = f"book/{path.name}"
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
