@@ -297,6 +297,12 @@ def explain_faces(
             continue
         left, top, side = crop_square(f.box)
         big = np.asarray(Image.fromarray(m.astype(np.float32)).resize((side, side), Image.BILINEAR))
+        if f.angle:  # the crop was turned to level the eyes: its map is turned back onto the photo
+            from .faces import opencv
+
+            cv2 = opencv()
+            c = (side - 1) / 2
+            big = cv2.warpAffine(big, cv2.getRotationMatrix2D((c, c), -f.angle, 1.0), (side, side))
         y0, x0 = max(top, 0), max(left, 0)
         y1, x1 = min(top + side, gray.shape[0]), min(left + side, gray.shape[1])
         part = big[y0 - top : y1 - top, x0 - left : x1 - left]
