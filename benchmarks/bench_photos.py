@@ -158,8 +158,8 @@ class Bench:
     def weights(self, ensemble: str, light: str = "none", tta: str = "none") -> dict[str, float]:
         """An ensemble's weights: the library's, or the grid point (tenths) that maximises PublicTest's
         balanced accuracy (the library's where FER2013 is not given)."""
-        total = sum(ENSEMBLE_WEIGHTS[m] for m in self.models)
         if ensemble == ENSEMBLE or self.public is None:
+            total = sum(ENSEMBLE_WEIGHTS[m] for m in self.models)
             return {m: ENSEMBLE_WEIGHTS[m] / total for m in self.models}
         pt = {m: self.raw("face", m, "PublicTest", light, tta) for m in self.models}
         grid = [w for w in itertools.product(range(11), repeat=len(self.models)) if sum(w) == 10]
