@@ -5,15 +5,22 @@ on the development set (``scripts/build_devset.py``): accuracy, balanced accurac
 the share of the most-said class and the most frequent confusions; and on PublicTest the accuracy
 and balanced accuracy. Photos in which no face is found count as wrong.
 
-``shipped`` is what ``fer_lib.photos.read_expressions(path, model)`` does today (Haar detection,
-the largest face, no TTA); the script checks that it gives the same probabilities on a few photos.
-The other variants are measurements only, none of them is in the library:
+``shipped`` is what ``read_expressions(path, "report_cnn")`` did before the steps below were kept (one
+Haar search, the largest face, no TTA). Each further variant is one step on the crops or the
+probabilities, on top of the last one kept:
 
-- ``whole photo``: the whole photo squeezed to 48x48 instead of the detected face;
-- ``prior``: the probabilities divided by FER2013 Training's class frequencies raised to a power
-  chosen on PublicTest's balanced accuracy (per model; never on the development set);
-- ``flip``: the face and its mirror image averaged (``tta="flip"``);
-- ``flip + prior``: both, the power chosen again on PublicTest with flip.
+- ``whole photo``: the whole photo squeezed to 48x48 instead of the detected face (a reference);
+- ``+ padded``: the library's second, padded face search where the first finds none;
+- ``+ level``: the crop turned to level the eyes, which is what ``read_expressions`` does now;
+- ``+ equalised``, ``+ CLAHE``, ``+ mean/std``: photometric steps on every crop, PublicTest's too;
+- ``+ flip``: the face and its mirror image averaged;
+- ``+ prior``: probabilities divided by FER2013 Training's class frequencies to a power chosen on
+  PublicTest's balanced accuracy (never on the development set).
+
+Each is printed for every shipped model, the library's ``ensemble`` (``ENSEMBLE_WEIGHTS``) and an
+ensemble weighted by the grid point that PublicTest's balanced accuracy prefers. The script checks that
+``read_expressions(path)`` with no options gives the probabilities of ``DEFAULT`` on a few photos;
+``--private`` prints PrivateTest for the final choice only, and ``--cache`` keeps the crops between runs.
 
 A further step is one more ``(name, function)`` pair in ``VARIANTS``: the function takes the
 ``Bench``, a model name (or ``ENSEMBLE``) and a split ("dev" or "PublicTest") and returns (N, 7)
@@ -21,7 +28,7 @@ probabilities, a row of NaN where no face was found, or None where it does not a
 "vs shipped" counts the photos a variant gets right that the shipped behaviour gets wrong (+) and
 the reverse (-); ``--json`` keeps every photo's prediction for such paired comparisons.
 
-Usage: FER2013_CSV=... python benchmarks/bench_photos.py [DEVSET] [--json OUT.json]
+Usage: FER2013_CSV=... python benchmarks/bench_photos.py [DEVSET] [--json OUT] [--cache C.npz] [--private]
 (DEVSET defaults to $FER_DEVSET)
 """
 
@@ -384,8 +391,8 @@ def main() -> int:
     )
     for light, tta in (("none", "none"), ("none", "flip")):
         w = b.weights(WEIGHTED, light, tta)
-        print(f"weights chosen on PublicTest ({tta}): " + ", ".join(f"{m} {v:.1f}" for m, v in w.items()))
-    print("the library's ENSEMBLE_WEIGHTS: " + ", ".join(f"{m} {v:.1f}" for m, v in ENSEMBLE_WEIGHTS.items()))
+        print(f"weights chosen on PublicTest ({tta}): " + ", ".join(f"{m} {v:.2f}" for m, v in w.items()))
+    print("the library's ENSEMBLE_WEIGHTS: " + ", ".join(f"{m} {v:.2f}" for m, v in ENSEMBLE_WEIGHTS.items()))
     head = (
         f"\n{'variant':<13} {'model':<11} {'acc':>5} {'bal':>5}  {'most said':<15}"
         + "".join(f" {c[:5]:>5}" for c in CLASSES)
