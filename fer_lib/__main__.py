@@ -120,6 +120,16 @@ def _models(a: argparse.Namespace) -> int:
             print(f"{'':<14}   one seed: no spread measured")
         if r["batchnorm_recomputed"]:
             print(f"{'':<14}   BatchNorm statistics recomputed on Training after the epoch was chosen")
+    from .pretrained import DEFAULT_MODEL, ENSEMBLE_WEIGHTS
+
+    print(
+        f"\nthe default for photos (predict, read_expressions): {DEFAULT_MODEL}, the shipped models' softmax "
+        "averaged ("
+        + ", ".join(f"{n} {w:g}" for n, w in ENSEMBLE_WEIGHTS.items() if w)
+        + "): the best balanced accuracy on a development set of real web photos among the single models "
+        "and ensembles, with and without flip TTA, that keep PrivateTest at least as high as report_cnn "
+        "(docs/DEVSET.md)"
+    )
     return 0
 
 
@@ -729,7 +739,10 @@ def _add_predict(sub: Any) -> None:
         "images", nargs="*", help="photos (faces are found in them) or cropped faces (96 px or less a side)"
     )
     pr.add_argument(
-        "--model", default="report_cnn", help="a pretrained model name, a checkpoint or a run folder"
+        "--model",
+        default="ensemble",
+        help="a pretrained model name, 'ensemble' (the default, chosen on real photos: `fer-lib models`), "
+        "a checkpoint or a run folder",
     )
     pr.add_argument("--tta", default="none", help=", ".join(TTA_MODES))
     pr.add_argument("--device", default="auto")

@@ -41,6 +41,11 @@ CHECK_FACE = 96  # pixels: a face's width in the region its confirming cascades 
 # there and on the next 1,500 faces: one cascade's 12 windows alone kept 0.2 points more; an eye with
 # either cascade's 3 or 5 windows 0.9-1.5 more, but also 1-4 more boxes elsewhere in a face: not kept
 AGREE, AGREE_STRONGLY = 3, 8
+# the edges repeated for this share of the longest side when a first search finds no face: on the
+# development set of web photos (docs/DEVSET.md), 86 of the 128 photos without a face found then have one
+PAD = 0.25
+MAX_TILT = 30  # degrees: an eye line steeper than this is more likely a wrong eye than a tilted head
+EYE_GAP = (0.25, 0.7)  # the distance between the eyes, in face-box widths, that a pair must have
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Face:
     crop: np.ndarray
     probabilities: dict[str, float] = field(default_factory=dict)
     detected: bool = True
+    angle: float = 0.0  # degrees the crop was turned by to level the eyes (``eye_angle``)
 
     @property
     def expression(self) -> str | None:
@@ -139,18 +145,28 @@ def scaled(gray: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(Image.fromarray(gray).resize(size, Image.BOX if scale < 1 else Image.BILINEAR))
 
 
-def candidate_faces(gray: np.ndarray, min_size: int = MIN_FACE) -> list[tuple[int, int, int, int]]:
+def candidate_faces(
+    gray: np.ndarray, min_size: int = MIN_FACE, pad: float = 0.0
+) -> list[tuple[int, int, int, int]]:
     """The frontal-face cascade's boxes (x, y, w, h in ``gray``'s pixels), found on a copy of at most
-    DETECT_SIDE pixels a side; unconfirmed."""
+    DETECT_SIDE pixels a side; unconfirmed. With ``pad``, the copy's edges are repeated for that share of
+    its longest side all round and only faces at least half its shorter side wide are sought (a box found
+    there may run past the photo's edge)."""
     h, w = gray.shape
     scale = min(1.0, DETECT_SIDE / max(h, w))
     small = scaled(gray, scale) if scale < 1 else gray
     if min(small.shape) < min_size:
         return []
+    margin = int(round(pad * max(small.shape)))
+    if margin:
+        # only a face as wide as half the photo's shorter side can run past its edges: smaller windows
+        # would search the photo again, slowly
+        min_size = max(min_size, min(small.shape) // 2)
+        small = np.pad(small, margin, mode="edge")
     boxes = _cascade("frontalface_default").detectMultiScale(
         np.ascontiguousarray(small), scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size)
     )
-    return [tuple(int(round(v / scale)) for v in b) for b in boxes]
+    return [tuple(int(round(v / scale)) for v in (x - margin, y - margin, bw, bh)) for x, y, bw, bh in boxes]
 
 
 def _overlap(a: tuple, b: tuple) -> float:
@@ -218,9 +234,19 @@ def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int
     return [b for row in rows for b in sorted(row, key=lambda b: (b[0], b[1]))]
 
 
-def detect_faces(gray: np.ndarray, min_size: int = MIN_FACE) -> list[tuple[int, int, int, int]]:
-    """Boxes (x, y, w, h) of the confirmed frontal faces in a grayscale photo, in reading order."""
-    return reading_order([b for b in candidate_faces(gray, min_size) if confirmed(face_region(gray, b))])
+def detect_faces(
+    gray: np.ndarray, min_size: int = MIN_FACE, pad: float = PAD
+) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of the confirmed frontal faces in a grayscale photo, in reading order.
+
+    Where none is found, the search is run again with the photo's edges repeated all round for ``pad`` of
+    its longest side (0: no second search): a face that fills the photo, as in a tight face crop, leaves
+    the cascade no margin to find it in."""
+    for margin in (0.0, pad) if pad else (0.0,):
+        boxes = [b for b in candidate_faces(gray, min_size, margin) if confirmed(face_region(gray, b))]
+        if boxes:
+            return reading_order(boxes)
+    return []
 
 
 def crop_square(box: tuple[int, int, int, int], share: float = FER_BOX_SHARE) -> tuple[int, int, int]:
@@ -241,8 +267,37 @@ def _square(gray: np.ndarray, left: int, top: int, side: int) -> np.ndarray:
     return np.pad(part, pads, mode="edge") if any(p for pair in pads for p in pair) else part
 
 
-def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], share: float = FER_BOX_SHARE) -> np.ndarray:
-    """The 48x48 crop around ``box`` framed as FER2013's faces are (the box spans ``share`` of the side).
+def eye_angle(gray: np.ndarray, box: tuple[int, int, int, int]) -> float | None:
+    """The angle in degrees of the line from the face's left eye (as the photo shows it) to its right one,
+    positive where the right one is lower; None unless the eye cascades find one eye in each half of the
+    box's upper part, at a plausible distance and at most MAX_TILT degrees."""
+    region = face_region(gray, box)  # the box is CHECK_FACE pixels wide, from CHECK_FACE / 2 on
+    top, bottom = CHECK_FACE // 2 + int(CHECK_FACE * 0.15), CHECK_FACE // 2 + int(CHECK_FACE * 0.65)
+    band = np.ascontiguousarray(region[top:bottom, CHECK_FACE // 2 : CHECK_FACE * 3 // 2])
+    best: dict[int, tuple[float, float, float]] = {}  # half (0 left, 1 right) -> (weight, x, y)
+    for name in ("eye", "eye_tree_eyeglasses"):
+        boxes, _, weights = _cascade(name).detectMultiScale3(
+            band, scaleFactor=1.1, minNeighbors=3, minSize=(10, 10), maxSize=(40, 40), outputRejectLevels=True
+        )
+        for (ex, ey, ew, eh), wt in zip(boxes, np.ravel(weights)):
+            cx, cy = ex + ew / 2, ey + eh / 2
+            half = int(cx >= CHECK_FACE / 2)
+            if float(wt) > best.get(half, (-np.inf,))[0]:
+                best[half] = (float(wt), cx, cy)
+    if len(best) < 2:
+        return None
+    (_, lx, ly), (_, rx, ry) = best[0], best[1]
+    if not EYE_GAP[0] * CHECK_FACE <= np.hypot(rx - lx, ry - ly) <= EYE_GAP[1] * CHECK_FACE:
+        return None
+    angle = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+    return angle if abs(angle) <= MAX_TILT else None
+
+
+def crop_face(
+    gray: np.ndarray, box: tuple[int, int, int, int], share: float = FER_BOX_SHARE, angle: float = 0.0
+) -> np.ndarray:
+    """The 48x48 crop around ``box`` framed as FER2013's faces are (the box spans ``share`` of the side),
+    turned by ``angle`` degrees about the box's centre (``eye_angle``'s angle levels the eyes).
 
     Where the square runs past the photo's edge, the edge pixels are repeated, as a camera crop would be.
     Only the square is read: a crop from a 100-megapixel photo copies nothing else.
@@ -250,7 +305,20 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], share: float = F
     from PIL import Image
 
     left, top, s = crop_square(box, share)
-    square = _square(gray, left, top, s)
+    if angle:
+        # a square 1.5 times as wide, turned about its centre, then the crop's square cut from its middle:
+        # the turned square's corners lie inside it up to 45 degrees
+        cv2 = opencv()
+        margin = s // 4
+        big = np.ascontiguousarray(_square(gray, left - margin, top - margin, s + 2 * margin))
+        c = (big.shape[1] - 1) / 2
+        turn = cv2.getRotationMatrix2D((c, c), angle, 1.0)
+        big = cv2.warpAffine(
+            big, turn, big.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        square = big[margin : margin + s, margin : margin + s]
+    else:
+        square = _square(gray, left, top, s)
     return np.asarray(
         Image.fromarray(np.ascontiguousarray(square)).resize(
             (IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR if s < 96 else Image.BOX
@@ -258,8 +326,13 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], share: float = F
     )
 
 
-def find_faces(image: Any, min_size: int = MIN_FACE) -> list[Face]:
+def find_faces(image: Any, min_size: int = MIN_FACE, align: bool = True) -> list[Face]:
     """Every frontal face in ``image`` (a path, PIL image or array), in reading order, each with its box
-    and crop."""
+    and crop; with ``align``, each crop is turned so that its eyes are level where both are found
+    (``eye_angle``), as FER2013's faces mostly are."""
     gray = to_gray(image)
-    return [Face(box, crop_face(gray, box)) for box in detect_faces(gray, min_size)]
+    faces = []
+    for box in detect_faces(gray, min_size):
+        angle = (eye_angle(gray, box) if align else None) or 0.0
+        faces.append(Face(box, crop_face(gray, box, angle=angle), angle=angle))
+    return faces

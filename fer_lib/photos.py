@@ -24,10 +24,13 @@ from .data import CLASSES, IMAGE_SIZE, MIN_IMAGE_SIDE, DataError, open_image, up
 from .device import resolve_device
 from .evaluate import predict_logits, to_float_images
 from .faces import Face, crop_square, find_faces, to_gray
+from .pretrained import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from PIL import Image
 
+# the mirror image averaged in helps one model a little on the photos but not the ensemble (docs/DEVSET.md)
+DEFAULT_TTA = "none"
 CROP_MAX = 96  # an image this small (each side) is a cropped face, not a photo to search
 FIGURE_SIDE = 1600  # pixels: the most a figure shows of a photo a side (a 6.4-inch figure at 150 dpi is 960)
 
@@ -79,9 +82,9 @@ def locate_faces(image: Any, detect: bool | None = None) -> tuple[np.ndarray, li
 
 def classify_faces(
     faces: list[Face],
-    model: str | Path | nn.Module = "report_cnn",
+    model: str | Path | nn.Module = DEFAULT_MODEL,
     *,
-    tta: str = "none",
+    tta: str = DEFAULT_TTA,
     device: str | torch.device = "cpu",
 ) -> list[Face]:
     """Fill in each face's class probabilities (softmax of the model's logits)."""
@@ -97,15 +100,16 @@ def classify_faces(
 
 def read_expressions(
     image: Any,
-    model: str | Path | nn.Module = "report_cnn",
+    model: str | Path | nn.Module = DEFAULT_MODEL,
     *,
     detect: bool | None = None,
-    tta: str = "none",
+    tta: str = DEFAULT_TTA,
     device: str | torch.device = "cpu",
 ) -> list[Face]:
     """Every face in ``image`` (path, PIL image or array), in reading order, with box, crop and probabilities.
 
-    An empty list means no face was found. ``model`` is a pretrained name, a checkpoint path or a model.
+    An empty list means no face was found. ``model`` is a pretrained name, a checkpoint path, a model or
+    ``"ensemble"``; the default, ``DEFAULT_MODEL``, is the one chosen on real photos (docs/DEVSET.md).
     """
     return classify_faces(locate_faces(image, detect)[1], model, tta=tta, device=device)
 
@@ -297,6 +301,12 @@ def explain_faces(
             continue
         left, top, side = crop_square(f.box)
         big = np.asarray(Image.fromarray(m.astype(np.float32)).resize((side, side), Image.BILINEAR))
+        if f.angle:  # the crop was turned to level the eyes: its map is turned back onto the photo
+            from .faces import opencv
+
+            cv2 = opencv()
+            c = (side - 1) / 2
+            big = cv2.warpAffine(big, cv2.getRotationMatrix2D((c, c), -f.angle, 1.0), (side, side))
         y0, x0 = max(top, 0), max(left, 0)
         y1, x1 = min(top + side, gray.shape[0]), min(left + side, gray.shape[1])
         part = big[y0 - top : y1 - top, x0 - left : x1 - left]

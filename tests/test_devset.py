@@ -155,8 +155,7 @@ def test_prior_correction_power_is_chosen_on_publictest_and_helps_the_rare_class
     probs /= probs.sum(1, keepdims=True)
     b = object.__new__(bench_photos.Bench)
     b.prior, b.public = prior, type("PT", (), {"labels": labels})()
-    b.raw = lambda view, model, split: probs
-    alpha = b.alpha("face", "m")
+    alpha = b.alpha(probs)
     assert 0.5 <= alpha <= 1.5
     before = bench_photos.score(probs, labels)["balanced_accuracy"]
     after = bench_photos.score(bench_photos.corrected(probs, prior, alpha), labels)["balanced_accuracy"]
@@ -176,3 +175,16 @@ def test_read_devset_takes_the_manifest_and_refuses_unknown_labels(source, tmp_p
         bench_photos.read_devset(out)
     with pytest.raises(DataError, match="not a folder"):
         bench_photos.read_devset(tmp_path / "nothing")
+
+
+def test_ensemble_weights_are_chosen_on_publictest():
+    """The weighted ensemble takes the grid point PublicTest prefers: here the one model that is right."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, len(CLASSES), 300)
+    right = np.eye(len(CLASSES))[labels] * 0.9 + 0.1 / len(CLASSES)
+    noise = rng.dirichlet(np.ones(len(CLASSES)), 300)
+    b = object.__new__(bench_photos.Bench)
+    b.models, b.public = ["a", "b"], type("PT", (), {"labels": labels})()
+    b.raw = lambda view, model, split, light, tta: right if model == "b" else noise
+    w = b.weights(bench_photos.WEIGHTED)
+    assert w["b"] > 0.5 and abs(sum(w.values()) - 1) < 1e-9, w

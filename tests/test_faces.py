@@ -19,7 +19,7 @@ skimage_data = pytest.importorskip(
 from fer_lib.__main__ import main  # noqa: E402
 from fer_lib.data import CLASSES  # noqa: E402
 from fer_lib.errors import DataError  # noqa: E402
-from fer_lib.faces import FER_BOX_SHARE, crop_face, detect_faces, find_faces, to_gray  # noqa: E402
+from fer_lib.faces import FER_BOX_SHARE, crop_face, detect_faces, eye_angle, find_faces, to_gray  # noqa: E402
 from fer_lib.photos import read_expressions  # noqa: E402
 
 from .face_photos import (  # noqa: E402
@@ -60,6 +60,45 @@ def test_the_crop_frames_the_face_as_fer2013_frames_its_own(astronaut):
     x, y, w, h = box
     assert abs(w / 192 - FER_BOX_SHARE) < 0.08, w / 192
     assert abs((x + w / 2) / 192 - 0.5) < 0.06 and abs((y + h / 2) / 192 - 0.5) < 0.06, box
+
+
+def test_a_face_that_fills_the_photo_is_found_by_the_padded_search(astronaut):
+    """A tight face crop, as many web photos are: the first search finds nothing, the padded one the face."""
+    gray = to_gray(astronaut)
+    (face,) = find_faces(gray)
+    x, y, w, h = face.box  # the cascade's own box, cut 10 pixels inside all round: brows to lips
+    tight = np.asarray(Image.fromarray(gray[y + 10 : y + h - 10, x + 10 : x + w - 10]).resize((350, 350)))
+    assert detect_faces(tight, pad=0) == []
+    (box,) = detect_faces(tight)
+    assert box[2] > 350 and iou(box, (0, 0, 350, 350)) > 0.5, box  # it runs past the photo's edges
+
+
+def _turned(gray: np.ndarray, degrees: float) -> np.ndarray:
+    """``gray`` turned counter-clockwise by ``degrees`` about the astronaut's face."""
+    x, y, w, h = ASTRONAUT_FACE
+    return np.asarray(Image.fromarray(gray).rotate(degrees, Image.BILINEAR, center=(x + w / 2, y + h / 2)))
+
+
+@pytest.mark.parametrize("degrees", [-12, 8, 15])
+def test_a_tilted_face_comes_back_level(astronaut, degrees):
+    """The eye line's angle follows a known turn within 3 degrees, and the levelled crop of the turned photo
+    is closer to the upright photo's than the crop left as it was."""
+    gray = to_gray(astronaut)
+    (upright,) = find_faces(gray)
+    (tilted,) = find_faces(_turned(gray, degrees))
+    assert abs(tilted.angle - (upright.angle - degrees)) < 3, (tilted.angle, upright.angle)
+    plain = crop_face(_turned(gray, degrees), tilted.box).astype(float)
+
+    def corr(a, b):
+        return np.corrcoef(a.astype(float).ravel(), b.astype(float).ravel())[0, 1]
+
+    assert corr(tilted.crop, upright.crop) > corr(plain, upright.crop) + 0.02
+
+
+def test_no_eye_pair_leaves_the_crop_as_it_was():
+    """A face box on a plain wall has no eyes: no angle, and find_faces(align=False) crops alike."""
+    wall = np.full((200, 200), 128, np.uint8)
+    assert eye_angle(wall, (50, 50, 100, 100)) is None
 
 
 def test_edges_are_repeated_where_the_square_runs_off_the_photo():
@@ -357,6 +396,8 @@ def test_faces_found_on_the_scaled_copy_are_confirmed_on_the_full_photo(monkeypa
     assert len(candidates) >= 2  # the cascade on the scaled copy still finds more than the face
     seen = []
     monkeypatch.setattr(F, "confirmed", lambda region: seen.append(region.shape) or False)
+    # none confirmed: the padded search runs too, and its candidates are confirmed the same way
+    candidates += F.candidate_faces(gray, pad=F.PAD)
     assert F.detect_faces(gray) == [] and seen == [(2 * F.CHECK_FACE, 2 * F.CHECK_FACE)] * len(candidates)
 
 
