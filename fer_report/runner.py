@@ -197,4 +197,7 @@ def _hide_parameter_cells(path: Path) -> None:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell["metadata"]["tags"] = [*tags, "remove-cell"]
+        if "injected-parameters" in tags:  # papermill ends it with a blank line, which `ruff format` removes
+            source = "".join(cell["source"]).rstrip("\n")
+            cell["source"] = source.splitlines(keepends=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
