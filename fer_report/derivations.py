@@ -276,6 +276,14 @@ def check_batchnorm_symbolic(m: int) -> list[Check]:
             eq="bn-dmu",
         )
     )
+    return checks + check_batchnorm_end_to_end(m)
+
+
+def check_batchnorm_end_to_end(m: int) -> list[Check]:
+    """dl/dx_i (both forms), dl/dgamma and dl/dbeta against SymPy's derivative of the whole forward pass,
+    with mu_B and sigma_B^2 as functions of the batch, for batch size m."""
+    x, g, gamma, beta, eps = batchnorm_symbols(m)
+    checks = []
     # end to end: mu and var as functions of x; compare dl/dx_i, dl/dgamma, dl/dbeta
     mu = sum(x) / m
     var = sum((xi - mu) ** 2 for xi in x) / m
@@ -369,6 +377,33 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
         )
     )
 
+    checks += check_batchnorm_layers()
+
+    # the update rule: one plain gradient step is gamma - lr * dl/dgamma
+    bn = nn.BatchNorm1d(5).double().train()
+    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
+    xt = torch.randn(16, 5, dtype=torch.float64)
+    before = bn.weight.detach().clone(), bn.bias.detach().clone()
+    (bn(xt) ** 2).mean().backward()
+    grads = bn.weight.grad.clone(), bn.bias.grad.clone()
+    opt.step()
+    ok = torch.allclose(bn.weight, before[0] - 0.1 * grads[0]) and torch.allclose(
+        bn.bias, before[1] - 0.1 * grads[1]
+    )
+    checks.append(
+        Check(
+            r"one step of `torch.optim.SGD` moves $\gamma$ and $\beta$ by $-\eta$ times their gradients",
+            "`torch.optim.SGD` in double precision",
+            ok,
+            eq="bn-update",
+        )
+    )
+    return checks
+
+
+def check_batchnorm_layers() -> list[Check]:
+    """The closed forms against nn.BatchNorm1d's and nn.BatchNorm2d's autograd in training mode."""
+    checks = []
     for name, shape, bn in (
         ("BatchNorm1d", (16, 5), nn.BatchNorm1d(5)),
         ("BatchNorm2d", (8, 4, 5, 5), nn.BatchNorm2d(4)),
@@ -404,25 +439,6 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
             )
         )
 
-    # the update rule: one plain gradient step is gamma - lr * dl/dgamma
-    bn = nn.BatchNorm1d(5).double().train()
-    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
-    xt = torch.randn(16, 5, dtype=torch.float64)
-    before = bn.weight.detach().clone(), bn.bias.detach().clone()
-    (bn(xt) ** 2).mean().backward()
-    grads = bn.weight.grad.clone(), bn.bias.grad.clone()
-    opt.step()
-    ok = torch.allclose(bn.weight, before[0] - 0.1 * grads[0]) and torch.allclose(
-        bn.bias, before[1] - 0.1 * grads[1]
-    )
-    checks.append(
-        Check(
-            r"one step of `torch.optim.SGD` moves $\gamma$ and $\beta$ by $-\eta$ times their gradients",
-            "`torch.optim.SGD` in double precision",
-            ok,
-            eq="bn-update",
-        )
-    )
     return checks
 
 

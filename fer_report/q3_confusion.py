@@ -375,6 +375,16 @@ def check_claims(cm: np.ndarray, train_counts: dict[str, int], said: dict = WRIT
         f"that {said['widest_tied']} spread their mistakes the widest, equally to two decimals",
         f"{f['widest']} apart by {f['widest_gap']:.3f} bits",
     )
+    check_evidence(cm, train_counts, f, said)
+    return f
+
+
+def check_evidence(cm: np.ndarray, train_counts: dict[str, int], f: dict, said: dict = WRITTEN) -> None:
+    """The evidence the chapter gives for why (``check_claims``' second half): the rarest and largest
+    classes in Training, where the rare class's mistakes go, the recalls above the lowest two, how much of
+    the mistakes the sinks receive and how alike their sizes are, and the one-way confusion."""
+    from .claims import hold
+
     hold(f["rare"] == said["rare"], CHAPTER, f"{said['rare']} has the fewest Training faces", f["rare"])
     to, n, wrong = f["claims"]["wrong_as"][said["rare"]]
     hold(
@@ -425,7 +435,6 @@ def check_claims(cm: np.ndarray, train_counts: dict[str, int], said: dict = WRIT
         f"that {said['lopsided'][0]} is read as {said['lopsided'][1]} over twice as often as the reverse",
         f"{cm[a, b]} against {cm[b, a]}",
     )
-    return f
 
 
 def class_table(result: dict, train_counts: dict[str, int]) -> Any:
