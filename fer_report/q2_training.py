@@ -422,6 +422,20 @@ def check_claims(rc: dict, sc: dict, fits: dict[str, dict[str, dict[str, float]]
     )
 
 
+def check_distilled(config: dict, runs: dict[str, Any]) -> None:
+    """The text says report_cnn learned from a teacher, and shows a replay that logged the cross-entropy
+    and the best run with the original's loss alone: all three must be there."""
+    from .claims import hold
+
+    hold(bool(config.get("teacher")), CHAPTER, "that report_cnn was distilled from a teacher", "no teacher")
+    hold(
+        runs["replay"] is not None and runs["plain"] is not None,
+        CHAPTER,
+        "that a replay of the shipped recipe and a run with the original's loss alone are recorded",
+        f"replay {runs['replay'] is not None}, plain {runs['plain'] is not None}",
+    )
+
+
 def check_plain(plain: dict | None) -> None:
     """The text says that no recorded run with the original's loss alone reaches its val_acc."""
     from .claims import hold
@@ -453,6 +467,7 @@ def text_values(
     if checked:
         check_claims(rc_f, sc_f, fits, planned)
         check_plain(runs["plain"])
+        check_distilled(rc["meta"]["config"], runs)
     cfg = rc["meta"]["config"]
     gap = {n: f["Training"]["accuracy"] - f["PublicTest"]["accuracy"] for n, f in fits.items()}
     values = {

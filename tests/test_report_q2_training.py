@@ -125,6 +125,14 @@ def test_the_fitting_claims_hold_here_and_fail_on_curves_or_fits_that_contradict
         training.check_claims(rc, sc, FITS, 3)  # it ran all its planned epochs
 
 
+def test_a_run_without_a_teacher_contradicts_the_text_about_distillation():
+    with pytest.raises(ClaimFailed, match="report_cnn was distilled from a teacher"):
+        training.check_distilled(PLAIN, {"replay": {}, "plain": {}})
+    with pytest.raises(ClaimFailed, match="a replay of the shipped recipe"):
+        training.check_distilled(DISTILLED, {"replay": None, "plain": {}})
+    training.check_distilled(DISTILLED, {"replay": {}, "plain": {}})
+
+
 def test_the_fit_table_gives_each_model_its_gap():
     lines = training.fit_table(FITS).data.splitlines()
     assert lines[0].startswith("| model | Training accuracy (100 faces) | PublicTest accuracy | gap |")
