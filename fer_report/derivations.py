@@ -18,12 +18,19 @@ from torch import nn
 
 @dataclass
 class Check:
-    """One verified claim: what was compared, by which method, and the outcome."""
+    """One verified claim: what was compared, by which method, and the outcome.
+
+    ``claim`` is written for the page (words, and math between dollar signs); ``size`` is the batch size
+    or number of classes a symbolic check was made at, so that one claim checked at several sizes counts
+    as one; ``eq`` names the equation of the math chapter that the claim backs.
+    """
 
     claim: str
     method: str
     passed: bool
     detail: str = ""
+    size: str = ""
+    eq: str = ""
 
 
 @dataclass
@@ -90,9 +97,10 @@ def derive_conv_shape(n_configs: int = 600, seed: int = 0) -> Derivation:
     same = all(sp.simplify(a.subs({d1: 1, d2: 1}) - b) == 0 for a, b in zip(general, plain))
     out.checks.append(
         Check(
-            "with dilation 1 the general form reduces to floor((W + 2p - k)/s) + 1",
-            "SymPy: difference simplifies to 0",
+            "with dilation $d = 1$ the general form reduces to the plain one",
+            "SymPy: the difference simplifies to 0",
             same,
+            eq="conv-out",
         )
     )
 
@@ -124,11 +132,12 @@ def derive_conv_shape(n_configs: int = 600, seed: int = 0) -> Derivation:
                 bad.append(((w, h, a, b, sa, sb, pa, pb, da, db), tuple(got), want))
     out.checks.append(
         Check(
-            f"the closed form gives nn.Conv2d's output shape for {len(pick)} configurations "
+            f"the closed form gives `nn.Conv2d`'s output shape for {len(pick)} configurations "
             f"({uneven} where the stride does not divide evenly, dilation 1 to 3)",
-            "exact comparison of shapes",
+            "the shapes compared exactly",
             not bad,
             f"mismatches: {bad[:3]}" if bad else f"{len(pick)} of {len(pick)} equal",
+            eq="conv-dilation",
         )
     )
     out.formulas["n_configs"] = sp.Integer(len(pick))
@@ -239,16 +248,20 @@ def check_batchnorm_symbolic(m: int) -> list[Check]:
     l_hat = sum(gi * (gamma * h + beta) for gi, h in zip(g, xh))
     checks.append(
         Check(
-            f"dl/dx_hat_i = dl/dy_i * gamma (m={m})",
-            "SymPy diff, difference = 0",
+            r"$\partial \ell / \partial \hat{x}_i$",
+            "SymPy's derivative; the difference simplifies to 0",
             all(_is_zero(sp.diff(l_hat, h) - d) for h, d in zip(xh, cf["d_xhat"])),
+            size=f"m = {m}",
+            eq="bn-dxhat",
         )
     )
     checks.append(
         Check(
-            f"dl/dsigma_B^2 (m={m})",
-            "SymPy diff w.r.t. sigma_B^2 in the graph, difference = 0",
+            r"$\partial \ell / \partial \sigma_B^2$",
+            "SymPy's derivative in the graph; the difference simplifies to 0",
             _is_zero(sp.diff(l_graph, var_s) - cf["d_var"]),
+            size=f"m = {m}",
+            eq="bn-dvar",
         )
     )
     var_of_mu = sum((xi - mu_s) ** 2 for xi in x) / m  # sigma^2 depends on mu: both paths count
@@ -256,11 +269,21 @@ def check_batchnorm_symbolic(m: int) -> list[Check]:
     d_mu_cf = cf["d_mu"].subs(var_s, var_of_mu)
     checks.append(
         Check(
-            f"dl/dmu_B, through x_hat and sigma_B^2 (m={m})",
-            "SymPy total derivative, difference = 0",
+            r"$\partial \ell / \partial \mu_B$, through $\hat{x}_i$ and $\sigma_B^2$",
+            "SymPy's total derivative; the difference simplifies to 0",
             _is_zero(sp.diff(l_mu, mu_s) - d_mu_cf),
+            size=f"m = {m}",
+            eq="bn-dmu",
         )
     )
+    return checks + check_batchnorm_end_to_end(m)
+
+
+def check_batchnorm_end_to_end(m: int) -> list[Check]:
+    """dl/dx_i (both forms), dl/dgamma and dl/dbeta against SymPy's derivative of the whole forward pass,
+    with mu_B and sigma_B^2 as functions of the batch, for batch size m."""
+    x, g, gamma, beta, eps = batchnorm_symbols(m)
+    checks = []
     # end to end: mu and var as functions of x; compare dl/dx_i, dl/dgamma, dl/dbeta
     mu = sum(x) / m
     var = sum((xi - mu) ** 2 for xi in x) / m
@@ -271,23 +294,33 @@ def check_batchnorm_symbolic(m: int) -> list[Check]:
     elim = {eps: s**2 - var}
     ok_x = all(_is_zero((sp.diff(loss, xi) - d).subs(elim)) for xi, d in zip(x, cf_x["d_x"]))
     checks.append(
-        Check(f"dl/dx_i for every i (m={m})", "SymPy diff of the forward pass, difference = 0", ok_x)
+        Check(
+            r"$\partial \ell / \partial x_i$ for every $i$",
+            "SymPy's derivative of the forward pass; the difference simplifies to 0",
+            ok_x,
+            size=f"m = {m}",
+            eq="bn-dx",
+        )
     )
     compact = batchnorm_compact_dx(x, g, gamma, eps)
     ok_compact = all(_is_zero((sp.diff(loss, xi) - d).subs(elim)) for xi, d in zip(x, compact))
     checks.append(
         Check(
-            f"dl/dx_i, compact form, for every i (m={m})",
-            "SymPy diff of the forward pass, difference = 0",
+            r"$\partial \ell / \partial x_i$, compact form, for every $i$",
+            "SymPy's derivative of the forward pass; the difference simplifies to 0",
             ok_compact,
+            size=f"m = {m}",
+            eq="bn-dx-compact",
         )
     )
     checks.append(
         Check(
-            f"dl/dgamma and dl/dbeta (m={m})",
-            "SymPy diff, difference = 0",
+            r"$\partial \ell / \partial \gamma$ and $\partial \ell / \partial \beta$",
+            "SymPy's derivative; the difference simplifies to 0",
             _is_zero((sp.diff(loss, gamma) - cf_x["d_gamma"]).subs(elim))
             and _is_zero(sp.diff(loss, beta) - cf_x["d_beta"]),
+            size=f"m = {m}",
+            eq="bn-dgamma",
         )
     )
     return checks
@@ -328,20 +361,49 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
     )
     checks.append(
         Check(
-            "the closed-form backward agrees with finite differences",
-            "torch.autograd.gradcheck, float64, atol 1e-8",
+            "the backward pass written from the closed forms agrees with finite differences",
+            "`torch.autograd.gradcheck` in double precision, tolerance $10^{-8}$",
             bool(ok),
+            eq="bn-dx",
         )
     )
     ok = torch.autograd.gradcheck(nn.BatchNorm1d(3).double().train(), (x,), eps=1e-6, atol=1e-8)
     checks.append(
         Check(
-            "nn.BatchNorm1d's own backward agrees with finite differences (training mode)",
-            "gradcheck, float64",
+            "`nn.BatchNorm1d`'s own backward pass agrees with finite differences (training mode), so that "
+            "it can serve as the reference below",
+            "`torch.autograd.gradcheck` in double precision",
             bool(ok),
         )
     )
 
+    checks += check_batchnorm_layers()
+
+    # the update rule: one plain gradient step is gamma - lr * dl/dgamma
+    bn = nn.BatchNorm1d(5).double().train()
+    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
+    xt = torch.randn(16, 5, dtype=torch.float64)
+    before = bn.weight.detach().clone(), bn.bias.detach().clone()
+    (bn(xt) ** 2).mean().backward()
+    grads = bn.weight.grad.clone(), bn.bias.grad.clone()
+    opt.step()
+    ok = torch.allclose(bn.weight, before[0] - 0.1 * grads[0]) and torch.allclose(
+        bn.bias, before[1] - 0.1 * grads[1]
+    )
+    checks.append(
+        Check(
+            r"one step of `torch.optim.SGD` moves $\gamma$ and $\beta$ by $-\eta$ times their gradients",
+            "`torch.optim.SGD` in double precision",
+            ok,
+            eq="bn-update",
+        )
+    )
+    return checks
+
+
+def check_batchnorm_layers() -> list[Check]:
+    """The closed forms against nn.BatchNorm1d's and nn.BatchNorm2d's autograd in training mode."""
+    checks = []
     for name, shape, bn in (
         ("BatchNorm1d", (16, 5), nn.BatchNorm1d(5)),
         ("BatchNorm2d", (8, 4, 5, 5), nn.BatchNorm2d(4)),
@@ -367,31 +429,16 @@ def check_batchnorm_autograd(seed: int = 0) -> list[Check]:
         )
         checks.append(
             Check(
-                f"closed forms for dl/dx, dl/dgamma, dl/dbeta equal nn.{name}'s autograd (training mode)",
-                "float64, max abs difference < 1e-10",
+                r"the closed forms of $\partial \ell / \partial x_i$, $\partial \ell / \partial \gamma$ "
+                r"and $\partial \ell / \partial \beta$ equal PyTorch's autograd (training mode)",
+                r"double precision, largest difference under $10^{-10}$",
                 err < 1e-10,
-                f"max abs difference {err:.2e}",
+                f"largest difference {err:.1e}",
+                size=f"nn.{name}",
+                eq="bn-dx",
             )
         )
 
-    # the update rule: one plain gradient step is gamma - lr * dl/dgamma
-    bn = nn.BatchNorm1d(5).double().train()
-    opt = torch.optim.SGD(bn.parameters(), lr=0.1)
-    xt = torch.randn(16, 5, dtype=torch.float64)
-    before = bn.weight.detach().clone(), bn.bias.detach().clone()
-    (bn(xt) ** 2).mean().backward()
-    grads = bn.weight.grad.clone(), bn.bias.grad.clone()
-    opt.step()
-    ok = torch.allclose(bn.weight, before[0] - 0.1 * grads[0]) and torch.allclose(
-        bn.bias, before[1] - 0.1 * grads[1]
-    )
-    checks.append(
-        Check(
-            "an SGD step updates gamma <- gamma - eta dl/dgamma and beta <- beta - eta dl/dbeta",
-            "torch.optim.SGD, float64",
-            ok,
-        )
-    )
     return checks
 
 
@@ -422,50 +469,63 @@ def check_softmax_symbolic(n: int, t: int = 0) -> list[Check]:
     d_full = sp.diff(loss, z[t])
     checks = [
         Check(
-            f"dL/dz_t = y_hat_t * sum(y) - y_t for any y (n={n})",
-            "SymPy diff, difference = 0",
+            r"$\partial L / \partial z_t$ for any targets $y$",
+            "SymPy's derivative; the difference simplifies to 0",
             _is_zero(sp.expand_log(d_full - (yhat[t] * sum(y) - y[t]), force=True)),
+            size=f"n = {n}",
+            eq="sm-grad",
         )
     ]
     on_simplex = {y[-1]: 1 - sum(y[:-1])}
     checks.append(
         Check(
-            f"with sum(y) = 1: dL/dz_t = y_hat_t - y_t (n={n})",
-            "SymPy, substituting y_n = 1 - sum of the others",
+            r"with targets that sum to 1, $\partial L / \partial z_t = \hat{y}_t - y_t$",
+            r"SymPy, with $y_n$ replaced by one minus the others",
             _is_zero((d_full - (yhat[t] - y[t])).subs(on_simplex)),
+            size=f"n = {n}",
+            eq="sm-simplex",
         )
     )
     d_single = sp.diff(-y[t] * sp.log(yhat[t]), z[t])
     checks.append(
         Check(
-            f"keeping only the t-th term: dL_t/dz_t = -y_t (1 - y_hat_t) (n={n})",
-            "SymPy diff, difference = 0",
+            r"the derivative of the single term $L_t$",
+            "SymPy's derivative; the difference simplifies to 0",
             _is_zero(d_single - (-y[t] * (1 - yhat[t]))),
+            size=f"n = {n}",
+            eq="sm-single",
         )
     )
     gap = sum(y[i] for i in range(n) if i != t) * yhat[t]
     checks.append(
         Check(
-            f"the two differ by y_hat_t * sum_(i != t) y_i (n={n})",
-            "SymPy, difference = 0",
+            r"the two derivatives differ by $\hat{y}_t \sum_{i \neq t} y_i$",
+            "SymPy; the difference simplifies to 0",
             _is_zero(d_full - d_single - gap),
+            size=f"n = {n}",
+            eq="sm-gap",
         )
     )
     onehot_t = {yi: (1 if i == t else 0) for i, yi in enumerate(y)}
     onehot_k = {yi: (1 if i == (t + 1) % n else 0) for i, yi in enumerate(y)}
     checks.append(
         Check(
-            f"for one-hot y at the true class t both give y_hat_t - 1 (n={n})",
-            "SymPy substitution",
+            r"for a one-hot target at class $t$ both give $\hat{y}_t - 1$",
+            "SymPy, the target substituted",
             _is_zero((d_full - d_single).subs(onehot_t))
             and _is_zero(d_single.subs(onehot_t) - (yhat[t] - 1)),
+            size=f"n = {n}",
+            eq="sm-gap",
         )
     )
     checks.append(
         Check(
-            f"for one-hot y at another class: dL/dz_t = y_hat_t but dL_t/dz_t = 0 (n={n})",
-            "SymPy substitution",
+            r"for a one-hot target at another class, $\partial L / \partial z_t = \hat{y}_t$ while the "
+            r"single term's derivative is 0",
+            "SymPy, the target substituted",
             _is_zero(d_full.subs(onehot_k) - yhat[t]) and d_single.subs(onehot_k) == 0,
+            size=f"n = {n}",
+            eq="sm-gap",
         )
     )
     return checks
@@ -480,28 +540,33 @@ def check_softmax_general_n() -> list[Check]:
     terms = sp.Sum(-y[i] * (sp.KroneckerDelta(i, t) - yh[t]), (i, 1, n)).doit()
     terms = sp.refine(terms, sp.Q.le(t, n))
     ok = _is_zero(terms - (yh[t] * sp.Sum(y[i], (i, 1, n)) - y[t]))
-    jac = []
+    checks = []
     for m in (2, 3, 5):
         z, _, yhat = softmax_symbols(m)
-        jac.append(
-            all(
-                _is_zero(sp.diff(yhat[a], z[b]) - yhat[a] * ((1 if a == b else 0) - yhat[b]))
-                for a in range(m)
-                for b in range(m)
+        jac = all(
+            _is_zero(sp.diff(yhat[a], z[b]) - yhat[a] * ((1 if a == b else 0) - yhat[b]))
+            for a in range(m)
+            for b in range(m)
+        )
+        checks.append(
+            Check(
+                r"the softmax's derivatives $\partial \hat{y}_i / \partial z_t$, every $i$ and $t$",
+                "SymPy's derivative; the difference simplifies to 0",
+                jac,
+                size=f"n = {m}",
+                eq="sm-jacobian",
             )
         )
-    return [
+    checks.append(
         Check(
-            "softmax Jacobian dyhat_i/dz_t = yhat_i (delta_it - yhat_t), every i and t (n = 2, 3, 5)",
-            "SymPy diff, difference = 0",
-            all(jac),
-        ),
-        Check(
-            "for symbolic n, sum_i (-y_i / yhat_i) dyhat_i/dz_t = yhat_t sum_i y_i - y_t",
-            "SymPy Sum with KroneckerDelta, doit()",
+            r"the chain rule's sum over every output, for any number of classes",
+            r"SymPy's `Sum` with a Kronecker delta, for a symbolic $n$",
             ok,
-        ),
-    ]
+            size="any $n$",
+            eq="sm-grad",
+        )
+    )
+    return checks
 
 
 def check_softmax_autograd(seed: int = 0) -> list[Check]:
@@ -513,10 +578,13 @@ def check_softmax_autograd(seed: int = 0) -> list[Check]:
     err = (z.grad - (z.softmax(1) - y)).abs().max().item()
     checks = [
         Check(
-            "F.cross_entropy's gradient w.r.t. the logits is softmax(z) - y (soft targets summing to 1)",
-            "autograd, float64, max abs difference < 1e-12",
+            r"the gradient of `F.cross_entropy` with respect to the logits is $\hat{y} - y$ for soft targets "
+            "that sum to 1",
+            r"PyTorch's autograd in double precision, largest difference under $10^{-12}$",
             err < 1e-12,
-            f"max abs difference {err:.1e}",
+            f"largest difference {err:.1e}",
+            size="n = 7",
+            eq="sm-simplex",
         )
     ]
     zt = z.detach().clone().requires_grad_()
@@ -527,10 +595,12 @@ def check_softmax_autograd(seed: int = 0) -> list[Check]:
     err = (zt.grad[:, t] - want).abs().max().item()
     checks.append(
         Check(
-            "autograd of the single term -y_t log y_hat_t gives -y_t (1 - y_hat_t)",
-            "autograd, float64",
+            r"autograd of the single term $L_t$ gives its derivative",
+            "PyTorch's autograd in double precision",
             err < 1e-12,
-            f"max abs difference {err:.1e}",
+            f"largest difference {err:.1e}",
+            size="n = 7",
+            eq="sm-single",
         )
     )
     labels = torch.randint(0, 7, (32,), generator=g)
@@ -540,10 +610,12 @@ def check_softmax_autograd(seed: int = 0) -> list[Check]:
     err = (zl.grad - (zl.softmax(1) - onehot)).abs().max().item()
     checks.append(
         Check(
-            "with hard labels (one-hot y) the gradient is y_hat - y",
-            "autograd, float64",
+            r"with hard labels (one-hot $y$) the gradient is $\hat{y} - y$",
+            "PyTorch's autograd in double precision",
             err < 1e-12,
-            f"max abs difference {err:.1e}",
+            f"largest difference {err:.1e}",
+            size="n = 7",
+            eq="sm-simplex",
         )
     )
     return checks

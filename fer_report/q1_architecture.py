@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from fer_lib.models import build_model, summary_rows, summary_totals
+from typing import Any
+
+import pandas as pd
+
+from fer_lib.models import LayerRow, build_model, summary_rows, summary_totals
+
+from .claims import hold
+
+CHAPTER = "q1_architecture"
 
 # The original report's Keras summary of its CNN: total, trainable and non-trainable parameters.
 ORIGINAL_PARAMS = {"total": 319_975, "trainable": 318_055, "non_trainable": 1_920}
@@ -25,23 +33,6 @@ def facts(name: str = "report_cnn", **kwargs) -> dict:
     }
 
 
-def conclusion(f: dict) -> str:
-    """Two sentences that open the chapter."""
-    match = (
-        "exactly the original report's Keras summary"
-        if f["matches_original"]
-        else "which does NOT match the original report's Keras summary (319,975 / 318,055 / 1,920)"
-    )
-    return (
-        f"report_cnn has {f['total']:,} parameters, {f['trainable']:,} trainable and {f['non_trainable']:,} "
-        "not "
-        f"(BatchNorm's running statistics): {match}. The two dense layers hold {f['dense_share']:.0%} of "
-        "them and "
-        f"the four convolutions {f['conv_share']:.0%}; the largest single layer is {f['biggest'][0]} with "
-        f"{f['biggest'][1]:,}."
-    )
-
-
 def shipped_kwargs(name: str) -> dict:
     """The keyword arguments the shipped weights of ``name`` were built with ({} when none ship)."""
     from fer_lib.pretrained import pretrained_info
@@ -50,27 +41,87 @@ def shipped_kwargs(name: str) -> dict:
     return dict(card["config"].get("model_kwargs", {})) if card else {}
 
 
-def text_values() -> dict:
-    """The chapter's glued values: its answer, and simple_cnn's head and parameter counts."""
+def layer_table(model: Any) -> Any:
+    """A model's Keras-style summary as Markdown to paste in a numbered ``{table}``: one row per layer
+    (its output shape channels-last, its parameters), then the total, trainable and non-trainable counts."""
     from IPython.display import Markdown
 
+    from .pipe_tables import pipe_table
+
+    rows = summary_rows(model)
+    totals = summary_totals(rows)
+    shape = ["(" + ", ".join("None" if d is None else str(d) for d in r.shape) + ")" for r in rows]
+    frame = pd.DataFrame(
+        {
+            "layer": [r.name for r in rows] + ["total", "trainable", "not trainable"],
+            "output shape": shape + ["", "", ""],
+            "parameters": [f"{r.params:,}" for r in rows]
+            + [f"{totals[k]:,}" for k in ("total", "trainable", "non_trainable")],
+        },
+        index=pd.RangeIndex(len(rows) + 3),
+    ).set_index("layer")
+    return Markdown(pipe_table(frame))
+
+
+def dense_head_first_share(rows: list[LayerRow]) -> float:
+    """The first dense layer's share of all the model's parameters."""
+    first = next(r for r in rows if r.name.startswith("Dense"))
+    return first.params / summary_totals(rows)["total"]
+
+
+def check_claims(rc: dict, sc_dense: dict) -> None:
+    """What the chapter's text says about the counts: report_cnn's match the original's Keras summary,
+    its dense layers hold most of its parameters and its largest layer is a dense one; simple_cnn's dense
+    head puts most of its parameters in its first dense layer. ``ClaimFailed`` where one is false."""
+    hold(
+        rc["matches_original"],
+        CHAPTER,
+        f"that report_cnn's counts are the original's {ORIGINAL_PARAMS}",
+        f"{ {k: rc[k] for k in ORIGINAL_PARAMS} }",
+    )
+    hold(
+        rc["dense_share"] > 0.5,
+        CHAPTER,
+        "that most of report_cnn's parameters are in its dense layers",
+        f"a share of {rc['dense_share']:.0%}",
+    )
+    hold(
+        rc["biggest"][0].startswith("Dense"),
+        CHAPTER,
+        "that report_cnn's largest layer is a dense one",
+        f"{rc['biggest'][0]}",
+    )
+    first = dense_head_first_share(sc_dense["rows"])
+    hold(
+        first > 0.5,
+        CHAPTER,
+        "that most of simple_cnn's dense-head parameters sit in its first dense layer",
+        f"a share of {first:.0%}",
+    )
+
+
+def text_values() -> dict:
+    """The chapter's glued values, after its claims are checked: report_cnn's counts and shares, and
+    simple_cnn's head and counts."""
     from fer_lib.pretrained import pretrained_info
 
-    from .prose import first_sentence
-
-    answer = conclusion(facts("report_cnn"))
+    rc = facts("report_cnn")
+    hold(pretrained_info("simple_cnn") is not None, CHAPTER, "that simple_cnn's weights ship", "none")
     kwargs = shipped_kwargs("simple_cnn")
-    heads = {
-        h: summary_totals(summary_rows(build_model("simple_cnn", head=h)))["total"] for h in ("gap", "dense")
-    }
+    heads = {h: facts("simple_cnn", head=h) for h in ("gap", "dense")}
+    check_claims(rc, heads["dense"])
+    shipped = facts("simple_cnn", **kwargs)
     return {
-        "q1_answer": Markdown(answer),
-        "q1_finding": first_sentence(answer),
+        "q1_total": f"{rc['total']:,}",
+        "q1_trainable": f"{rc['trainable']:,}",
+        "q1_non_trainable": f"{rc['non_trainable']:,}",
+        "q1_dense_share": f"{rc['dense_share']:.0%}",
+        "q1_conv_share": f"{rc['conv_share']:.0%}",
+        "q1_biggest": rc["biggest"][0],
+        "q1_biggest_params": f"{rc['biggest'][1]:,}",
         "sc_head": kwargs.get("head", "gap"),
-        "sc_gap_total": f"{heads['gap']:,}",
-        "sc_dense_total": f"{heads['dense']:,}",
-        "sc_conv_share": f"{facts('simple_cnn', **kwargs)['conv_share']:.0%}",
-        "sc_source": "the shipped weights"
-        if pretrained_info("simple_cnn")
-        else "no shipped weights (the default head)",
+        "sc_gap_total": f"{heads['gap']['total']:,}",
+        "sc_dense_total": f"{heads['dense']['total']:,}",
+        "sc_dense_first_share": f"{dense_head_first_share(heads['dense']['rows']):.0%}",
+        "sc_conv_share": f"{shipped['conv_share']:.0%}",
     }

@@ -249,3 +249,263 @@ def chapter_values(rc: dict, sc: dict, runs: dict[str, Any]) -> dict[str, Any]:
         "q2_rc_text": Markdown(rc_text + " " + describe_source(rc)),
         "q2_sc_text": Markdown(sc_text + " " + describe_source(sc)),
     }
+
+
+# --------------------------------------------------------------------------- over- and underfitting
+
+CHAPTER = "q2_training"
+SAMPLE = 3589  # Training faces measured: as many as each test split holds, so the intervals compare
+FLAT = 0.02  # a validation loss that ends within 2% of its minimum has not turned up
+
+
+def training_sample_fit(model: Any, data: Any, n: int = SAMPLE, seed: int = 0) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` on ``n`` Training faces drawn with ``seed``, the plain
+    faces with the network in evaluation mode (no augmentation, no dropout): how well it fits the faces
+    it learned from, measured the way PublicTest is."""
+    import numpy as np
+    import torch
+
+    from fer_lib.evaluate import predict_logits_tta
+
+    part = data.split("Training")
+    pick = np.sort(
+        np.random.default_rng(seed).choice(len(part.labels), min(n, len(part.labels)), replace=False)
+    )
+    logits = predict_logits_tta(model, part.images[pick], ("none",), engine="auto")["none"]
+    labels = torch.as_tensor(part.labels[pick], dtype=torch.long)
+    return {
+        "accuracy": float((logits.argmax(1) == labels).float().mean()),
+        "loss": float(torch.nn.functional.cross_entropy(logits, labels)),
+        "n": int(len(pick)),
+    }
+
+
+def split_fit(model: Any, data: Any, split: str = "PublicTest") -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` on every face of ``split``, plain, in evaluation mode."""
+    import torch
+
+    from fer_lib.evaluate import predict_logits_tta
+
+    part = data.split(split)
+    logits = predict_logits_tta(model, part.images, ("none",), engine="auto")["none"]
+    labels = torch.as_tensor(part.labels, dtype=torch.long)
+    return {
+        "accuracy": float((logits.argmax(1) == labels).float().mean()),
+        "loss": float(torch.nn.functional.cross_entropy(logits, labels)),
+        "n": int(len(labels)),
+    }
+
+
+def curve_facts(history: list[dict]) -> dict[str, Any]:
+    """What a run's curves say about fitting: the best epoch, where the validation loss was lowest and how
+    far it rose after, and the epoch from which the training accuracy (augmented, dropout on) stays above
+    the validation accuracy (None where it never does)."""
+    best = best_epoch(history)
+    low = min(history, key=lambda h: h["val_loss"])
+    last = history[-1]
+    parts = None
+    for h in reversed(history):
+        if h["acc"] <= h["val_acc"]:
+            break
+        parts = h["epoch"]
+    return {
+        "epochs": len(history),
+        "best_epoch": best["epoch"],
+        "best_val_acc": best["val_acc"],
+        "low_epoch": low["epoch"],
+        "low_val_loss": low["val_loss"],
+        "last_val_loss": last["val_loss"],
+        "rise": last["val_loss"] / low["val_loss"] - 1,
+        "parts": parts,
+        "last_acc": last["acc"],
+        "last_val_acc": last["val_acc"],
+        "first_val_above": history[0]["val_acc"] > history[0]["acc"],
+    }
+
+
+def fit_table(fits: dict[str, dict[str, dict[str, float]]]) -> Any:
+    """Per model, as Markdown to paste in a numbered ``{table}``: accuracy and cross-entropy on a sample of
+    Training faces and on PublicTest, plain faces, and the gap between them; ``fits`` maps a model to
+    {"Training": fit, "PublicTest": fit}."""
+    from IPython.display import Markdown
+
+    from .pipe_tables import pipe_table
+
+    rows = {}
+    for name, f in fits.items():
+        tr, pt = f["Training"], f["PublicTest"]
+        rows[name] = {
+            f"Training accuracy ({tr['n']:,} faces)": f"{tr['accuracy']:.4f}",
+            "PublicTest accuracy": f"{pt['accuracy']:.4f}",
+            "gap": f"{tr['accuracy'] - pt['accuracy']:.4f}",
+            "Training loss": f"{tr['loss']:.4f}",
+            "PublicTest loss": f"{pt['loss']:.4f}",
+        }
+    return Markdown(pipe_table(pd.DataFrame(rows).T.rename_axis("model")))
+
+
+def comparison_table(runs: dict[str, tuple[list[dict], dict]]) -> Any:
+    """``comparison`` as Markdown to paste in a numbered ``{table}``: four decimals, — where a training
+    loss is not the cross-entropy alone."""
+    from IPython.display import Markdown
+
+    from .pipe_tables import pipe_table
+
+    table = comparison(runs).map(lambda v: "—" if pd.isna(v) else f"{v:.4f}")
+    return Markdown(pipe_table(table.rename_axis("run, epoch")))
+
+
+def model_fits(models: dict[str, Any], data: Any, seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """``training_sample_fit`` and ``split_fit`` on PublicTest of each model, by name."""
+    return {
+        name: {"Training": training_sample_fit(m, data, seed=seed), "PublicTest": split_fit(m, data)}
+        for name, m in models.items()
+    }
+
+
+def check_claims(rc: dict, sc: dict, fits: dict[str, dict[str, dict[str, float]]], sc_planned: int) -> None:
+    """What the chapter says about fitting, held to the run (``rc`` and ``sc``: ``curve_facts``): report_cnn's
+    validation loss does not turn up (it ends within ``FLAT`` of its minimum) and its training accuracy
+    ends above its validation accuracy; it fits its Training faces better than PublicTest's by a moderate
+    gap (5 to 12 points) yet stays under 0.80 on them; simple_cnn was still improving when it stopped
+    (best epoch its last, before the ``sc_planned`` epochs) and its gap is larger than report_cnn's."""
+    from .claims import hold
+
+    hold(
+        rc["rise"] < FLAT,
+        CHAPTER,
+        "that report_cnn's validation loss does not turn up",
+        f"a rise of {rc['rise']:.1%} after epoch {rc['low_epoch']}",
+    )
+    hold(
+        rc["parts"] is not None,
+        CHAPTER,
+        "that report_cnn's training accuracy ends above its validation's",
+        "it does not",
+    )
+    gap = {n: f["Training"]["accuracy"] - f["PublicTest"]["accuracy"] for n, f in fits.items()}
+    hold(
+        0.05 <= gap["report_cnn"] <= 0.12,
+        CHAPTER,
+        "that report_cnn's Training-PublicTest gap is moderate",
+        f"{gap['report_cnn']:.4f}",
+    )
+    hold(
+        0.7 <= fits["report_cnn"]["Training"]["accuracy"] < 0.8,
+        CHAPTER,
+        "that report_cnn gets about a quarter of its own Training faces wrong (right on 70% to 80%)",
+        f"{fits['report_cnn']['Training']['accuracy']:.4f}",
+    )
+    hold(
+        fits["simple_cnn"]["Training"]["accuracy"] > fits["report_cnn"]["Training"]["accuracy"],
+        CHAPTER,
+        "that simple_cnn fits its Training faces better than report_cnn",
+        f"{fits}",
+    )
+    hold(
+        rc["first_val_above"],
+        CHAPTER,
+        "that report_cnn's validation accuracy starts above its training accuracy",
+        "it does not",
+    )
+    hold(
+        gap["simple_cnn"] > gap["report_cnn"],
+        CHAPTER,
+        "that simple_cnn's gap is larger than report_cnn's",
+        f"{gap}",
+    )
+    hold(
+        sc["best_epoch"] == sc["epochs"] < sc_planned,
+        CHAPTER,
+        "that simple_cnn was still improving when it stopped, before its planned epochs",
+        f"best epoch {sc['best_epoch']} of {sc['epochs']} run, {sc_planned} planned",
+    )
+
+
+def check_distilled(config: dict, runs: dict[str, Any]) -> None:
+    """The text says report_cnn learned from a teacher, and shows a replay that logged the cross-entropy
+    and the best run with the original's loss alone: all three must be there."""
+    from .claims import hold
+
+    hold(bool(config.get("teacher")), CHAPTER, "that report_cnn was distilled from a teacher", "no teacher")
+    hold(
+        runs["replay"] is not None and runs["plain"] is not None,
+        CHAPTER,
+        "that a replay of the shipped recipe and a run with the original's loss alone are recorded",
+        f"replay {runs['replay'] is not None}, plain {runs['plain'] is not None}",
+    )
+
+
+def check_plain(plain: dict | None) -> None:
+    """The text says that no recorded run with the original's loss alone reaches its val_acc."""
+    from .claims import hold
+
+    if plain is not None:
+        best = best_epoch(plain["history"])["val_acc"]
+        hold(
+            best < ORIGINAL_FINAL["val_acc"],
+            CHAPTER,
+            "that no run with the original's loss alone reaches its val_acc",
+            f"{plain['run']} at {best:.4f}",
+        )
+
+
+def text_values(
+    rc: dict,
+    sc: dict,
+    runs: dict[str, Any],
+    fits: dict[str, dict[str, dict[str, float]]],
+    checked: bool = True,
+) -> dict:
+    """The numbers the chapter's text reads, by glue name, after ``check_claims`` (where ``checked``: the
+    text is about FER2013, not generated faces); ``rc`` and ``sc`` as ``sources.train_or_load`` returns
+    them, ``runs`` from ``compared_runs``, ``fits`` as for ``fit_table``."""
+    from .anchors import ORIGINAL_FINAL
+
+    rc_f, sc_f = curve_facts(rc["history"]), curve_facts(sc["history"])
+    planned = sc["meta"]["config"]["epochs"]
+    if checked:
+        check_claims(rc_f, sc_f, fits, planned)
+        check_plain(runs["plain"])
+        check_distilled(rc["meta"]["config"], runs)
+    cfg = rc["meta"]["config"]
+    gap = {n: f["Training"]["accuracy"] - f["PublicTest"]["accuracy"] for n, f in fits.items()}
+    values = {
+        "q2_rc_epochs": str(rc_f["epochs"]),
+        "q2_rc_best_epoch": str(rc_f["best_epoch"]),
+        "q2_rc_best": f"{rc_f['best_val_acc']:.4f}",
+        "q2_rc_low_epoch": str(rc_f["low_epoch"]),
+        "q2_rc_rise": f"{rc_f['rise']:.2%}",
+        "q2_rc_parts": str(rc_f["parts"]),
+        "q2_rc_train": f"{fits['report_cnn']['Training']['accuracy']:.4f}",
+        "q2_rc_public": f"{fits['report_cnn']['PublicTest']['accuracy']:.4f}",
+        "q2_rc_gap": f"{100 * gap['report_cnn']:.1f}",
+        "q2_sample": f"{fits['report_cnn']['Training']['n']:,}",
+        "q2_original_gap": f"{100 * (ORIGINAL_FINAL['acc'] - ORIGINAL_FINAL['val_acc']):.1f}",
+        "q2_teacher": str(cfg.get("teacher") or "none"),
+        "q2_distill": f"{cfg.get('distill') or 0:g}",
+        "q2_schedule": str(cfg["schedule"]),
+        "q2_sc_epochs": str(sc_f["epochs"]),
+        "q2_sc_planned": str(planned),
+        "q2_sc_best": f"{sc_f['best_val_acc']:.4f}",
+        "q2_sc_train": f"{fits['simple_cnn']['Training']['accuracy']:.4f}",
+        "q2_sc_gap": f"{100 * gap['simple_cnn']:.1f}",
+    }
+    plain, replay = runs["plain"], runs["replay"]
+    values |= dict.fromkeys(("q2_plain_name", "q2_plain_best", "q2_plain_ce"), "none")
+    values |= dict.fromkeys(("q2_replay_name", "q2_replay_ce", "q2_replay_best"), "none")
+    if plain:
+        pb = best_epoch(plain["history"])
+        values |= {
+            "q2_plain_name": plain["run"],
+            "q2_plain_best": f"{pb['val_acc']:.4f}",
+            "q2_plain_ce": f"{cross_entropy_of(plain['history'][-1], plain['config']):.4f}",
+        }
+    if replay:
+        last, rb = replay["history"][-1], best_epoch(replay["history"])
+        values |= {
+            "q2_replay_name": replay["run"],
+            "q2_replay_ce": f"{last['ce']:.4f}",
+            "q2_replay_best": f"{rb['val_acc']:.4f}",
+        }
+    return values

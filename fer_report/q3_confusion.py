@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fer_lib.data import CLASSES
@@ -267,3 +269,286 @@ def confusion_examples(
         ncols=8,
         suptitle=f"true {true}, predicted {predicted} ({n} faces)",
     )
+
+
+# --------------------------------------------------------------------------- the chapter as written
+
+CHAPTER = "q3_confusion"
+
+# What the chapter's text says about report_cnn's confusion matrix on PrivateTest. The text is written
+# for these findings; ``check_claims`` stops a run whose matrix says otherwise, so that a sentence
+# turned false is never printed.
+WRITTEN = {
+    "best": "happy",  # the highest recall
+    "worst": "fear",  # the lowest recall
+    "lowest_two": {"fear", "disgust"},  # the original's "fear and angry" claim therefore fails
+    "top_tied": {("sad", "neutral"), ("fear", "sad")},  # the two largest off-diagonal cells, equal
+    "third": ("neutral", "sad"),
+    "sinks": {"sad", "neutral"},  # the two classes that receive the most wrong predictions
+    "both_mostly_sad": True,  # fear's and angry's most frequent wrong class is sad
+    "widest_tied": {"fear", "happy"},  # the two widest-spread classes, within TIE_BITS of each other
+    "rare": "disgust",  # the class with the fewest Training faces
+    "rare_mostly_as": "angry",  # where more than half of the rare class's misread faces go
+    "largest": "happy",  # the class with the most Training faces
+    "lopsided": ("fear", "sad"),  # read one way more than twice as often as the other way round, toward
+    # the class with more Training faces
+    "third_and_fourth": ("angry", "sad"),  # the third and fourth lowest recalls
+    "sinks_share": 0.5,  # "half of all its mistakes" go to the sinks: within SHARE_SLACK of a half
+}
+SHARE_SLACK = 0.05
+ALIKE = 0.1  # two classes whose Training counts differ by less than this share are "about equally common"
+TIE_BITS = 0.01  # two spreads closer than this are reported as equal (the text gives two decimals)
+
+
+def wrong_received(cm: np.ndarray) -> dict[str, int]:
+    """How many faces of other classes the model called each class: the column sums off the diagonal."""
+    cm = np.asarray(cm)
+    return {c: int(cm[:, i].sum() - cm[i, i]) for i, c in enumerate(CLASSES)}
+
+
+def confusion_findings(cm: np.ndarray, train_counts: dict[str, int]) -> dict:
+    """What the text reads off the matrix: recalls, the largest off-diagonal cells, the classes that
+    receive most wrong predictions, the original's claims, and the rarest class in Training."""
+    from fer_lib.evaluate import most_confused
+
+    cm = np.asarray(cm)
+    claims = original_claims(cm)
+    recall = claims["recall"]
+    ranked = sorted(recall, key=recall.get)
+    spread = claims["spread"]
+    widest = sorted(spread, key=spread.get, reverse=True)
+    received = wrong_received(cm)
+    sinks = sorted(received, key=received.get, reverse=True)
+    return {
+        "recall": recall,
+        "best": ranked[-1],
+        "worst": ranked[0],
+        "lowest_two": set(ranked[:2]),
+        "top": most_confused(cm, 3),
+        "received": received,
+        "sinks": set(sinks[:2]),
+        "claims": claims,
+        "widest": widest[:2],
+        "widest_gap": spread[widest[0]] - spread[widest[1]],
+        "rare": min(train_counts, key=train_counts.get),
+    }
+
+
+def check_claims(cm: np.ndarray, train_counts: dict[str, int], said: dict = WRITTEN) -> dict:
+    """Hold the chapter's sentences (``said``) to the matrix; return the findings, or raise
+    ``ClaimFailed`` naming the first sentence that would be false."""
+    from .claims import hold
+
+    f = confusion_findings(cm, train_counts)
+    top = [(t, p) for t, p, _, _ in f["top"]]
+    counts = [n for _, _, n, _ in f["top"]]
+    hold(f["best"] == said["best"], CHAPTER, f"{said['best']} has the highest recall", f"{f['best']}")
+    hold(f["worst"] == said["worst"], CHAPTER, f"{said['worst']} has the lowest recall", f"{f['worst']}")
+    hold(
+        f["lowest_two"] == said["lowest_two"],
+        CHAPTER,
+        f"the two lowest recalls are {said['lowest_two']}",
+        f"{f['lowest_two']}",
+    )
+    hold(
+        set(top[:2]) == said["top_tied"] and counts[0] == counts[1],
+        CHAPTER,
+        f"the two most frequent confusions are {said['top_tied']}, tied",
+        f"{f['top'][:2]}",
+    )
+    hold(top[2] == said["third"], CHAPTER, f"the third is {said['third']}", f"{f['top'][2]}")
+    hold(
+        f["sinks"] == said["sinks"],
+        CHAPTER,
+        f"{said['sinks']} receive the most wrong predictions",
+        f"{f['received']}",
+    )
+    hold(
+        f["claims"]["both_mostly_sad"] == said["both_mostly_sad"],
+        CHAPTER,
+        "that fear and angry are most often read as sad",
+        f"{f['claims']['wrong_as']}",
+    )
+    hold(
+        set(f["widest"]) == said["widest_tied"] and f["widest_gap"] < TIE_BITS,
+        CHAPTER,
+        f"that {said['widest_tied']} spread their mistakes the widest, equally to two decimals",
+        f"{f['widest']} apart by {f['widest_gap']:.3f} bits",
+    )
+    check_evidence(cm, train_counts, f, said)
+    return f
+
+
+def check_evidence(cm: np.ndarray, train_counts: dict[str, int], f: dict, said: dict = WRITTEN) -> None:
+    """The evidence the chapter gives for why (``check_claims``' second half): the rarest and largest
+    classes in Training, where the rare class's mistakes go, the recalls above the lowest two, how much of
+    the mistakes the sinks receive and how alike their sizes are, and the one-way confusion."""
+    from .claims import hold
+
+    hold(f["rare"] == said["rare"], CHAPTER, f"{said['rare']} has the fewest Training faces", f["rare"])
+    to, n, wrong = f["claims"]["wrong_as"][said["rare"]]
+    hold(
+        to == said["rare_mostly_as"] and 2 * n > wrong,
+        CHAPTER,
+        f"that most misread {said['rare']} faces are read as {said['rare_mostly_as']}",
+        f"{n} of {wrong} read as {to}",
+    )
+    by_size = sorted(train_counts, key=train_counts.get, reverse=True)
+    hold(
+        by_size[0] == said["largest"] and set(by_size[1:3]) == said["sinks"],
+        CHAPTER,
+        f"that {said['largest']} is the largest class in Training and {said['sinks']} the next two",
+        f"{by_size[:3]}",
+    )
+    ranked = sorted(f["recall"], key=f["recall"].get)
+    hold(
+        tuple(ranked[2:4]) == said["third_and_fourth"],
+        CHAPTER,
+        f"that the third and fourth lowest recalls are {said['third_and_fourth']}",
+        f"{ranked[2:4]}",
+    )
+    share = sum(f["received"][c] for c in said["sinks"]) / max(sum(f["received"].values()), 1)
+    hold(
+        abs(share - said["sinks_share"]) < SHARE_SLACK,
+        CHAPTER,
+        f"that {said['sinks']} receive about {said['sinks_share']:.0%} of the mistakes",
+        f"{share:.0%}",
+    )
+    one, other = sorted(train_counts[c] for c in said["sinks"])
+    hold(
+        other - one < ALIKE * other,
+        CHAPTER,
+        f"that {said['sinks']} are about equally common in Training",
+        f"{one:,} and {other:,}",
+    )
+    a, b = (CLASSES.index(c) for c in said["lopsided"])
+    hold(
+        train_counts[said["lopsided"][1]] > train_counts[said["lopsided"][0]],
+        CHAPTER,
+        f"that {said['lopsided'][1]} has more Training faces than {said['lopsided'][0]}",
+        f"{train_counts}",
+    )
+    cm = np.asarray(cm)
+    hold(
+        cm[a, b] > 2 * cm[b, a],
+        CHAPTER,
+        f"that {said['lopsided'][0]} is read as {said['lopsided'][1]} over twice as often as the reverse",
+        f"{cm[a, b]} against {cm[b, a]}",
+    )
+
+
+def class_table(result: dict, train_counts: dict[str, int]) -> Any:
+    """Per class, as Markdown to paste in a numbered ``{table}``: its faces in Training (and their share),
+    its faces in the split, precision, recall and F1."""
+    import pandas as pd
+    from IPython.display import Markdown
+
+    from .pipe_tables import pipe_table
+
+    total = sum(train_counts.values())
+    per = result["per_class"]
+    frame = pd.DataFrame(
+        {
+            "Training faces": [f"{train_counts[c]:,}" for c in CLASSES],
+            "share of Training": [f"{train_counts[c] / total:.1%}" for c in CLASSES],
+            "faces in the split": [f"{int(per[c]['support']):,}" for c in CLASSES],
+            "precision": [f"{per[c]['precision']:.2f}" for c in CLASSES],
+            "recall": [f"{per[c]['recall']:.2f}" for c in CLASSES],
+            "F1": [f"{per[c]['f1']:.2f}" for c in CLASSES],
+        },
+        index=pd.Index(CLASSES, name="class"),
+    )
+    return Markdown(pipe_table(frame))
+
+
+def confusion_table(cm: np.ndarray, train_counts: dict[str, int], k: int = 3) -> Any:
+    """The ``k`` most frequent confusions, as Markdown to paste in a numbered ``{table}``: the faces, their
+    share of the true class, the same confusion the other way round, and both classes' Training faces."""
+    import pandas as pd
+    from IPython.display import Markdown
+
+    from fer_lib.evaluate import most_confused
+
+    from .pipe_tables import pipe_table
+
+    cm = np.asarray(cm)
+    rows = []
+    for t, p, n, share in most_confused(cm, k):
+        ti, pi = CLASSES.index(t), CLASSES.index(p)
+        rows.append(
+            {
+                "true → predicted": f"{t} → {p}",
+                "faces": f"{n:,}",
+                "share of the true class": f"{share:.0%}",
+                "the other way round": f"{int(cm[pi, ti]):,} ({cm[pi, ti] / max(cm[pi].sum(), 1):.0%})",
+                "Training faces, true / predicted": f"{train_counts[t]:,} / {train_counts[p]:,}",
+            }
+        )
+    return Markdown(pipe_table(pd.DataFrame(rows).set_index("true → predicted")))
+
+
+def pair_examples(
+    probabilities: np.ndarray, images: np.ndarray, labels: np.ndarray, true: str, predicted: str, k: int = 8
+) -> Any:
+    """The ``k`` faces of class ``true`` that the model called ``predicted`` most surely, each with that
+    probability."""
+    from .figures import face_grid
+
+    ti, pi = CLASSES.index(true), CLASSES.index(predicted)
+    idx = np.flatnonzero((labels == ti) & (probabilities.argmax(1) == pi))
+    idx = idx[np.argsort(-probabilities[idx, pi])][:k]
+    return face_grid(
+        images[idx],
+        [f"p({predicted})={probabilities[i, pi]:.2f}" for i in idx],
+        ncols=k,
+        suptitle=f"true {true}, predicted {predicted}",
+    )
+
+
+def chapter_values(
+    result: dict, split: str, train_counts: dict[str, int], checked: bool = True
+) -> dict[str, str]:
+    """The numbers the chapter's text reads, by glue name, after ``check_claims`` has held its sentences
+    to this run's matrix (where ``checked``: the text is about FER2013, not about generated faces)."""
+    cm = np.asarray(result["confusion_matrix"])
+    f = check_claims(cm, train_counts) if checked else confusion_findings(cm, train_counts)
+    r, received, claims = f["recall"], f["received"], f["claims"]
+    mistakes = int(cm.sum() - np.trace(cm))
+    total = sum(train_counts.values())
+
+    def cell(true: str, predicted: str) -> int:
+        return int(cm[CLASSES.index(true), CLASSES.index(predicted)])
+
+    def share(true: str, predicted: str) -> str:
+        return f"{cell(true, predicted) / max(int(cm[CLASSES.index(true)].sum()), 1):.0%}"
+
+    values = {
+        "q3_split": split,
+        "q3_n": f"{result['n']:,}",
+        "q3_acc": f"{result['accuracy']:.4f}",
+        "q3_mistakes": f"{mistakes:,}",
+        "q3_top_n": f"{f['top'][0][2]:,}",
+        "q3_sad_neutral_share": share("sad", "neutral"),
+        "q3_fear_sad_share": share("fear", "sad"),
+        "q3_third_n": f"{cell('neutral', 'sad'):,}",
+        "q3_third_share": share("neutral", "sad"),
+        "q3_sad_fear_n": f"{cell('sad', 'fear'):,}",
+        "q3_sinks_share": f"{(received['sad'] + received['neutral']) / max(mistakes, 1):.0%}",
+        "q3_sad_received": f"{received['sad']:,}",
+        "q3_neutral_received": f"{received['neutral']:,}",
+        "q3_happy_received": f"{received['happy']:,}",
+        "q3_happy_train": f"{train_counts['happy']:,}",
+        "q3_disgust_train": f"{train_counts['disgust']:,}",
+        "q3_disgust_train_share": f"{train_counts['disgust'] / total:.1%}",
+        "q3_disgust_n": f"{int(cm[CLASSES.index('disgust')].sum()):,}",
+        "q3_disgust_angry": f"{cell('disgust', 'angry'):,}",
+        "q3_disgust_wrong": f"{claims['wrong_as']['disgust'][2]:,}",
+        "q3_fear_sad_n": f"{cell('fear', 'sad'):,}",
+        "q3_fear_wrong": f"{claims['wrong_as']['fear'][2]:,}",
+        "q3_angry_sad_n": f"{cell('angry', 'sad'):,}",
+        "q3_angry_wrong": f"{claims['wrong_as']['angry'][2]:,}",
+        "q3_spread_fear": f"{claims['spread']['fear']:.2f}",
+        "q3_spread_happy": f"{claims['spread']['happy']:.2f}",
+    }
+    values |= {f"q3_recall_{c}": f"{v:.2f}" for c, v in r.items()}
+    return values
