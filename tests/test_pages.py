@@ -27,12 +27,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 # Problems already known and owned elsewhere, each with why it stays: (start of the line, text in it).
-KNOWN = {
-    ("q4_saliency.html at 1280 px: text cut off by", "insertion 95%"): (
-        "Q4's deletion and insertion table has ten columns, 816 px at their narrowest against the "
-        "688 px column: the chapter that owns it splits it"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def image(width: int, font_px: float | None, jpeg: bool = False) -> bytes:
