@@ -261,7 +261,6 @@ def maps_figure(model: nn.Module, data: FerData, face: int, name: str = "report_
         cmap="viridis",
         titles=[f"filter {i}" for i in range(len(maps))],
         suptitle=f"{name}: every filter of the last conv layer for one face",
-        size=1.0,
     )
 
 
