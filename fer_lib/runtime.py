@@ -34,7 +34,7 @@ def onnxruntime_available() -> bool:
 
 
 def _torch_forward(model: nn.Module) -> Forward:
-    """The model itself, lent in eval mode for each call (``borrowed``), on the device of the input."""
+    """The model itself, run in eval mode for each call (``borrowed``), on the device of the input."""
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), borrowed(model, layout=None):
@@ -88,7 +88,7 @@ def inference_forward(
 
     ``engine``: 'auto' is onnxruntime on the CPU where it is installed and the model exports, else
     torch; 'torch' or 'onnxruntime' ask for one. The onnxruntime function holds a copy of the weights
-    as they are now (ask again after changing them); the torch one runs the model itself, lent in
+    as they are now (ask again after changing them); the torch one runs the model itself, put in
     eval mode for each call and given back as it was.
     """
     if engine not in ENGINES:
