@@ -30,6 +30,21 @@ def test_every_method_returns_a_map_per_face(name, method, faces):
     assert disp.shape == (5, 48, 48) and disp.min() >= 0 and disp.max() <= 1
 
 
+def test_smoothgrad_maps_do_not_depend_on_how_many_copies_run_together(faces, monkeypatch):
+    model = build_model("report_cnn").eval()
+    x, t = faces[0][:6], faces[1][:6]
+    torch.manual_seed(3)
+    whole = A.attribute(model, x, t, "smoothgrad", smooth_samples=4)
+    after_whole = torch.rand(2)
+    monkeypatch.setattr(A, "SMOOTH_COPIES", 8)  # two faces' copies a batch instead of all six
+    torch.manual_seed(3)
+    split = A.attribute(model, x, t, "smoothgrad", smooth_samples=4)
+    assert torch.equal(whole, split), "the same noise must reach the same face"
+    assert torch.equal(torch.rand(2), after_whole), "and as many draws must be taken"
+    torch.manual_seed(4)
+    assert not torch.equal(A.attribute(model, x, t, "smoothgrad", smooth_samples=4), whole)
+
+
 def test_unknown_method_and_baseline(faces):
     model = build_model("report_cnn")
     with pytest.raises(ConfigError, match="unknown attribution method 'lime'"):
