@@ -59,3 +59,16 @@ ANCHORS = [
         ),
     },
 ]
+
+# The comparison table's short names and what chose each number, in the order of ``ANCHORS``.
+SHORT = {
+    "the original report (Keras, 4-block CNN)": ("original report", "not stated"),
+    "Goodfellow et al. 2013: human accuracy (estimate)": ("human (estimate)", "—"),
+    "Goodfellow et al. 2013: challenge winner (Tang, SVM-loss CNN)": (
+        "challenge winner (Tang)",
+        "PublicTest",
+    ),
+    "Khaireddin & Chen 2021 (VGG variant)": ("Khaireddin & Chen (VGG)", "PublicTest"),
+    "Wu 2018, GitHub (VGG19)": ("Wu (VGG19)", "PrivateTest"),
+    "Yuan 2021, GitHub (ResNet18)": ("Yuan (ResNet18)", "PrivateTest"),
+}

@@ -202,3 +202,166 @@ def chapter_values() -> dict[str, Any]:
     from IPython.display import Markdown
 
     return {"app_experiments_text": Markdown(describe_all_experiments())}
+
+
+# --------------------------------------------------------------------------- the page as written (issue 51)
+
+CHAPTER = "appendix"
+VERSIONS = ("fer-lib", "torch", "captum", "numpy", "pandas", "matplotlib", "seaborn", "sympy", "papermill")
+VERSIONS_BOOK = ("jupyter-book", "myst-nb")  # the book's build; its own environment may hold other ones
+
+
+def _md(frame: Any, index: str = "") -> Any:
+    from IPython.display import Markdown
+
+    from .pipe_tables import pipe_table
+
+    return Markdown(pipe_table(frame, index))
+
+
+def versions_table() -> Any:
+    """The versions a re-run depends on (Python and the libraries that compute or run the chapters), as
+    Markdown for a numbered ``{table}``; a package this environment lacks reads 'not installed'."""
+    import importlib.metadata as md
+
+    import pandas as pd
+
+    rows = {"python": platform.python_version()}
+    for pkg in (*VERSIONS, *VERSIONS_BOOK):
+        try:
+            rows[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            rows[pkg] = "not installed"
+    return _md(pd.DataFrame({"version": rows}), "package")
+
+
+def minutes(seconds: float | None) -> str:
+    """A run time in whole minutes, for a reader: '' where unknown, 'under 1' below a minute."""
+    if seconds is None or seconds != seconds:  # None or NaN
+        return ""
+    return "under 1" if seconds < 60 else f"{round(seconds / 60):,}"
+
+
+def run_times_table(folder: str | Path, *fallbacks: str | Path) -> Any:
+    """Each chapter's recorded run (``notebook_runs``) with a run time: its minutes and the parameters it was
+    given, as Markdown for a numbered ``{table}``. A chapter still running (this page, while it runs) has no
+    run time yet and is left out."""
+    import pandas as pd
+
+    rows = {
+        Path(r["notebook"]).stem: {
+            "minutes": minutes(r["seconds"]),
+            "parameters": ", ".join(f"{k}={v}" for k, v in r["parameters"].items()) or "none",
+        }
+        for r in notebook_runs(folder, *fallbacks)
+        if minutes(r["seconds"])
+    }
+    if not rows:
+        return _md(pd.DataFrame({"minutes": ["no chapter run recorded"]}, index=[""]), "chapter")
+    return _md(pd.DataFrame(rows).T, "chapter")
+
+
+def shipped_runs_table() -> Any:
+    """Every seed run of the shipped models (``records.shipped_runs``) as Markdown for a numbered
+    ``{table}``: accuracies to four decimals, the shipped one marked."""
+    import pandas as pd
+
+    from .records import shipped_runs
+
+    rows = pd.DataFrame(shipped_runs())
+    shown = pd.DataFrame(
+        {
+            "model": rows["model"],
+            "seed": rows["seed"].map(str),
+            "epochs": rows["epochs"].map(str),
+            "best epoch": rows["best epoch"].map(str),
+            "PublicTest": rows["PublicTest"].map(lambda v: f"{v:.4f}"),
+            "PrivateTest": rows["PrivateTest"].map(lambda v: f"{v:.4f}"),
+            "PrivateTest, ten-crop": rows["PrivateTest ten-crop"].map(lambda v: f"{v:.4f}"),
+            "shipped": rows["shipped"].map(lambda v: "yes" if v else ""),
+        }
+    )
+    return _md(shown.set_index(rows["run"]), "run")
+
+
+def experiment_tables() -> dict[str, Any]:
+    """The recorded experiments (``records.experiment_rows``) as two Markdown tables for numbered
+    ``{table}``s, one row a run in both: its numbers (seed, epochs, best epoch, best PublicTest), and the
+    question it was run to answer."""
+    import pandas as pd
+
+    from .records import experiment_rows
+
+    rows = pd.DataFrame(experiment_rows())
+    if not len(rows):
+        empty = pd.DataFrame({"": ["no experiments are recorded"]}, index=[""])
+        return {"app_experiments_numbers": _md(empty, "run"), "app_experiments_questions": _md(empty, "run")}
+    numbers = pd.DataFrame(
+        {
+            "model": rows["model"],
+            "seed": rows["seed"].map(str),
+            "epochs": rows["epochs"].map(str),
+            "best epoch": rows["best epoch"].map(str),
+            "best PublicTest": rows["best PublicTest"].map(lambda v: f"{v:.4f}"),
+        }
+    ).set_index(rows["run"])
+    questions = pd.DataFrame({"question": rows["question"]}).set_index(rows["run"])
+    return {
+        "app_experiments_numbers": _md(numbers, "run"),
+        "app_experiments_questions": _md(questions, "run"),
+    }
+
+
+def experiment_values(checked: bool = True) -> dict[str, str]:
+    """The numbers the experiments' paragraph reads: how many runs are recorded, their range of best
+    PublicTest accuracies, how many reach the original's val_acc and how many the shipped report_cnn's.
+    Where ``checked``, the paragraph's claim that every recorded experiment is of report_cnn is held."""
+    from fer_lib.pretrained import pretrained_info
+
+    from .anchors import ORIGINAL_FINAL
+    from .claims import hold
+    from .records import experiment_rows
+
+    rows = experiment_rows()
+    models = sorted({r["model"] for r in rows})
+    if checked:
+        hold(
+            models == ["report_cnn"], CHAPTER, "that every recorded experiment is of report_cnn", f"{models}"
+        )
+    best = [r["best PublicTest"] for r in rows]
+    target = ORIGINAL_FINAL["val_acc"]
+    if checked:
+        reach = sum(b >= target for b in best)
+        hold(
+            2 * reach < len(best),
+            CHAPTER,
+            "that most recorded runs stay under 0.6510",
+            f"{reach} of {len(best)} reach it",
+        )
+    shipped = (
+        ((pretrained_info("report_cnn") or {}).get("metrics") or {}).get("PublicTest", {}).get("accuracy")
+    )
+    return {
+        "app_n_experiments": str(len(rows)),
+        "app_best_low": f"{min(best):.4f}" if best else "",
+        "app_best_high": f"{max(best):.4f}" if best else "",
+        "app_reach_target": str(sum(b >= target for b in best)),
+        "app_shipped_public": "" if shipped is None else f"{shipped:.4f}",
+        "app_over_shipped": "" if shipped is None else str(sum(b > shipped for b in best)),
+    }
+
+
+def page_values(report_dir: str | Path, data: FerData) -> dict[str, Any]:
+    """Every value and table the appendix reads, by glue name."""
+    from .claims import apply_to
+
+    return (
+        {
+            "app_versions": versions_table(),
+            "app_run_times": run_times_table(report_dir, "book"),
+            "app_shipped_runs": shipped_runs_table(),
+            "app_faces": f"{len(data):,}",
+        }
+        | experiment_tables()
+        | experiment_values(apply_to(data))
+    )

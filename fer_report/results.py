@@ -545,3 +545,543 @@ def chapter_values(
         "results_holdout": holdout_text,
         "results_recipes_text": Markdown(describe_model_recipes(table, run_dir, use_pretrained)),
     }
+
+
+# --------------------------------------------------------------------------- the chapter as written
+
+CHAPTER = "results"
+SMALL_GAP = 0.02  # a training accuracy this close to the validation's: the model hardly fits its own faces
+WIDE_GAP = 0.2  # and this far above it: the model has learned many of its training faces by heart
+COPY_DROP = (
+    0.01,
+    0.025,
+)  # what the text says leaving out the copied faces costs: one to two and a half points
+
+
+def headline_numbers(data: FerData) -> dict[str, dict[str, Any]]:
+    """``intro.headline`` (each shipped model's card: recipes, seeds, seed means, shipped accuracies with
+    95% intervals, PrivateTest without the copied faces) and PublicTest without its copied faces too."""
+    from fer_lib.pretrained import pretrained_info
+
+    from .intro import headline
+
+    numbers = headline(data)
+    labels = data.split("PublicTest").labels
+    fresh = ~data.copied_from("PublicTest")
+    for name, v in numbers.items():
+        card = pretrained_info(name) or {}
+        same = card.get("data_hash") == data.data_hash()
+        v["public_fresh"] = (
+            stored_accuracy(card["predictions"]["PublicTest none"], labels, fresh) if same else None
+        )
+        v["public_copies"] = int((~fresh).sum())
+    return numbers
+
+
+def fit_facts(history: list[dict], planned: int | None = None) -> dict[str, Any]:
+    """What a run's history says about fitting at its chosen epoch (the best PublicTest accuracy): the
+    training accuracy (on augmented faces, dropout on, as logged during the epoch) against PublicTest's,
+    their gap, and how far the validation loss rose after its lowest epoch."""
+    best = max(history, key=lambda h: h["val_acc"])
+    low = min(history, key=lambda h: h["val_loss"])
+    return {
+        "epochs": len(history),
+        "planned": planned or len(history),
+        "best_epoch": best["epoch"],
+        "train_acc": best["acc"],
+        "val_acc": best["val_acc"],
+        "gap": best["acc"] - best["val_acc"],
+        "low_epoch": low["epoch"],
+        "rise": history[-1]["val_loss"] / low["val_loss"] - 1,
+    }
+
+
+def model_fits(
+    names: list[str], run_dir: str | Path = "runs", use_pretrained: bool = False
+) -> dict[str, dict[str, Any]]:
+    """``fit_facts`` of each model's history (its run folder's, else its card's), by name."""
+    out = {}
+    for name in names:
+        _, _, meta = model_record(name, run_dir, use_pretrained)
+        config, card = meta.get("config") or {}, meta.get("card") or {}
+        out[name] = fit_facts(meta["history"], config.get("epochs")) | {
+            "teacher": config.get("teacher"),
+            "phases": len(meta.get("config_changes") or []),
+            "bn_kept": bool((card.get("batchnorm") or {}).get("kept")),
+        }
+    return out
+
+
+def _md(frame: Any, index: str = "") -> Any:
+    from IPython.display import Markdown
+
+    from .pipe_tables import pipe_table
+
+    return Markdown(pipe_table(frame, index))
+
+
+def fit_table(fits: dict[str, dict[str, Any]]) -> Any:
+    """Per model, as Markdown for a numbered ``{table}``: the chosen epoch, training and PublicTest accuracy
+    there, their gap, and the validation loss's rise after its lowest epoch."""
+    import pandas as pd
+
+    rows = {
+        name: {
+            "chosen epoch": f"{f['best_epoch']} of {f['epochs']}",
+            "training accuracy": f"{f['train_acc']:.4f}",
+            "PublicTest accuracy": f"{f['val_acc']:.4f}",
+            "gap": f"{f['gap']:.4f}",
+            "validation loss after its lowest": f"{f['rise']:+.1%} (lowest at epoch {f['low_epoch']})",
+        }
+        for name, f in fits.items()
+    }
+    return _md(pd.DataFrame(rows).T, "model")
+
+
+def _phases(changes: list[dict] | None) -> str:
+    """A resumed run's phases in a few words: 'from epoch 31: lr 0.05 → 0.003, ...'."""
+    return "; ".join(
+        f"from epoch {c['from_epoch']}: "
+        + ", ".join(f"{k} {a} → {b}" for k, (a, b) in sorted(c["changed"].items()))
+        for c in changes or []
+    )
+
+
+def recipe_cells(config: dict, epochs_run: int, changes: list[dict] | None = None) -> dict[str, str]:
+    """One model's recipe as the rows of the recipe table: optimizer and schedule, batch and epochs,
+    regularisation, augmentation, teacher, BatchNorm statistics and the phases of a resumed run."""
+    from .records import describe_recipe
+
+    words = describe_recipe(config).rstrip(".")
+    aug, *extra = words.partition("; augmentation: ")[2].split("; ")
+    c = config
+    schedule = {
+        "constant": f"constant {c['lr']:g}",
+        "onecycle": f"one-cycle, peak {c['lr']:g}",
+        "cosine": f"cosine from {c['lr']:g}",
+        "plateau": f"{c['lr']:g}, halved on plateaus",
+    }[c["schedule"]]
+    optimizer = {"sgd": "SGD (Nesterov)" if c.get("nesterov", True) else "SGD", "adamw": "AdamW"}.get(
+        c["optimizer"], "Adam"
+    )
+    planned = c["epochs"]
+    return {
+        "optimizer, learning rate": f"{optimizer}, {schedule}",
+        "batch, epochs": f"{c['batch_size']}, "
+        + (f"{epochs_run} of {planned} planned" if epochs_run < planned else str(epochs_run)),
+        "regularisation": ", ".join(
+            t
+            for on, t in (
+                (c.get("weight_decay"), f"weight decay {c.get('weight_decay'):g}"),
+                (c.get("label_smoothing"), f"label smoothing {c.get('label_smoothing'):g}"),
+            )
+            if on
+        )
+        or "none",
+        "augmentation": aug,
+        "teacher (distillation)": (
+            f"{c['teacher']} (weight {c['distill']:g}, temperature {c['distill_temp']:g})"
+            if c.get("teacher")
+            else "none"
+        ),
+        "other": "; ".join(e for e in extra if not e.startswith("distilled from")) or "none",
+        "phases": _phases(changes) or "one",
+    }
+
+
+def recipe_table(names: list[str], run_dir: str | Path = "runs", use_pretrained: bool = False) -> Any:
+    """Each model's recipe (the last phase's where a run was resumed), one column a model, as Markdown for a
+    numbered ``{table}``."""
+    import pandas as pd
+
+    columns = {}
+    for name in names:
+        _, _, meta = model_record(name, run_dir, use_pretrained)
+        columns[name] = recipe_cells(meta["config"], len(meta["history"]), meta.get("config_changes"))
+    return _md(pd.DataFrame(columns), "")
+
+
+def measured_table(table: Any) -> Any:
+    """``results_table`` as Markdown for a numbered ``{table}``: one column a model (``display_table``)."""
+    shown = display_table(table).drop(index=["source"], errors="ignore")
+    return _md(shown, "")
+
+
+def headline_table(numbers: dict[str, dict[str, Any]]) -> Any:
+    """The headline numbers, one column a model, as Markdown for a numbered ``{table}``: recipes and seeds,
+    the seed means ± sd, the shipped model's accuracies with 95% intervals, then without the copied faces."""
+    import pandas as pd
+
+    def ms(v: tuple[float, float] | None) -> str:
+        return f"{v[0]:.4f} ± {v[1]:.4f}" if v else ""
+
+    def acc(v: float | None, interval: tuple[float, float] | None = None) -> str:
+        if v is None:
+            return ""
+        return f"{v:.4f}" + (f" ({interval[0]:.3f}–{interval[1]:.3f})" if interval else "")
+
+    def row(f: Any) -> dict[str, str]:
+        return {n: f(v) for n, v in numbers.items()}
+
+    rows = {
+        "recipes recorded": row(lambda v: str(v["recipes"])),
+        "seeds": row(lambda v: str(v["seeds"])),
+        "seed mean: PublicTest": row(lambda v: ms(v["seed_public"])),
+        "seed mean: PrivateTest": row(lambda v: ms(v["seed_private"])),
+        "seed mean: PrivateTest, ten-crop": row(lambda v: ms(v["seed_tencrop"])),
+        "shipped: PublicTest": row(lambda v: acc(v["public"], v["public_interval"])),
+        "shipped: PrivateTest": row(lambda v: acc(v["private"], v["private_interval"])),
+        "shipped: PrivateTest, ten-crop": row(lambda v: acc(v["tencrop"], v["tencrop_interval"])),
+        "no copies: PublicTest": row(lambda v: acc(v.get("public_fresh"))),
+        "no copies: PrivateTest": row(lambda v: acc(v["fresh"])),
+        "no copies: PrivateTest, ten-crop": row(lambda v: acc(v["fresh_tencrop"])),
+    }
+    return _md(pd.DataFrame(rows).T, "")
+
+
+def published_table(numbers: dict[str, dict[str, Any]]) -> Any:
+    """The published numbers and our shipped models in one table, as Markdown for a numbered ``{table}``:
+    a short name, the three accuracies and the split that chose the checkpoint."""
+    import pandas as pd
+
+    from .anchors import SHORT
+
+    def f(v: float | None) -> str:
+        return "" if v is None else f"{v:.4f}"
+
+    rows = {}
+    for a in ANCHORS:
+        short, chosen = SHORT[a["source"]]
+        rows[short] = [f(a["PublicTest"]), f(a["PrivateTest"]), f(a["PrivateTest (TTA)"]), chosen]
+    for name, v in numbers.items():
+        rows[f"ours: {name}"] = [f(v["public"]), f(v["private"]), f(v["tencrop"]), "PublicTest"]
+    frame = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["PublicTest", "PrivateTest", "PrivateTest, TTA", "chosen on"]
+    )
+    return _md(frame, "source")
+
+
+def curves_of(name: str, run_dir: str | Path = "runs", use_pretrained: bool = False) -> Any:
+    """The training history of model ``name`` (its run folder's, else its card's), the training loss only
+    where it is the cross-entropy."""
+    from .q2_training import curves
+
+    _, _, meta = model_record(name, run_dir, use_pretrained)
+    return curves(meta["history"], meta["config"], name, ORIGINAL_FINAL if name in REPRODUCED else None)
+
+
+# --------------------------------------------------------------------------- the claims the text makes
+
+
+def check_headlines(numbers: dict[str, dict[str, Any]]) -> None:
+    """What the opening says about the headline numbers, held to them: report_cnn over 0.6510 by less than
+    one face, a tie, its seed mean short; simple_cnn over it, a tie, its seed mean over; fer_vgg's ten-crop
+    over 0.7328, a tie, its seed mean short, and a tie with both repositories; fer_vgg's plain PrivateTest a
+    tie with the challenge winner; fer_vgg_s's ten-crop a tie with 0.7328; only report_cnn has more than one
+    recipe; leaving out the copied faces costs every model one to two and a half points."""
+    from .anchors import ANCHORS as A
+    from .claims import hold
+    from .intro import is_tie, margin_faces
+
+    target = ORIGINAL_FINAL["val_acc"]
+    rc, sc, vgg, small = (numbers[n] for n in ("report_cnn", "simple_cnn", "fer_vgg", "fer_vgg_s"))
+    margin = margin_faces(rc["public"], target, rc["n"])
+    hold(
+        0 <= margin < 1,
+        CHAPTER,
+        "that report_cnn is over 0.6510 by less than one face",
+        f"{margin:.1f} faces",
+    )
+    for name, v in (("report_cnn", rc), ("simple_cnn", sc)):
+        hold(
+            v["public"] >= target and is_tie(v["public"], v["public_interval"], target),
+            CHAPTER,
+            f"that {name}'s PublicTest accuracy is over 0.6510 and ties with it",
+            f"{v['public']:.4f}",
+        )
+    hold(
+        rc["seed_public"][0] < target,
+        CHAPTER,
+        "that report_cnn's seed mean falls short of 0.6510",
+        f"{rc['seed_public'][0]:.4f}",
+    )
+    hold(
+        sc["seed_public"][0] >= target,
+        CHAPTER,
+        "that simple_cnn's seed mean is over 0.6510",
+        f"{sc['seed_public'][0]:.4f}",
+    )
+    hold(
+        vgg["tencrop"] > HONEST_MARK and is_tie(vgg["tencrop"], vgg["tencrop_interval"], HONEST_MARK),
+        CHAPTER,
+        f"that fer_vgg's ten-crop PrivateTest accuracy is over {HONEST_MARK} and ties with it",
+        f"{vgg['tencrop']:.4f}",
+    )
+    hold(
+        vgg["seed_tencrop"][0] < HONEST_MARK,
+        CHAPTER,
+        f"that fer_vgg's seed mean falls short of {HONEST_MARK}",
+        f"{vgg['seed_tencrop'][0]:.4f}",
+    )
+    others = {n: v["recipes"] for n, v in numbers.items() if n != "report_cnn"}
+    hold(
+        rc["recipes"] > 1 and set(others.values()) == {1},
+        CHAPTER,
+        "that only report_cnn has more than one recorded recipe",
+        f"{others}",
+    )
+    for a in A[4:]:
+        mark = a["PrivateTest (TTA)"]
+        hold(
+            is_tie(vgg["tencrop"], vgg["tencrop_interval"], mark),
+            CHAPTER,
+            f"that fer_vgg's ten-crop accuracy ties with {a['source']}'s {mark}",
+            f"{vgg['tencrop']:.4f} ({vgg['tencrop_interval'][0]:.3f}–{vgg['tencrop_interval'][1]:.3f})",
+        )
+    winner = A[2]["PrivateTest"]
+    hold(
+        vgg["private"] > winner and is_tie(vgg["private"], vgg["private_interval"], winner),
+        CHAPTER,
+        f"that fer_vgg's plain PrivateTest accuracy is over the challenge winner's {winner} and ties with it",
+        f"{vgg['private']:.4f}",
+    )
+    hold(
+        small["tencrop"] < HONEST_MARK and is_tie(small["tencrop"], small["tencrop_interval"], HONEST_MARK),
+        CHAPTER,
+        f"that fer_vgg_s's ten-crop accuracy is under {HONEST_MARK} and ties with it",
+        f"{small['tencrop']:.4f}",
+    )
+    helped = {n: v["tencrop"] > v["private"] for n, v in numbers.items()}
+    hold(
+        helped == {n: n != "report_cnn" for n in numbers} and rc["tencrop"] == rc["private"],
+        CHAPTER,
+        "that ten-crop raises every model's PrivateTest accuracy but report_cnn's, which it leaves as it was",
+        f"{ {n: (round(v['private'], 4), round(v['tencrop'], 4)) for n, v in numbers.items()} }",
+    )
+    for name, v in numbers.items():
+        for shipped, fresh in (
+            ("public", "public_fresh"),
+            ("private", "fresh"),
+            ("tencrop", "fresh_tencrop"),
+        ):
+            drop = v[shipped] - v[fresh]
+            hold(
+                COPY_DROP[0] <= drop <= COPY_DROP[1],
+                CHAPTER,
+                f"that leaving out the copied faces costs {name} one to two and a half points ({shipped})",
+                f"{drop:+.4f}",
+            )
+
+
+def check_fits(fits: dict[str, dict[str, Any]]) -> None:
+    """What the text says about over- and underfitting, held to the histories: report_cnn and simple_cnn fit
+    their training faces hardly better than PublicTest, simple_cnn still improving when it stopped early;
+    fer_vgg_s in between; fer_vgg far above (training accuracy over 0.9), its PublicTest accuracy best at its
+    last epoch while its validation loss rose from its lowest."""
+    from .claims import hold
+
+    gap = {n: f["gap"] for n, f in fits.items()}
+    for name in ("report_cnn", "simple_cnn"):
+        hold(
+            0 <= gap[name] < SMALL_GAP,
+            CHAPTER,
+            f"that {name}'s training-PublicTest gap is small",
+            f"{gap[name]:.4f}",
+        )
+    rc, sc, vs, vgg = (fits[n] for n in ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg"))
+    hold(
+        rc["rise"] < SMALL_GAP and rc["teacher"] == "fer_vgg_s",
+        CHAPTER,
+        "that report_cnn, distilled from fer_vgg_s, ends with its PublicTest loss within 2% of its lowest",
+        f"teacher {rc['teacher']}, a rise of {rc['rise']:.1%}",
+    )
+    hold(
+        vs["phases"] == 2 and vs["bn_kept"],
+        CHAPTER,
+        "that fer_vgg_s was resumed twice and kept its recomputed BatchNorm statistics",
+        f"{vs['phases']} resumptions, recompute kept: {vs['bn_kept']}",
+    )
+    hold(
+        sc["best_epoch"] == sc["epochs"] < sc["planned"],
+        CHAPTER,
+        "that simple_cnn was still improving when it stopped, before its planned epochs",
+        f"best epoch {sc['best_epoch']} of {sc['epochs']}, {sc['planned']} planned",
+    )
+    hold(
+        max(gap["report_cnn"], gap["simple_cnn"]) < gap["fer_vgg_s"] < WIDE_GAP <= gap["fer_vgg"],
+        CHAPTER,
+        "that fer_vgg_s's gap lies between the small models' and fer_vgg's, and fer_vgg's is the widest",
+        f"{gap}",
+    )
+    hold(
+        vgg["train_acc"] > 0.9,
+        CHAPTER,
+        "that fer_vgg is right on over 90% of its training faces",
+        f"{vgg['train_acc']:.4f}",
+    )
+    hold(
+        vgg["best_epoch"] == vgg["epochs"] and vgg["rise"] > 0.02,
+        CHAPTER,
+        "that fer_vgg's PublicTest accuracy peaked at its last epoch while its validation loss rose",
+        f"best epoch {vgg['best_epoch']} of {vgg['epochs']}, loss {vgg['rise']:+.1%} from its lowest",
+    )
+
+
+def fit_values(fits: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The glued numbers of the over- and underfitting paragraphs."""
+    short = {"report_cnn": "rc", "simple_cnn": "sc", "fer_vgg_s": "vs", "fer_vgg": "vgg"}
+    values = {}
+    for name, f in fits.items():
+        k = short.get(name, name)
+        values |= {
+            f"results_{k}_best_epoch": str(f["best_epoch"]),
+            f"results_{k}_epochs": str(f["epochs"]),
+            f"results_{k}_planned": str(f["planned"]),
+            f"results_{k}_train": f"{f['train_acc']:.4f}",
+            f"results_{k}_val": f"{f['val_acc']:.4f}",
+            f"results_{k}_gap": f"{f['gap']:.4f}",
+            f"results_{k}_rise": f"{f['rise']:.1%}",
+            f"results_{k}_low": str(f["low_epoch"]),
+        }
+    return values
+
+
+def headline_values(numbers: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The glued numbers of the opening: per model its recipes and seeds, the shipped accuracy of its
+    headline, the margin in faces, the interval, the seed mean and the number without the copied faces."""
+    from .anchors import ANCHORS as A
+    from .intro import margin_faces
+
+    target = ORIGINAL_FINAL["val_acc"]
+    values: dict[str, str] = {}
+    for name, k, key, mark in (
+        ("report_cnn", "rc", "public", target),
+        ("simple_cnn", "sc", "public", target),
+        ("fer_vgg_s", "vs", "tencrop", HONEST_MARK),
+        ("fer_vgg", "vgg", "tencrop", HONEST_MARK),
+    ):
+        v = numbers[name]
+        seed = {"public": "seed_public", "tencrop": "seed_tencrop"}[key]
+        fresh = {"public": "public_fresh", "tencrop": "fresh_tencrop"}[key]
+        lo, hi = v[f"{key}_interval"]
+        values |= {
+            f"results_{k}_recipes": str(v["recipes"]),
+            f"results_{k}_seeds": str(v["seeds"]),
+            f"results_{k}_acc": f"{v[key]:.4f}",
+            f"results_{k}_faces": f"{round(v[key] * v['n']):,}",
+            f"results_{k}_margin": f"{margin_faces(v[key], mark, v['n']):+.1f}",
+            f"results_{k}_lo": f"{lo:.3f}",
+            f"results_{k}_hi": f"{hi:.3f}",
+            f"results_{k}_seed_mean": "" if v[seed] is None else f"{v[seed][0]:.4f} ± {v[seed][1]:.4f}",
+            f"results_{k}_fresh": "" if v[fresh] is None else f"{v[fresh]:.4f}",
+        }
+    vgg = numbers["fer_vgg"]
+    values |= {
+        "results_target_faces": f"{target * numbers['report_cnn']['n']:,.1f}",
+        "results_vgg_private": f"{vgg['private']:.4f}",
+        "results_vgg_private_lo": f"{vgg['private_interval'][0]:.3f}",
+        "results_vgg_private_hi": f"{vgg['private_interval'][1]:.3f}",
+        "results_winner": f"{A[2]['PrivateTest']:.4f}",
+        "results_n": f"{numbers['report_cnn']['n']:,}",
+        "results_copies": f"{numbers['report_cnn']['copies']:,}",
+        "results_public_copies": f"{numbers['report_cnn'].get('public_copies', 0):,}",
+        "results_recipes": str(tried_recipes()),
+    }
+    return values
+
+
+def holdout_values(data: FerData, device: str = "cpu", checked: bool = True) -> dict[str, Any]:
+    """The hold-out study's table (Markdown for a numbered ``{table}``) and the numbers its paragraph
+    reads, after holding that paragraph to them (where ``checked``); where the study cannot be measured on
+    this data, a table that says why and empty numbers."""
+    import pandas as pd
+    from IPython.display import Markdown
+
+    from .claims import hold
+    from .holdout import holdout_study, holdout_study_check
+
+    names = ("held", "public", "private", "lead", "err", "private_lead", "short", "n_train", "best", "epochs")
+    problem = holdout_study_check(data)
+    if problem:
+        return {
+            "results_holdout_table": Markdown(f"| not measured in this run |\n| --- |\n| {problem} |\n")
+        } | {f"results_ho_{k}": "—" for k in names}
+    study, meta = holdout_study(data, device=device)
+    held, pub, priv = (float(study["accuracy"].iloc[i]) for i in range(3))
+    copies = [float(c) for c in study["exact copy among the training faces"]]
+    err = 1.96 * (held * (1 - held) / float(study["n"].iloc[0])) ** 0.5
+    target = ORIGINAL_FINAL["val_acc"]
+    if checked:
+        hold(
+            held - pub < err,
+            CHAPTER,
+            "that the hold-out's lead over PublicTest is inside its error",
+            f"{held - pub:+.4f} against ±{err:.3f}",
+        )
+        hold(
+            priv > held,
+            CHAPTER,
+            "that PrivateTest reads higher than the hold-out",
+            f"{priv:.4f} against {held:.4f}",
+        )
+        hold(held < target, CHAPTER, "that the hold-out number does not reach 0.6510", f"{held:.4f}")
+        hold(
+            max(copies) - min(copies) < 0.02,
+            CHAPTER,
+            "that copies are about as common in each split",
+            f"{copies}",
+        )
+    best = max(meta["history"], key=lambda e: e["val_acc"])
+    frame = pd.DataFrame(
+        {
+            "faces": [f"{int(n):,}" for n in study["n"]],
+            "accuracy": [f"{a:.4f}" for a in study["accuracy"]],
+            "copied from Training": [f"{c:.1%}" for c in copies],
+        },
+        index=study.index,
+    )
+    return {
+        "results_holdout_table": _md(frame, "split"),
+        "results_ho_held": f"{held:.4f}",
+        "results_ho_public": f"{pub:.4f}",
+        "results_ho_private": f"{priv:.4f}",
+        "results_ho_lead": f"{held - pub:+.4f}",
+        "results_ho_err": f"{err:.3f}",
+        "results_ho_private_lead": f"{priv - held:+.4f}",
+        "results_ho_short": f"{held - target:+.4f}",
+        "results_ho_n_train": f"{meta['n_train']:,}",
+        "results_ho_best": str(best["epoch"]),
+        "results_ho_epochs": str(len(meta["history"])),
+    }
+
+
+def text_values(
+    data: FerData,
+    table: Any,
+    run_dir: str | Path = "runs",
+    use_pretrained: bool = False,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Every value the chapter's text and tables read, by glue name, after the text's claims are held to
+    this run (where the data is the FER2013 the shipped models were measured on)."""
+    from .claims import apply_to
+
+    numbers = headline_numbers(data)
+    names = trained_models(table)
+    fits = model_fits(names, run_dir, use_pretrained)
+    checked = apply_to(data)
+    if checked:
+        check_headlines(numbers)
+        check_fits(fits)
+    return (
+        headline_values(numbers)
+        | fit_values(fits)
+        | holdout_values(data, device, checked)
+        | {
+            "results_headline_table": headline_table(numbers),
+            "results_measured_table": measured_table(table),
+            "results_published_table": published_table(numbers),
+            "results_recipe_table": recipe_table(names, run_dir, use_pretrained),
+            "results_fit_table": fit_table(fits),
+        }
+    )

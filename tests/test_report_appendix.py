@@ -130,3 +130,58 @@ def test_local_runs_table_or_the_sentence_for_none(tmp_path, monkeypatch):
         list(table.columns) == ["model", "best PublicTest acc"]
         and table.loc["r", "best PublicTest acc"] == 0.6123
     )
+
+
+# --------------------------------------------------------------------------- the page as written (issue 51)
+
+
+def test_minutes_are_whole_and_unknown_times_are_left_out():
+    assert [appendix.minutes(s) for s in (None, float("nan"), 12.0, 59.9, 90.0, 6945.5)] == [
+        "", "", "under 1", "under 1", "2", "116",
+    ]  # fmt: skip
+
+
+def test_run_times_leave_out_a_chapter_without_a_duration_and_name_no_machine(book):
+    executed(book / "run", "intro.ipynb", 4000.0, {"data": "/home/me/fer2013.csv", "seed": 0})
+    executed(book / "run", "q2.ipynb", None, {})
+    lines = appendix.run_times_table(book / "run").data.splitlines()
+    assert lines[0] == "| chapter | minutes | parameters |"
+    assert lines[2:] == ["| intro | 67 | data=fer2013.csv, seed=0 |"]  # q2 has no duration yet
+
+
+def test_the_versions_table_names_no_machine():
+    table = appendix.versions_table().data
+    assert "| torch |" in table and "| fer-lib |" in table
+    for word in ("platform", "processor", "threads", "cuda", "bf16", "Linux"):
+        assert word not in table
+
+
+def test_the_experiments_claim_fails_where_another_model_has_experiments(monkeypatch):
+    import fer_report.records as records
+    from fer_report.claims import ClaimFailed
+
+    rows = [
+        {"model": "report_cnn", "best PublicTest": 0.64},
+        {"model": "report_cnn", "best PublicTest": 0.66},
+    ]
+    rows.append({"model": "report_cnn", "best PublicTest": 0.62})
+    monkeypatch.setattr(records, "experiment_rows", lambda: rows)
+    values = appendix.experiment_values()
+    assert (values["app_n_experiments"], values["app_reach_target"]) == ("3", "1")
+    assert (values["app_best_low"], values["app_best_high"]) == ("0.6200", "0.6600")
+    monkeypatch.setattr(
+        records, "experiment_rows", lambda: [*rows, {"model": "fer_vgg", "best PublicTest": 0.6}]
+    )
+    with pytest.raises(ClaimFailed, match="every recorded experiment is of report_cnn"):
+        appendix.experiment_values()
+    two_of_three = [dict(r, **{"best PublicTest": 0.66}) for r in rows[:2]] + rows[2:]
+    monkeypatch.setattr(records, "experiment_rows", lambda: two_of_three)
+    with pytest.raises(ClaimFailed, match="most recorded runs stay under 0.6510"):
+        appendix.experiment_values()
+
+
+def test_the_notebook_holds_only_short_calls():
+    from .conftest import REPO
+    from .report_cells import notebook_problems
+
+    assert notebook_problems(REPO / "book" / "appendix.ipynb") == []

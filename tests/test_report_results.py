@@ -165,3 +165,183 @@ def test_chapter_values_name_what_the_text_reads(recorded, monkeypatch):
     assert "**fer_vgg**, PrivateTest 0.7400 with ten-crop TTA" in values["results_targets"].data
     assert values["results_recipes_text"].data.startswith("**report_cnn**: last phase:")
     assert np.all([a[1:] == ("my_runs", True) for a in recorded])
+
+
+# --------------------------------------------------------------------------- the chapter's claims (issue 51)
+
+
+def written_numbers(**changes) -> dict:
+    """The headline numbers the chapter was written for (the shipped models' cards on FER2013), with
+    ``changes`` per model."""
+
+    def model(public, private, tencrop, seeds, fresh, recipes=1):
+        return {
+            "public": public,
+            "public_interval": results.accuracy_interval(public, 3589),
+            "private": private,
+            "private_interval": results.accuracy_interval(private, 3589),
+            "tencrop": tencrop,
+            "tencrop_interval": results.accuracy_interval(tencrop, 3589),
+            "seed_public": (seeds[0], 0.004),
+            "seed_private": (seeds[1], 0.004),
+            "seed_tencrop": (seeds[2], 0.004),
+            "public_fresh": fresh[0],
+            "fresh": fresh[1],
+            "fresh_tencrop": fresh[2],
+            "recipes": recipes,
+            "seeds": 3,
+            "n": 3589,
+            "copies": 288,
+        }
+
+    made = {
+        "report_cnn": model(
+            2337 / 3589, 0.6565, 0.6565, (0.6499, 0.6565, 0.6584), (0.6358, 0.6395, 0.6444), recipes=17
+        ),
+        "simple_cnn": model(0.6576, 0.6665, 0.6726, (0.6525, 0.6675, 0.6732), (0.6398, 0.6474, 0.6559)),
+        "fer_vgg_s": model(0.6877, 0.7055, 0.7214, (0.6770, 0.6930, 0.7090), (0.6703, 0.6868, 0.7037)),
+        "fer_vgg": model(0.6996, 0.7197, 0.7356, (0.6943, 0.7097, 0.7270), (0.6772, 0.6998, 0.7168)),
+    }
+    for name, fields in changes.items():
+        made[name] = dict(made[name], **fields)
+    return made
+
+
+def test_the_headline_claims_hold_on_the_numbers_they_were_written_for():
+    results.check_headlines(written_numbers())
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"report_cnn": {"public": 2336 / 3589}}, "over 0.6510 by less than one face"),
+        ({"report_cnn": {"seed_public": (0.6520, 0.002)}}, "report_cnn's seed mean falls short"),
+        ({"simple_cnn": {"public": 0.6400}}, "simple_cnn's PublicTest accuracy is over 0.6510"),
+        ({"simple_cnn": {"seed_public": (0.6500, 0.002)}}, "simple_cnn's seed mean is over 0.6510"),
+        ({"fer_vgg": {"tencrop": 0.7320}}, "over 0.7328 and ties with it"),
+        ({"fer_vgg": {"seed_tencrop": (0.7400, 0.008)}}, "fer_vgg's seed mean falls short of 0.7328"),
+        ({"fer_vgg": {"tencrop_interval": (0.7330, 0.7360)}}, "ties with"),
+        ({"fer_vgg": {"private": 0.7100}}, "over the challenge winner's 0.7116"),
+        ({"fer_vgg_s": {"tencrop": 0.7330}}, "fer_vgg_s's ten-crop accuracy is under 0.7328"),
+        ({"simple_cnn": {"recipes": 2}}, "only report_cnn has more than one recorded recipe"),
+        ({"report_cnn": {"tencrop": 0.6600}}, "ten-crop raises every model's PrivateTest accuracy but"),
+        ({"fer_vgg_s": {"tencrop": 0.7000}}, "ten-crop raises every model's"),
+        ({"fer_vgg": {"public_fresh": 0.6900}}, "costs fer_vgg one to two and a half points"),
+        ({"simple_cnn": {"fresh_tencrop": 0.6400}}, "costs simple_cnn one to two and a half points"),
+    ],
+)
+def test_headline_numbers_that_contradict_the_text_stop_the_chapter(changes, says):
+    from fer_report.claims import ClaimFailed
+
+    with pytest.raises(ClaimFailed, match=says):
+        results.check_headlines(written_numbers(**changes))
+
+
+def history(train: list[float], val: list[float], val_loss: list[float]) -> list[dict]:
+    return [
+        {"epoch": e + 1, "acc": a, "val_acc": v, "loss": 1.0, "val_loss": lo}
+        for e, (a, v, lo) in enumerate(zip(train, val, val_loss))
+    ]
+
+
+def test_fit_facts_read_the_chosen_epoch_and_the_loss_after_its_lowest():
+    facts = results.fit_facts(history([0.5, 0.8, 0.9], [0.6, 0.7, 0.65], [1.0, 0.8, 1.0]), planned=5)
+    assert (facts["best_epoch"], facts["epochs"], facts["planned"], facts["low_epoch"]) == (2, 3, 5, 2)
+    assert facts["train_acc"] == 0.8 and facts["gap"] == pytest.approx(0.1)
+    assert facts["rise"] == pytest.approx(0.25)
+
+
+# the histories' facts at each shipped model's chosen epoch (the cards' histories)
+WRITTEN_FITS = {
+    "report_cnn": {"epochs": 100, "planned": 100, "best_epoch": 80, "train_acc": 0.6629, "val_acc": 0.6512,
+                   "gap": 0.0117, "low_epoch": 86, "rise": 0.0002, "teacher": "fer_vgg_s", "phases": 0,
+                   "bn_kept": False},
+    "simple_cnn": {"epochs": 30, "planned": 40, "best_epoch": 30, "train_acc": 0.6645, "val_acc": 0.6570,
+                   "gap": 0.0075, "low_epoch": 30, "rise": 0.0, "teacher": None, "phases": 0,
+                   "bn_kept": False},
+    "fer_vgg_s": {"epochs": 65, "planned": 65, "best_epoch": 60, "train_acc": 0.7864, "val_acc": 0.6807,
+                  "gap": 0.1058, "low_epoch": 29, "rise": 0.029, "teacher": None, "phases": 2,
+                  "bn_kept": True},
+    "fer_vgg": {"epochs": 88, "planned": 88, "best_epoch": 88, "train_acc": 0.9354, "val_acc": 0.6985,
+                "gap": 0.2369, "low_epoch": 36, "rise": 0.0337, "teacher": None, "phases": 0,
+                "bn_kept": True},
+}  # fmt: skip
+
+
+def test_the_fitting_claims_hold_on_the_histories_they_were_written_for():
+    results.check_fits(WRITTEN_FITS)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "says"),
+    [
+        ("report_cnn", {"gap": 0.05}, "report_cnn's training-PublicTest gap is small"),
+        ("simple_cnn", {"gap": -0.01}, "simple_cnn's training-PublicTest gap is small"),
+        ("report_cnn", {"rise": 0.05}, "ends with its PublicTest loss within 2%"),
+        ("report_cnn", {"teacher": None}, "distilled from fer_vgg_s"),
+        ("simple_cnn", {"best_epoch": 25}, "still improving when it stopped"),
+        ("simple_cnn", {"planned": 30}, "still improving when it stopped"),
+        ("fer_vgg_s", {"phases": 1}, "resumed twice"),
+        ("fer_vgg_s", {"gap": 0.25}, "fer_vgg_s's gap lies between"),
+        ("fer_vgg", {"gap": 0.15}, "fer_vgg's is the widest"),
+        ("fer_vgg", {"train_acc": 0.88}, "over 90% of its training faces"),
+        ("fer_vgg", {"best_epoch": 80}, "peaked at its last epoch"),
+        ("fer_vgg", {"rise": 0.01}, "while its validation loss rose"),
+    ],
+)
+def test_histories_that_contradict_the_fitting_text_stop_the_chapter(name, changes, says):
+    from fer_report.claims import ClaimFailed
+
+    fits = {n: dict(f) for n, f in WRITTEN_FITS.items()}
+    fits[name] |= changes
+    with pytest.raises(ClaimFailed, match=says):
+        results.check_fits(fits)
+
+
+def test_a_recipe_in_the_rows_of_the_recipe_table():
+    cells = results.recipe_cells(
+        dict(RECIPE, epochs=40, teacher="fer_vgg_s", distill=0.5, distill_temp=4.0, weight_decay=5e-4),
+        30,
+        [{"from_epoch": 31, "changed": {"lr": [0.05, 0.003]}}],
+    )
+    assert cells["optimizer, learning rate"] == "Adam, cosine from 0.001"
+    assert cells["batch, epochs"] == "64, 30 of 40 planned"
+    assert cells["regularisation"] == "weight decay 0.0005"
+    assert cells["augmentation"] == "mirroring, shifts up to 2 px"
+    assert cells["teacher (distillation)"] == "fer_vgg_s (weight 0.5, temperature 4)"
+    assert cells["phases"] == "from epoch 31: lr 0.05 → 0.003"
+    plain = results.recipe_cells(dict(RECIPE, optimizer="sgd", schedule="onecycle", lr=0.05), 2)
+    assert plain["optimizer, learning rate"] == "SGD (Nesterov), one-cycle, peak 0.05"
+    assert (plain["teacher (distillation)"], plain["other"], plain["phases"]) == ("none", "none", "one")
+
+
+def test_the_published_table_has_short_names_and_the_split_that_chose_each():
+    lines = results.published_table(written_numbers()).data.splitlines()
+    assert lines[0] == "| source | PublicTest | PrivateTest | PrivateTest, TTA | chosen on |"
+    assert "| Wu (VGG19) |  |  | 0.7310 | PrivateTest |" in lines
+    assert "| Yuan (ResNet18) |  |  | 0.7370 | PrivateTest |" in lines
+    assert "| ours: fer_vgg | 0.6996 | 0.7197 | 0.7356 | PublicTest |" in lines
+    assert max(len(line) for line in lines) < 90  # short enough to read at a glance
+
+
+def test_the_headline_values_give_margins_in_faces_and_copy_free_numbers(monkeypatch):
+    monkeypatch.setattr(results, "tried_recipes", lambda: 16)
+    values = results.headline_values(written_numbers())
+    assert (values["results_rc_margin"], values["results_rc_faces"], values["results_target_faces"]) == (
+        "+0.6",
+        "2,337",
+        "2,336.4",
+    )
+    assert (values["results_vgg_margin"], values["results_vgg_fresh"], values["results_rc_fresh"]) == (
+        "+10.0",
+        "0.7168",
+        "0.6358",
+    )
+    assert values["results_rc_recipes"] == "17" and values["results_recipes"] == "16"
+
+
+def test_the_notebook_holds_only_short_calls():
+    from .conftest import REPO
+    from .report_cells import notebook_problems
+
+    assert notebook_problems(REPO / "book" / "results.ipynb") == []
