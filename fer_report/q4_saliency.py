@@ -516,6 +516,13 @@ def chapter_values(
             "depends on. Integrated gradients ranks such pixels well but fails the randomisation test."
         ),
     }
+    # every name the text reads is glued, also for a method or model a smoke run left out ("n/a")
+    values |= {
+        f"q4_{abbr}_{measure}_{SHORT[model]}": "n/a"
+        for abbr in ABBREVIATIONS.values()
+        for model in MODELS
+        for measure in ("top", "rand", "del", "delvs", "ins", "insvs", "bright", *REGIONS)
+    }
     for (model, method), row in randomisation.iterrows():
         key = f"q4_{ABBREVIATIONS.get(method, method)}_{{}}_{SHORT.get(model, model)}"
         values[key.format("top")] = _signed(row["rho after the top layer"])

@@ -334,6 +334,16 @@ def test_chapter_values_glue_every_number_the_text_reads():
     assert q4.chapter_values(regions, wrong, aucs, n_faces=1, n_random=1, n_eval=1, checked=False)
 
 
+def test_a_smoke_run_with_fewer_methods_still_glues_every_name_the_text_reads():
+    regions, randomisation, aucs = run_tables()
+    few = [m for m in METHODS if m != "occlusion"]
+    full = q4.chapter_values(regions, randomisation, aucs, n_faces=14, n_random=48, n_eval=500)
+    part = [t[t.index.get_level_values("method").isin(few)] for t in (regions, randomisation, aucs)]
+    values = q4.chapter_values(*part, n_faces=7, n_random=6, n_eval=20, checked=False)
+    assert set(values) == set(full)
+    assert values["q4_occ_ins_rc"] == "n/a" and values["q4_sal_ins_rc"] == full["q4_sal_ins_rc"]
+
+
 def test_tables_as_markdown_wrap_text_and_keep_numbers_signed():
     regions, randomisation, aucs = run_tables()
     md = q4.regions_markdown(regions).data.splitlines()
