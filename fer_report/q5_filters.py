@@ -4,10 +4,13 @@ A filter is *class-selective* when the faces that excite it most share an expres
 than the faces at large do. The measure: among a filter's ``k`` strongest-responding faces, the
 share of its most frequent expression divided by that expression's share of all faces (its lift;
 1 is no preference). Where on the face a filter fires is the row of its peak response, as a band.
+The baseline is the same measure on the same architecture with untrained, seeded random weights: the
+lift a filter reaches by the network's shape and the faces' statistics alone, before any training.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,15 +20,16 @@ import pandas as pd
 import torch
 from IPython.display import Markdown
 from matplotlib import pyplot as plt
-from pandas.io.formats.style import Styler
 from torch import nn
 
 from fer_lib.attribution import activation_maps, activation_maximisation, layer_activations
 from fer_lib.data import CLASSES, FerData
 from fer_lib.errors import ConfigError, DataError
 from fer_lib.evaluate import to_float_images
+from fer_lib.models import build_model
 from fer_report import figures
-from fer_report.prose import first_sentence
+from fer_report.claims import hold
+from fer_report.pipe_tables import pipe_table
 from fer_report.sources import model_for
 
 MODELS = ("report_cnn", "simple_cnn")
@@ -87,88 +91,6 @@ def most_selective(table: pd.DataFrame, n: int = 4) -> pd.DataFrame:
     return table.sort_values(["lift", "share of top faces"], ascending=False).head(n)
 
 
-def describe(tables: dict[str, pd.DataFrame], n: int = 4) -> str:
-    """Markdown: the most selective filters of each model in words, and what that says of the original's
-    one-sentence reading ("many blob-like shapes, perhaps facial features, at different places")."""
-    lines = []
-    for name, t in tables.items():
-        top = most_selective(t, n)
-        strong = int((t["lift"] >= 2).sum())
-        bands = t["peak band"].value_counts()
-        lines.append(
-            f"- **{name}** ({len(t)} filters): {strong} {'has' if strong == 1 else 'have'} a lift of 2 or "
-            "more. The most selective: "
-            + "; ".join(
-                f"filter {f} ({r['dominant class']}, {r['share of top faces']:.0%} of its top faces, lift "
-                f"{r['lift']:.1f}, peaks in the {r['peak band']})"
-                for f, r in top.iterrows()
-            )
-            + ". Its filters peak in the "
-            + ", ".join(f"{b} ({c})" for b, c in bands.items())
-            + "."
-        )
-    return "\n".join(lines)
-
-
-def verdict(tables: dict[str, pd.DataFrame]) -> str:
-    """Markdown: the original's reading held against the measurements."""
-    t = tables.get("report_cnn", next(iter(tables.values())))
-    bands = t["peak band"].nunique()
-    strong = t[t["lift"] >= 2]
-    classes = sorted(set(strong["dominant class"]))
-    return (
-        "The original report saw 'many blob-like shapes, perhaps facial features, at different places' in "
-        "the "
-        "activation maps of its last layer. The measurement agrees with the 'different places' "
-        "(report_cnn's "
-        f"filters peak in {bands} of the 3 bands) and says more than the pictures could: "
-        + (
-            f"{len(strong)} of its {len(t)} filters prefer one expression at least twice as much as chance "
-            f"({', '.join(classes)}), so the blobs are not only facial parts but expression detectors."
-            if len(strong)
-            else "none of its filters prefers one expression at twice the chance rate, so they detect facial "
-            "parts "
-            "more than expressions."
-        )
-    )
-
-
-def conclusion(tables: dict[str, pd.DataFrame]) -> str:
-    """Two sentences that open the chapter: how many filters of each model prefer one expression, the
-    most selective one of each, and where on the face the filters peak."""
-    counts, tops = [], []
-    for name, t in tables.items():
-        f, r = next(most_selective(t, 1).iterrows())
-        counts.append(f"{int((t['lift'] >= 2).sum())} of {len(t)} on {name}")
-        tops.append((name, f, r))
-    most = all(int((t["lift"] >= 2).sum()) * 2 > len(t) for t in tables.values())
-    classes = {r["dominant class"] for _, _, r in tops}
-    if len(classes) == 1:
-        responds = (
-            f"respond{'s' if len(tops) == 1 else ''} to {classes.pop()} faces (lift "
-            + " and ".join(f"{r['lift']:.1f}" for _, _, r in tops)
-            + ")"
-        )
-    else:
-        responds = "respond to " + " and ".join(
-            f"{r['dominant class']} faces (lift {r['lift']:.1f})" for _, _, r in tops
-        )
-    first = (
-        f"{'Most' if most else 'Some'} last-layer filters prefer one expression at least twice as much as "
-        f"chance ({', '.join(counts)}); the most selective of each, "
-        + " and ".join(f"{name}'s filter {f}" for name, f, _ in tops)
-        + f", {responds}."
-    )
-    second = (
-        "Their peaks spread over "
-        + " and ".join(
-            f"{t['peak band'].nunique()} of the face's 3 bands on {name}" for name, t in tables.items()
-        )
-        + ", the 'different places' the original report saw."
-    )
-    return first + " " + second
-
-
 # --------------------------------------------------------------------------- what the notebook calls
 
 
@@ -228,10 +150,20 @@ def rows_figure(
     )
 
 
-def shown_table(table: pd.DataFrame, n: int = 10) -> Styler:
-    """The ``n`` filters with the highest lift, shares as percentages."""
-    shown = table.sort_values("lift", ascending=False).head(n)
-    return shown.style.format({"share of top faces": "{:.0%}", "lift": "{:.2f}"})
+def selective_table(table: pd.DataFrame, n: int = 10) -> Markdown:
+    """The ``n`` filters with the highest lift, as Markdown to paste in a numbered ``{table}``: each one's
+    preferred expression, its share of the filter's top faces, the lift and the band where it peaks."""
+    shown = most_selective(table, n)
+    frame = pd.DataFrame(
+        {
+            "preferred expression": shown["dominant class"],
+            "share of its top faces": [f"{v:.0%}" for v in shown["share of top faces"]],
+            "lift": [f"{v:.2f}" for v in shown["lift"]],
+            "where it peaks": shown["peak band"],
+        },
+        index=pd.Index(shown.index, name="filter"),
+    )
+    return Markdown(pipe_table(frame))
 
 
 def first_face_of(data: FerData, face_class: str) -> int:
@@ -264,14 +196,192 @@ def maps_figure(model: nn.Module, data: FerData, face: int, name: str = "report_
     )
 
 
-def chapter_values(resp: Responses, n_filters: int = 4) -> dict[str, Any]:
-    """The values the chapter's text reads, by glue name: the answer, its first sentence, the measure in
-    words, the verdict, and how many top faces a filter's selectivity rests on."""
-    answer = conclusion(resp.tables)
+# --------------------------------------------------------------------------- the untrained baseline
+
+LIFT = 2.0  # a filter "prefers" an expression when its top faces hold it at least twice as often as all faces
+
+
+def untrained_models(name: str, seeds: Sequence[int]) -> list[nn.Module]:
+    """``name``'s architecture with freshly initialised weights, one copy per seed (the caller's torch
+    generator is left as it was)."""
+    copies = []
+    for seed in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            copies.append(build_model(name).eval())
+    return copies
+
+
+def baseline_tables(
+    data: FerData, seeds: Sequence[int], top_faces: int = 50, names: Sequence[str] = MODELS
+) -> dict[str, list[pd.DataFrame]]:
+    """Per model, the selectivity table of each untrained copy, measured exactly as the trained model's."""
     return {
-        "q5_k": str(resp.k),
-        "q5_measure": Markdown(describe(resp.tables, n=n_filters)),
-        "q5_answer": Markdown(answer),
-        "q5_finding": first_sentence(answer),
-        "q5_verdict": Markdown(verdict(resp.tables)),
+        name: [responses({name: net}, data, top_faces).tables[name] for net in untrained_models(name, seeds)]
+        for name in names
     }
+
+
+def lift_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """One network's filters in numbers: how many, how many prefer an expression (lift at least ``LIFT``),
+    the median and highest lift, how many bands they peak in, and the preferred expressions by count."""
+    chosen = table[table["lift"] >= LIFT]
+    return {
+        "filters": len(table),
+        "selective": len(chosen),
+        "median lift": float(table["lift"].median()) if len(table) else float("nan"),
+        "highest lift": float(table["lift"].max()) if len(table) else float("nan"),
+        "bands": int(table["peak band"].nunique()),
+        "preferred": chosen["dominant class"].value_counts().to_dict(),
+    }
+
+
+def baseline_table(tables: dict[str, pd.DataFrame], baseline: dict[str, list[pd.DataFrame]]) -> Markdown:
+    """Trained against untrained, per model and seed, as Markdown to paste in a numbered ``{table}``."""
+    rows = []
+    for name, trained in tables.items():
+        copies = [("trained", trained)] + [(f"untrained, seed {i}", t) for i, t in enumerate(baseline[name])]
+        for weights, t in copies:
+            s = lift_summary(t)
+            rows.append(
+                {
+                    "network": f"{name}, {weights}",
+                    "filters": f"{s['filters']:,}",
+                    f"lift ≥ {LIFT:g}": f"{s['selective']:,}",
+                    "median lift": f"{s['median lift']:.2f}",
+                    "highest lift": f"{s['highest lift']:.2f}",
+                    f"expressions preferred (lift ≥ {LIFT:g})": ", ".join(
+                        f"{c} {n}" for c, n in s["preferred"].items()
+                    )
+                    or "none",
+                }
+            )
+    return Markdown(pipe_table(pd.DataFrame(rows).set_index("network")))
+
+
+# --------------------------------------------------------------------------- the chapter as written
+
+CHAPTER = "q5_filters"
+
+
+def findings(tables: dict[str, pd.DataFrame], baseline: dict[str, list[pd.DataFrame]]) -> dict[str, Any]:
+    """What the text reads off the measurements, per model: the trained network's summary and the most
+    any untrained copy reached on each measure."""
+    out = {}
+    for name, t in tables.items():
+        base = [lift_summary(b) for b in baseline[name]]
+        out[name] = {
+            "trained": lift_summary(t),
+            "top ten": list(most_selective(t, 10)["dominant class"]),
+            "top share": float(t["share of top faces"].max()),
+            "untrained selective": max(b["selective"] for b in base),
+            "untrained median": max(b["median lift"] for b in base),
+            "untrained lowest median": min(b["median lift"] for b in base),
+            "untrained highest": max(b["highest lift"] for b in base),
+            "untrained bands": min(b["bands"] for b in base),
+            "untrained preferred": set().union(*(b["preferred"] for b in base)),
+            "copies": len(base),
+        }
+    return out
+
+
+def check_claims(f: dict[str, Any]) -> None:
+    """Hold the chapter's sentences to the findings (``findings``); raise ``ClaimFailed`` naming the first
+    sentence that would be false."""
+    for name in MODELS:
+        m, t = f[name], f[name]["trained"]
+        hold(m["copies"] >= 2, CHAPTER, f"that {name} is compared with several untrained copies", m["copies"])
+        hold(
+            t["selective"] > 2 * m["untrained selective"],
+            CHAPTER,
+            f"that more than twice as many of {name}'s trained filters prefer an expression as in any "
+            "untrained copy",
+            f"{t['selective']} against {m['untrained selective']}",
+        )
+        hold(
+            t["median lift"] > m["untrained median"] and t["highest lift"] > m["untrained highest"],
+            CHAPTER,
+            f"that {name}'s median and highest lift are above every untrained copy's",
+            f"median {t['median lift']:.2f} against {m['untrained median']:.2f}, highest "
+            f"{t['highest lift']:.2f} against {m['untrained highest']:.2f}",
+        )
+        hold(
+            set(m["top ten"]) == {"surprise"},
+            CHAPTER,
+            f"that {name}'s ten most selective filters all prefer surprise",
+            f"{m['top ten']}",
+        )
+        hold(
+            m["untrained lowest median"] > 1,
+            CHAPTER,
+            f"that even an untrained {name}'s median lift is above 1",
+            f"{m['untrained lowest median']:.2f}",
+        )
+        hold(
+            "happy" not in m["untrained preferred"],
+            CHAPTER,
+            f"that no filter of an untrained {name} prefers happy",
+            f"{sorted(m['untrained preferred'])}",
+        )
+        hold(
+            t["bands"] == m["untrained bands"] == len(BANDS),
+            CHAPTER,
+            f"that {name}'s filters peak in all three bands, trained or not",
+            f"{t['bands']} bands trained, at least {m['untrained bands']} untrained",
+        )
+        hold(
+            m["top share"] < 1,
+            CHAPTER,
+            f"that even {name}'s most selective filter's strongest faces hold other expressions too",
+            f"a filter whose strongest faces are {m['top share']:.0%} one expression",
+        )
+    rc, sc = f["report_cnn"]["trained"], f["simple_cnn"]["trained"]
+    hold(
+        2 * rc["selective"] > rc["filters"] and 2 * sc["selective"] < sc["filters"],
+        CHAPTER,
+        "that most of report_cnn's filters prefer an expression and fewer than half of simple_cnn's",
+        f"{rc['selective']} of {rc['filters']} and {sc['selective']} of {sc['filters']}",
+    )
+    counts = sorted(rc["preferred"].items(), key=lambda kv: -kv[1])
+    hold(
+        [c for c, _ in counts[:2]] == ["surprise", "happy"]
+        and (len(counts) < 3 or counts[1][1] > counts[2][1]),
+        CHAPTER,
+        "that report_cnn's selective filters prefer surprise most often, then happy",
+        f"{counts}",
+    )
+
+
+def chapter_values(
+    resp: Responses, baseline: dict[str, list[pd.DataFrame]], checked: bool = True
+) -> dict[str, Any]:
+    """The numbers the chapter's text reads, by glue name, after ``check_claims`` has held its sentences
+    to this run (where ``checked``: the text is about FER2013, not about generated faces)."""
+    f = findings(resp.tables, baseline)
+    if checked:
+        check_claims(f)
+    rc, sc = f["report_cnn"], f["simple_cnn"]
+    values = {
+        "q5_k": str(resp.k),
+        "q5_seeds": str(rc["copies"]),
+        "q5_finding": (
+            f"Most of report_cnn's last-layer filters ({rc['trained']['selective']} of "
+            f"{rc['trained']['filters']}) prefer one expression, surprise most often, against at most "
+            f"{rc['untrained selective']} in the same network untrained."
+        ),
+    }
+    for key, m in (("rc", rc), ("sc", sc)):
+        t = m["trained"]
+        values |= {
+            f"q5_{key}_filters": f"{t['filters']:,}",
+            f"q5_{key}_selective": f"{t['selective']:,}",
+            f"q5_{key}_base_selective": f"{m['untrained selective']:,}",
+            f"q5_{key}_median": f"{t['median lift']:.2f}",
+            f"q5_{key}_base_median": f"{m['untrained median']:.2f}",
+            f"q5_{key}_base_low_median": f"{m['untrained lowest median']:.2f}",
+            f"q5_{key}_highest": f"{t['highest lift']:.2f}",
+            f"q5_{key}_base_highest": f"{m['untrained highest']:.2f}",
+            f"q5_{key}_surprise": f"{t['preferred'].get('surprise', 0):,}",
+            f"q5_{key}_happy": f"{t['preferred'].get('happy', 0):,}",
+        }
+    return values

@@ -12,6 +12,7 @@ from fer_lib.evaluate import predict_logits, to_float_images
 from fer_lib.models import build_model
 from fer_lib.synthetic import synthetic_fer
 from fer_report import q4_saliency as q4
+from fer_report.claims import ClaimFailed
 
 
 @pytest.fixture(scope="module")
@@ -128,43 +129,235 @@ def test_randomisation_results_run_the_test_on_the_first_faces(faces, net, monke
     }
 
 
-def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Hand-made region, randomisation and AUC tables for report_cnn: saliency looks at the mouth (40%),
-    passes the randomisation test and is better than random at deletion."""
-    shares = {"forehead": 0.1, "eyes": 0.2, "nose": 0.2, "mouth": 0.4, "chin": 0.1}
-    assert set(shares) == set(A.REGIONS)
-    index = pd.MultiIndex.from_tuples([("report_cnn", "saliency")], names=["model", "method"])
-    regions = pd.DataFrame([{**shares, "brightness rho": 0.05}], index=index)
+# The committed real run (book/q4_saliency.ipynb, the shipped models on FER2013), as its tables print it:
+# the claims of the chapter must hold on these numbers, and fail on numbers that contradict them.
+METHODS = list(A.METHODS)
+REGIONS_RUN = {  # forehead, eyes, nose, mouth, chin, brightness rho; one row per method in METHODS' order
+    "report_cnn": """
+        0.22 0.28 0.18 0.26 0.07 0.14
+        0.23 0.26 0.20 0.24 0.07 0.43
+        0.14 0.30 0.18 0.30 0.07 0.12
+        0.20 0.23 0.19 0.26 0.12 0.02
+        0.18 0.28 0.17 0.28 0.09 -0.04
+        0.25 0.24 0.14 0.22 0.07 0.12
+        0.20 0.28 0.12 0.28 0.05 0.02
+        0.20 0.21 0.17 0.30 0.12 0.03
+    """,
+    "simple_cnn": """
+        0.21 0.27 0.19 0.26 0.07 0.13
+        0.22 0.25 0.21 0.25 0.07 0.44
+        0.15 0.32 0.18 0.27 0.07 0.06
+        0.23 0.24 0.17 0.26 0.10 0.13
+        0.17 0.30 0.17 0.27 0.09 0.05
+        0.23 0.22 0.17 0.29 0.09 0.10
+        0.16 0.27 0.18 0.33 0.07 0.03
+        0.20 0.26 0.18 0.25 0.10 0.03
+    """,
+}
+RANDOMISATION_RUN = {  # rho once the output layer is random, once every layer is
+    "report_cnn": """
+        0.41 0.08
+        0.55 0.30
+        0.68 0.54
+        0.55 0.33
+        0.90 0.26
+        0.06 0.13
+        0.09 0.15
+        0.30 0.05
+    """,
+    "simple_cnn": """
+        0.27 0.04
+        0.44 0.29
+        0.61 0.53
+        0.39 0.28
+        0.92 0.25
+        0.08 0.02
+        0.16 0.10
+        0.11 0.03
+    """,
+}
+AUCS_RUN = {  # deletion AUC, its difference from random and interval; the same for insertion
+    "report_cnn": """
+        0.290 -0.032 -0.040 -0.023 0.385 0.066 0.056 0.075
+        0.321 -0.001 -0.011 0.009 0.367 0.048 0.038 0.058
+        0.220 -0.101 -0.115 -0.087 0.460 0.141 0.126 0.155
+        0.257 -0.064 -0.078 -0.051 0.440 0.121 0.107 0.134
+        0.231 -0.090 -0.104 -0.077 0.460 0.140 0.126 0.155
+        0.288 -0.034 -0.051 -0.018 0.421 0.101 0.085 0.118
+        0.290 -0.032 -0.047 -0.016 0.414 0.095 0.078 0.112
+        0.268 -0.053 -0.069 -0.038 0.471 0.152 0.134 0.170
+    """,
+    "simple_cnn": """
+        0.297 -0.054 -0.063 -0.045 0.415 0.065 0.056 0.073
+        0.329 -0.023 -0.033 -0.013 0.395 0.044 0.035 0.054
+        0.228 -0.123 -0.138 -0.108 0.482 0.132 0.119 0.145
+        0.232 -0.120 -0.135 -0.104 0.478 0.128 0.113 0.142
+        0.230 -0.122 -0.137 -0.107 0.501 0.151 0.137 0.164
+        0.239 -0.113 -0.129 -0.096 0.482 0.132 0.117 0.146
+        0.228 -0.124 -0.140 -0.108 0.492 0.142 0.128 0.156
+        0.218 -0.133 -0.151 -0.116 0.509 0.159 0.144 0.175
+    """,
+}
+
+
+def _rows(text: str) -> list[list[float]]:
+    return [[float(v) for v in row.split()] for row in text.strip().splitlines()]
+
+
+def run_tables(
+    regions_run=REGIONS_RUN, randomisation_run=RANDOMISATION_RUN, aucs_run=AUCS_RUN
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The committed run's region, randomisation and AUC tables, built the way the chapter builds them."""
+    bands = list(A.REGIONS)
+    regions = pd.DataFrame(
+        [
+            {"model": model, "method": m, **dict(zip([*bands, "brightness rho"], row))}
+            for model, text in regions_run.items()
+            for m, row in zip(METHODS, _rows(text))
+        ]
+    ).set_index(["model", "method"])
     randomisation = q4.randomisation_table(
-        {"report_cnn": {"saliency": [("none", 1.0), ("top", 0.8), ("all", 0.1)]}}
+        {
+            model: {
+                m: [("trained", 1.0), ("top", top), ("all", full)]
+                for m, (top, full) in zip(METHODS, _rows(t))
+            }
+            for model, t in randomisation_run.items()
+        }
     )
-    rng = np.random.default_rng(0)
-    rand = {"deletion_auc": rng.uniform(0.4, 0.6, 50), "insertion_auc": rng.uniform(0.4, 0.6, 50)}
-    good = {"deletion_auc": rand["deletion_auc"] - 0.1, "insertion_auc": rand["insertion_auc"]}
-    aucs = q4.auc_table({"report_cnn": {"random": rand, "saliency": good}})
-    return regions, randomisation, aucs
+    rows = []
+    for model, text in aucs_run.items():
+        for m, (d, dd, dlo, dhi, i, di, ilo, ihi) in zip(METHODS, _rows(text)):
+            row = {"model": model, "method": m}
+            for kind, auc, diff, lo, hi, lower in (
+                ("deletion", d, dd, dlo, dhi, True),
+                ("insertion", i, di, ilo, ihi, False),
+            ):
+                row |= {
+                    f"{kind} AUC": auc,
+                    f"{kind} vs random": diff,
+                    f"{kind} 95% interval": f"[{lo:+.3f}, {hi:+.3f}]",
+                    kind: q4._compare(lo, hi, lower),
+                    f"{kind} low": lo,
+                    f"{kind} high": hi,
+                }
+            rows.append(row)
+    return regions, randomisation, pd.DataFrame(rows).set_index(["model", "method"])
 
 
-def test_chapter_values_hold_every_glue_name_the_text_reads():
-    regions, randomisation, aucs = tables()
+def test_the_chapters_claims_hold_on_the_committed_run():
+    regions, randomisation, aucs = run_tables()
+    q4.check_claims(regions, randomisation, aucs)
+    assert q4.readable_methods(randomisation, aucs) == ["saliency", "gradcam", "guided_gradcam", "occlusion"]
+    assert q4.recommended_methods(randomisation, aucs) == [q4.RECOMMENDED_METHOD] == ["occlusion"]
+    assert q4.best_or_tied(aucs, "report_cnn", "deletion", METHODS) == [
+        "integrated_gradients",
+        "guided_backprop",
+    ]
+
+
+def _changed(run: dict, model: str, method: str, position: int, value: float) -> dict:
+    """A copy of one of the run's tables with one number of one row replaced."""
+    rows = _rows(run[model])
+    rows[METHODS.index(method)][position] = value
+    return {**run, model: "\n".join(" ".join(str(v) for v in r) for r in rows)}
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        # integrated gradients passes the randomisation test on simple_cnn
+        (
+            dict(
+                randomisation_run=_changed(RANDOMISATION_RUN, "simple_cnn", "integrated_gradients", 1, 0.45)
+            ),
+            "only integrated gradients fails on simple_cnn",
+        ),
+        # smoothgrad fails it on report_cnn
+        (
+            dict(randomisation_run=_changed(RANDOMISATION_RUN, "report_cnn", "smoothgrad", 1, 0.62)),
+            "only integrated gradients fails on report_cnn",
+        ),
+        # guided backprop's maps change once the output layer is random
+        (
+            dict(randomisation_run=_changed(RANDOMISATION_RUN, "report_cnn", "guided_backprop", 0, 0.35)),
+            "keep rho above",
+        ),
+        # input x gradient beats random on report_cnn's deletion curve: no longer a tie
+        (dict(aucs_run=_changed(AUCS_RUN, "report_cnn", "input_x_gradient", 3, -0.002)), "a tie"),
+        # Grad-CAM's insertion on report_cnn as high as occlusion's: two methods to recommend
+        (
+            dict(
+                aucs_run=_changed(
+                    _changed(AUCS_RUN, "report_cnn", "gradcam", 4, 0.480), "report_cnn", "gradcam", 7, 0.180
+                )
+            ),
+            "insertion AUC on report_cnn is the highest",
+        ),
+        # occlusion's deletion on report_cnn reaches integrated gradients' interval
+        (dict(aucs_run=_changed(AUCS_RUN, "report_cnn", "occlusion", 2, -0.090)), "beyond the noise"),
+        # smoothgrad's maps on simple_cnn fall below the line at once too: the text names the four that do
+        (
+            dict(randomisation_run=_changed(RANDOMISATION_RUN, "report_cnn", "smoothgrad", 0, 0.45)),
+            "no other method does",
+        ),
+        # guided backprop deletes best on simple_cnn
+        (dict(aucs_run=_changed(AUCS_RUN, "simple_cnn", "guided_backprop", 0, 0.210)), "simple_cnn's lowest"),
+        # saliency follows brightness
+        (
+            dict(regions_run=_changed(REGIONS_RUN, "report_cnn", "saliency", 5, 0.35)),
+            "hardly follows brightness",
+        ),
+        # saliency's forehead share above its area
+        (dict(regions_run=_changed(REGIONS_RUN, "report_cnn", "saliency", 0, 0.31)), "forehead less than"),
+    ],
+)
+def test_numbers_that_contradict_the_text_stop_the_chapter(change, says):
+    with pytest.raises(ClaimFailed, match=says):
+        q4.check_claims(*run_tables(**change))
+
+
+def test_chapter_values_glue_every_number_the_text_reads():
+    regions, randomisation, aucs = run_tables()
     values = q4.chapter_values(regions, randomisation, aucs, n_faces=14, n_random=48, n_eval=500)
-    assert set(values) == {"q4_answer", "q4_finding", "q4_verdict", "q4_n_faces", "q4_rand_n", "q4_eval_n"}
     assert (values["q4_n_faces"], values["q4_rand_n"], values["q4_eval_n"]) == ("14", "48", "500")
-    answer = values["q4_answer"].data
-    assert answer.startswith("Plain saliency on report_cnn looks mostly at the mouth band (40%")
-    assert values["q4_finding"] == answer.split(". ")[0] + "."
-    assert "1 of 1 methods pass" in values["q4_verdict"].data
+    assert values["q4_occ_rand_rc"] == "+0.05" and values["q4_gbp_top_sc"] == "+0.92"
+    assert values["q4_ixg_delvs_rc"] == "−0.001 [−0.011, +0.009], tie"
+    assert values["q4_occ_ins_sc"] == "0.509" and values["q4_sal_eyes_rc"] == "28%"
+    assert values["q4_sal_bright_rc"] == "+0.14" and values["q4_forehead_height"] == "27%"
+    assert values["q4_finding"].startswith("Of eight attribution methods, occlusion is the one to read")
+    # on generated faces the values are glued without holding the text to them
+    flipped = _changed(RANDOMISATION_RUN, "report_cnn", "smoothgrad", 1, 0.62)
+    _, wrong, _ = run_tables(randomisation_run=flipped)
+    with pytest.raises(ClaimFailed):
+        q4.chapter_values(regions, wrong, aucs, n_faces=1, n_random=1, n_eval=1)
+    assert q4.chapter_values(regions, wrong, aucs, n_faces=1, n_random=1, n_eval=1, checked=False)
 
 
-def test_styled_tables_format_their_numbers():
-    regions, randomisation, aucs = tables()
-    assert "0.40" in q4.styled_regions(regions).to_html()
-    assert "+0.10" in q4.styled_randomisation(randomisation).to_html()  # rho fully randomised, signed
-    html = q4.styled_aucs(aucs).to_html()
-    assert "-0.100" in html and f"{aucs['deletion AUC'].iloc[0]:.3f}" in html
-    assert "insertion" not in html and ">yes<" in q4.styled_randomisation(randomisation).to_html()
-    insertion = q4.styled_aucs(aucs, "insertion").to_html()
-    assert f"{aucs['insertion AUC'].iloc[0]:.3f}" in insertion and "deletion" not in insertion
+def test_a_smoke_run_with_fewer_methods_still_glues_every_name_the_text_reads():
+    regions, randomisation, aucs = run_tables()
+    few = [m for m in METHODS if m != "occlusion"]
+    full = q4.chapter_values(regions, randomisation, aucs, n_faces=14, n_random=48, n_eval=500)
+    part = [t[t.index.get_level_values("method").isin(few)] for t in (regions, randomisation, aucs)]
+    values = q4.chapter_values(*part, n_faces=7, n_random=6, n_eval=20, checked=False)
+    assert set(values) == set(full)
+    assert values["q4_occ_ins_rc"] == "n/a" and values["q4_sal_ins_rc"] == full["q4_sal_ins_rc"]
+
+
+def test_tables_as_markdown_wrap_text_and_keep_numbers_signed():
+    regions, randomisation, aucs = run_tables()
+    md = q4.regions_markdown(regions).data.splitlines()
+    assert md[0].startswith("| method | model | forehead |") and len(md) == 2 + 16
+    assert "| saliency | report_cnn | 0.22 | 0.28 | 0.18 | 0.26 | 0.07 | +0.14 |" in md
+    rand = q4.randomisation_markdown(randomisation).data.splitlines()
+    assert len(rand) == 2 + 8
+    assert "| integrated_gradients | +0.68 | +0.54 | +0.61 | +0.53 | no |" in rand
+    deletion = q4.auc_markdown(aucs, "deletion").data
+    assert (
+        "| input_x_gradient | 0.321 | −0.001 [−0.011, +0.009], tie | 0.329 | −0.023 [−0.033, −0.013] |"
+        in deletion
+    )
+    assert "insertion" not in deletion and "0.471" in q4.auc_markdown(aucs, "insertion").data
 
 
 def test_a_cell_with_a_loop_or_too_many_lines_is_caught():
