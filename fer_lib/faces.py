@@ -44,6 +44,13 @@ AGREE, AGREE_STRONGLY = 3, 8
 # the edges repeated for this share of the longest side when a first search finds no face: on the
 # development set of web photos (docs/DEVSET.md), 86 of the 128 photos without a face found then have one
 PAD = 0.25
+# a third search for a face in profile where the frontal ones find none (profile_faces): off, because on the
+# development set it finds 22 of the 46 photos without a frontal face but the default model reads only 2 of
+# them right (docs/DEVSET.md)
+PROFILE = False
+# the windows that must agree on a profile box: 3 finds 22 of the 46 development photos without a frontal
+# face, 5 finds 15, 2 finds 24; none of them boxes anything on benchmarks/bench_faces.py's faceless photos
+PROFILE_NEIGHBORS = 3
 MAX_TILT = 30  # degrees: an eye line steeper than this is more likely a wrong eye than a tilted head
 EYE_GAP = (0.25, 0.7)  # the distance between the eyes, in face-box widths, that a pair must have
 
@@ -146,12 +153,17 @@ def scaled(gray: np.ndarray, scale: float) -> np.ndarray:
 
 
 def candidate_faces(
-    gray: np.ndarray, min_size: int = MIN_FACE, pad: float = 0.0
+    gray: np.ndarray,
+    min_size: int = MIN_FACE,
+    pad: float = 0.0,
+    cascade: str = "frontalface_default",
+    neighbors: int = 5,
 ) -> list[tuple[int, int, int, int]]:
     """The frontal-face cascade's boxes (x, y, w, h in ``gray``'s pixels), found on a copy of at most
     DETECT_SIDE pixels a side; unconfirmed. With ``pad``, the copy's edges are repeated for that share of
     its longest side all round and only faces at least half its shorter side wide are sought (a box found
-    there may run past the photo's edge)."""
+    there may run past the photo's edge). ``cascade`` names another of OpenCV's cascades, ``neighbors`` the
+    windows that must agree on a box (OpenCV's minNeighbors)."""
     h, w = gray.shape
     scale = min(1.0, DETECT_SIDE / max(h, w))
     small = scaled(gray, scale) if scale < 1 else gray
@@ -163,8 +175,8 @@ def candidate_faces(
         # would search the photo again, slowly
         min_size = max(min_size, min(small.shape) // 2)
         small = np.pad(small, margin, mode="edge")
-    boxes = _cascade("frontalface_default").detectMultiScale(
-        np.ascontiguousarray(small), scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size)
+    boxes = _cascade(cascade).detectMultiScale(
+        np.ascontiguousarray(small), scaleFactor=1.1, minNeighbors=neighbors, minSize=(min_size, min_size)
     )
     return [tuple(int(round(v / scale)) for v in (x - margin, y - margin, bw, bh)) for x, y, bw, bh in boxes]
 
@@ -234,19 +246,42 @@ def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int
     return [b for row in rows for b in sorted(row, key=lambda b: (b[0], b[1]))]
 
 
-def detect_faces(
+def profile_faces(
     gray: np.ndarray, min_size: int = MIN_FACE, pad: float = PAD
+) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of the faces in profile that OpenCV's profile-face cascade finds in the photo or in
+    its mirror image (the cascade knows faces turned one way only), in reading order: searched as the
+    frontal ones are, on the photo, then with its edges repeated for ``pad`` of its longest side."""
+    w = gray.shape[1]
+    mirror = np.ascontiguousarray(gray[:, ::-1])
+    for margin in (0.0, pad) if pad else (0.0,):
+        found = candidate_faces(gray, min_size, margin, "profileface", PROFILE_NEIGHBORS) + [
+            (w - x - bw, y, bw, bh)
+            for x, y, bw, bh in candidate_faces(mirror, min_size, margin, "profileface", PROFILE_NEIGHBORS)
+        ]
+        kept: list[tuple[int, int, int, int]] = []
+        for b in sorted(found, key=lambda b: -b[2] * b[3]):  # a face found both ways: the larger box
+            if all(_overlap(b, k) < 0.3 for k in kept):
+                kept.append(b)
+        if kept:
+            return reading_order(kept)
+    return []
+
+
+def detect_faces(
+    gray: np.ndarray, min_size: int = MIN_FACE, pad: float = PAD, profile: bool = PROFILE
 ) -> list[tuple[int, int, int, int]]:
     """Boxes (x, y, w, h) of the confirmed frontal faces in a grayscale photo, in reading order.
 
     Where none is found, the search is run again with the photo's edges repeated all round for ``pad`` of
     its longest side (0: no second search): a face that fills the photo, as in a tight face crop, leaves
-    the cascade no margin to find it in."""
+    the cascade no margin to find it in. Where that finds none either, ``profile`` adds a third search for
+    a face in profile (``profile_faces``; PROFILE says whether it pays)."""
     for margin in (0.0, pad) if pad else (0.0,):
         boxes = [b for b in candidate_faces(gray, min_size, margin) if confirmed(face_region(gray, b))]
         if boxes:
             return reading_order(boxes)
-    return []
+    return profile_faces(gray, min_size, pad) if profile and pad else []
 
 
 def crop_square(box: tuple[int, int, int, int], share: float = FER_BOX_SHARE) -> tuple[int, int, int]:
@@ -326,13 +361,16 @@ def crop_face(
     )
 
 
-def find_faces(image: Any, min_size: int = MIN_FACE, align: bool = True) -> list[Face]:
+def find_faces(
+    image: Any, min_size: int = MIN_FACE, align: bool = True, profile: bool = PROFILE
+) -> list[Face]:
     """Every frontal face in ``image`` (a path, PIL image or array), in reading order, each with its box
     and crop; with ``align``, each crop is turned so that its eyes are level where both are found
-    (``eye_angle``), as FER2013's faces mostly are."""
+    (``eye_angle``), as FER2013's faces mostly are; with ``profile``, a face in profile where no frontal
+    one is found (``detect_faces``)."""
     gray = to_gray(image)
     faces = []
-    for box in detect_faces(gray, min_size):
+    for box in detect_faces(gray, min_size, profile=profile):
         angle = (eye_angle(gray, box) if align else None) or 0.0
         faces.append(Face(box, crop_face(gray, box, angle=angle), angle=angle))
     return faces

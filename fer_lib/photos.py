@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import number
 from .data import CLASSES, IMAGE_SIZE, MIN_IMAGE_SIDE, DataError, open_image, upright
 from .device import resolve_device
 from .evaluate import predict_logits, to_float_images
 from .faces import Face, crop_square, find_faces, to_gray
-from .pretrained import DEFAULT_MODEL
+from .pretrained import DEFAULT_MODEL, PRIOR_ALPHA, TRAINING_COUNTS
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -80,19 +81,42 @@ def locate_faces(image: Any, detect: bool | None = None) -> tuple[np.ndarray, li
     return gray, (find_faces(gray) if detect else [whole_image_face(gray)])
 
 
+def prior_corrected(probs: Any, alpha: float, prior: Any = None) -> np.ndarray:
+    """Class probabilities (..., 7) divided by the training classes' frequencies (``prior``, counts or shares;
+    FER2013 Training's by default) to the power ``alpha`` and summed to 1 again: 0 changes nothing, 1 gives
+    what an even prior would have given. A row of NaN stays NaN."""
+    alpha = number("the class prior's power (alpha)", alpha, 0.0, 5.0)
+    freq = np.asarray(TRAINING_COUNTS if prior is None else prior, np.float64)
+    if freq.shape != (len(CLASSES),) or not np.all(freq > 0):
+        raise DataError(f"a class prior needs {len(CLASSES)} positive numbers, got {freq.tolist()}.")
+    p = np.asarray(probs, np.float64) / (freq / freq.sum()) ** alpha
+    return p / p.sum(-1, keepdims=True)
+
+
+def default_prior(model: Any) -> float:
+    """The class prior's power used when none is given: PRIOR_ALPHA for the default model, chosen for it on
+    PublicTest, and 0 for any other model."""
+    return PRIOR_ALPHA if isinstance(model, str) and model == DEFAULT_MODEL else 0.0
+
+
 def classify_faces(
     faces: list[Face],
     model: str | Path | nn.Module = DEFAULT_MODEL,
     *,
     tta: str = DEFAULT_TTA,
     device: str | torch.device = "cpu",
+    prior: float | None = None,
 ) -> list[Face]:
-    """Fill in each face's class probabilities (softmax of the model's logits)."""
+    """Fill in each face's class probabilities (softmax of the model's logits), divided by the class prior to
+    the power ``prior`` (``prior_corrected``; None: ``default_prior(model)``, 0: not at all)."""
     if not faces:
         return faces
+    alpha = default_prior(model) if prior is None else prior
     device = resolve_device(str(device))
     net = _model(model, device)
     probs = predict_logits(net, np.stack([f.crop for f in faces]), device=device, tta=tta).softmax(1).numpy()
+    if alpha:
+        probs = prior_corrected(probs, alpha)
     for f, p in zip(faces, probs):
         f.probabilities = {c: float(v) for c, v in zip(CLASSES, p)}
     return faces
@@ -105,13 +129,15 @@ def read_expressions(
     detect: bool | None = None,
     tta: str = DEFAULT_TTA,
     device: str | torch.device = "cpu",
+    prior: float | None = None,
 ) -> list[Face]:
     """Every face in ``image`` (path, PIL image or array), in reading order, with box, crop and probabilities.
 
     An empty list means no face was found. ``model`` is a pretrained name, a checkpoint path, a model or
     ``"ensemble"``; the default, ``DEFAULT_MODEL``, is the one chosen on real photos (docs/DEVSET.md).
+    ``prior`` is the power of FER2013's class prior divided out (``classify_faces``; 0 turns it off).
     """
-    return classify_faces(locate_faces(image, detect)[1], model, tta=tta, device=device)
+    return classify_faces(locate_faces(image, detect)[1], model, tta=tta, device=device, prior=prior)
 
 
 # --------------------------------------------------------------------------- drawing

@@ -73,6 +73,23 @@ def test_a_face_that_fills_the_photo_is_found_by_the_padded_search(astronaut):
     assert box[2] > 350 and iou(box, (0, 0, 350, 350)) > 0.5, box  # it runs past the photo's edges
 
 
+CAMERAMAN_FACE = (155, 70, 100, 125)  # scikit-image's camera: his head in profile, drawn by hand
+
+
+def test_a_face_in_profile_is_found_by_the_third_search_either_way_round():
+    """The cameraman looks aside into his camera: neither frontal search finds him, the profile search does,
+    and on the mirrored photo it finds the mirrored box (the cascade knows one side; its mirror the other)."""
+    cam = skimage_data.camera()
+    assert detect_faces(cam, profile=False) == []
+    (box,) = detect_faces(cam, profile=True)
+    assert iou(box, CAMERAMAN_FACE) > 0.5, box
+    x, y, w, h = box
+    (mirrored,) = detect_faces(np.ascontiguousarray(cam[:, ::-1]), profile=True)
+    assert mirrored == (cam.shape[1] - x - w, y, w, h)
+    (face,) = find_faces(cam, profile=True)
+    assert face.box == box and face.crop.shape == (48, 48)
+
+
 def _turned(gray: np.ndarray, degrees: float) -> np.ndarray:
     """``gray`` turned counter-clockwise by ``degrees`` about the astronaut's face."""
     x, y, w, h = ASTRONAUT_FACE
@@ -398,7 +415,8 @@ def test_faces_found_on_the_scaled_copy_are_confirmed_on_the_full_photo(monkeypa
     monkeypatch.setattr(F, "confirmed", lambda region: seen.append(region.shape) or False)
     # none confirmed: the padded search runs too, and its candidates are confirmed the same way
     candidates += F.candidate_faces(gray, pad=F.PAD)
-    assert F.detect_faces(gray) == [] and seen == [(2 * F.CHECK_FACE, 2 * F.CHECK_FACE)] * len(candidates)
+    assert F.detect_faces(gray, profile=False) == []
+    assert seen == [(2 * F.CHECK_FACE, 2 * F.CHECK_FACE)] * len(candidates)
 
 
 def test_reading_order_is_rows_top_to_bottom_then_left_to_right():
