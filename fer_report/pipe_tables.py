@@ -14,13 +14,19 @@ from typing import Any
 from .tables import WORDS, is_truth_value
 
 _NUMBER = re.compile(r"^[−+-]?[\d,]*\.?\d+%?$")
+# a range (0.635–0.667) or a mean and spread (0.6499 ± 0.0020) is one number to a reader: browsers may
+# break a line after a dash or at a space, so the dash is followed by a word joiner and the spaces
+# around ± are no-break spaces
+_RANGE = re.compile(r"(?<=\d)([–-])(?=\d)")
+_SPREAD = re.compile(r"(?<=\d) ± (?=\d)")
 
 
 def _cell(value: Any) -> str:
     """One cell's text: a truth value as a word, no line breaks, a pipe escaped."""
     if is_truth_value(value):
         value = WORDS[bool(value)]
-    return str(value).replace("\n", " ").replace("|", r"\|")
+    text = str(value).replace("\n", " ").replace("|", r"\|")
+    return _SPREAD.sub("\u00a0±\u00a0", _RANGE.sub("\\1\u2060", text))
 
 
 def pipe_table(frame: Any, index: str | None = None) -> str:
