@@ -233,6 +233,7 @@ WRITTEN = {
     "dev_worst_below": 0.05,  # "almost never"
     "dev_best_above": 0.85,  # "nearly always"
     "dev_accuracy": (0.4, 0.6),  # "about one photo in two"
+    "dev_uneven": 0.05,  # the most-said class's share is over a seventh by more than this
     "dev_small": ("fear", 30),  # fear has fewer than this many photos: "a rough sign only"
     "dev_below_privatetest": True,  # the default reads the photos worse than any model reads PrivateTest
     "pt_worst": "fear",  # on PrivateTest every model's lowest recall
@@ -311,6 +312,12 @@ def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) ->
         CHAPTER,
         "the default reads about one photo in two right",
         f"{dev['accuracy']:.3f}",
+    )
+    hold(
+        dev["most_said_share"] > 1 / len(CLASSES) + said["dev_uneven"],
+        CHAPTER,
+        "the default's answers are spread unevenly, one class taking well over a seventh of them",
+        f"{dev['most_said']} at {dev['most_said_share']:.0%}",
     )
     small, most = said["dev_small"]
     hold(dev["support"][small] < most, CHAPTER, f"{small} has few photos", f"{dev['support'][small]}")

@@ -136,6 +136,7 @@ def test_the_devset_sentences_hold_on_the_numbers_they_were_written_for():
         ({"recall": {"disgust": 0.06, "fear": 0.05}}, "almost never recognises disgust"),
         ({"accuracy": 0.65}, "about one photo in two"),
         ({"support": {"fear": 40}}, "fear has few photos"),
+        ({"most_said_share": 0.16}, "spread unevenly"),
     ],
 )
 def test_devset_numbers_that_contradict_the_text_stop_the_chapter(change, says):
