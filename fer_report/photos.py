@@ -2,7 +2,9 @@
 
 A photo goes through ``fer_lib.photos`` (find the faces, crop them as FER2013's were, classify and
 explain them); these functions gather what the chapter shows: the crops beside FER2013 faces, every
-shipped model's reading, the attribution on the photo, and each model's recall per class on PrivateTest.
+shipped model's reading, the attribution on the photo, the library's default on the development set of
+labelled photos (``fer_report.devset``), and each model's recall per class on PrivateTest; and they hold
+the text's sentences to those numbers.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import pandas as pd
 import torch
 from IPython.display import Markdown
 from matplotlib import pyplot as plt
-from pandas.io.formats.style import Styler
 from torch import nn
 
 from fer_lib.data import CLASSES, FerData
 from fer_lib.faces import Face
 from fer_lib.photos import annotate, classify_faces, explain_faces, explanation_figure, locate_faces
 from fer_report import figures
+from fer_report.pipe_tables import pipe_table
 
 
 def sample_photo() -> np.ndarray:
@@ -87,9 +89,14 @@ def readings_frame(reading: PhotoReading) -> pd.DataFrame:
     return pd.DataFrame({name: r[0] for name, r in reading.readings.items() if r}).T[list(CLASSES)]
 
 
-def readings_table(reading: PhotoReading) -> Styler:
-    """The readings as shown: three decimals, each model's most probable class in bold."""
-    return readings_frame(reading).style.format("{:.3f}").highlight_max(axis=1, props="font-weight: bold")
+def readings_table(reading: PhotoReading) -> Markdown:
+    """The readings as Markdown to paste in a numbered ``{table}``: two decimals, each model's most probable
+    class in bold."""
+    frame = readings_frame(reading)
+    shown = frame.map(lambda v: f"{v:.2f}").astype(object)
+    for name, row in frame.iterrows():
+        shown.loc[name, row.idxmax()] = f"**{row.max():.2f}**"
+    return Markdown(pipe_table(shown, index="model"))
 
 
 def explain_figure(
@@ -146,57 +153,247 @@ def recall_frame(results: dict[str, dict], counts: dict[str, int]) -> pd.DataFra
     return recalls
 
 
-def recall_table(results: dict[str, dict], data: FerData) -> Styler:
-    """The recall table as shown: three decimals, Training faces with thousands separators."""
-    recalls = recall_frame(results, data.counts()["Training"])
-    return recalls.style.format("{:.3f}", na_rep="").format("{:,.0f}", subset=["Training faces"], na_rep="")
+def recall_table(results: dict[str, dict], counts: dict[str, int]) -> Markdown:
+    """The PrivateTest table as Markdown to paste in a numbered ``{table}``: accuracy, balanced accuracy and
+    recall per class (rows) for each model (columns), with each class's Training faces."""
+    frame = recall_frame(results, counts)
+    shown = frame.drop(columns="Training faces").map(lambda v: f"{v:.2f}").astype(object)
+    shown["Training faces"] = [f"{v:,.0f}" if v == v else "" for v in frame["Training faces"]]
+    return Markdown(pipe_table(shown, index=""))
 
 
-def answer(faces: list[Face], model_name: str, result: dict) -> str:
-    """The chapter's answer: the faces found and the model's reading, and what to expect on other photos."""
-    recall = {c: m["recall"] for c, m in result["per_class"].items()}
-    worst, best = min(recall, key=recall.get), max(recall, key=recall.get)
-    face = faces[0] if faces else None
-    reads = (
-        f"it as **{face.expression}** (probability {face.probabilities[face.expression]:.2f}). "
-        if face
-        else "none. "
+NOT_MEASURED = "–"  # what a number of the development set reads where the set was not given
+
+
+def devset_table(dev: dict | None) -> Markdown:
+    """The default's reading of the development set per class, as Markdown for a numbered ``{table}``: the
+    photos, those without a face found, and the recall (a photo without a face counts wrong); a last row for
+    all photos with the accuracy. Every cell reads "–" where the set was not measured."""
+    rows = [*CLASSES, "all photos (accuracy)"]
+    if dev is None:
+        cells = {k: [NOT_MEASURED] * len(rows) for k in ("photos", "no face found", "recall")}
+    else:
+        cells = {
+            "photos": [*(f"{dev['support'][c]:,}" for c in CLASSES), f"{dev['n']:,}"],
+            "no face found": [*(f"{dev['no_face_per_class'][c]:,}" for c in CLASSES), f"{dev['no_face']:,}"],
+            "recall": [*(f"{dev['recall'][c]:.2f}" for c in CLASSES), f"{dev['accuracy']:.2f}"],
+        }
+    return Markdown(pipe_table(pd.DataFrame(cells, index=pd.Index(rows, name="class"))))
+
+
+def devset_confusions_table(dev: dict | None) -> Markdown:
+    """The default's largest confusions on the development set, as Markdown for a numbered ``{table}``:
+    true -> said, the photos and their share of the true class's photos."""
+    if dev is None:
+        frame = pd.DataFrame(
+            {"photos": [NOT_MEASURED], "share of the true class": [NOT_MEASURED]},
+            index=pd.Index(["not measured"], name="true → said"),
+        )
+    else:
+        frame = pd.DataFrame(
+            {
+                "photos": [f"{n:,}" for *_, n, _ in dev["confusions"]],
+                "share of the true class": [f"{share:.0%}" for *_, share in dev["confusions"]],
+            },
+            index=pd.Index([f"{t} → {p}" for t, p, *_ in dev["confusions"]], name="true → said"),
+        )
+    return Markdown(pipe_table(frame))
+
+
+# --------------------------------------------------------------------------- the chapter as written
+
+CHAPTER = "photos"
+
+# What the page's text says. The portrait and the development set are read the same way on any run (the
+# shipped models, the library's default); the PrivateTest sentences are about real FER2013 only.
+WRITTEN = {
+    "method": "occlusion",  # the attribution method the page uses, Q4's recommendation
+    "default": "ensemble",  # read_expressions' default model, described as the four models' ensemble
+    "portrait": "happy",  # every shipped model reads the portrait's face as happy
+    "dev_best": "happy",  # the highest recall on the development set
+    "dev_worst": "disgust",  # the lowest
+    "dev_worst_below": 0.05,  # "almost never"
+    "dev_best_above": 0.85,  # "nearly always"
+    "dev_accuracy": (0.4, 0.6),  # "about one photo in two"
+    "dev_uneven": 0.05,  # the most-said class's share is over a seventh by more than this
+    "dev_small": ("fear", 30),  # fear has fewer than this many photos: "a rough sign only"
+    "dev_below_privatetest": True,  # the default reads the photos worse than any model reads PrivateTest
+    "pt_worst": "fear",  # on PrivateTest every model's lowest recall
+    "pt_best": "happy",  # and its highest
+}
+
+
+def check_method(method: str, said: dict = WRITTEN) -> None:
+    """Hold the page's choice to the saliency chapter's: the page explains with the method Q4 recommends
+    (``q4_saliency.RECOMMENDED_METHOD``, which Q4 holds to its own run). The Q4 numbers the text quotes
+    are glued from Q4's notebook, not typed here."""
+    from .claims import hold
+    from .q4_saliency import RECOMMENDED_METHOD
+
+    hold(method == said["method"], CHAPTER, f"the page explains with {said['method']}", method)
+    hold(
+        said["method"] == RECOMMENDED_METHOD,
+        CHAPTER,
+        f"{said['method']} is the method the saliency chapter recommends",
+        f"that it recommends {RECOMMENDED_METHOD}",
     )
-    return (
-        f"The detector finds {len(faces)} face{'s' if len(faces) != 1 else ''} in the portrait, and "
-        f"{model_name} reads "
-        + reads
-        + "Expect less on your own photos than FER2013's test accuracy suggests: even on FER2013's "
-        f"PrivateTest, {model_name} recognises {worst} faces {recall[worst]:.0%} of the time and {best} "
-        f"faces {recall[best]:.0%} (accuracy {result['accuracy']:.3f}, balanced accuracy "
-        f"{result['balanced_accuracy']:.3f})."
+
+
+def check_portrait(reading: PhotoReading, said: dict = WRITTEN) -> None:
+    """Hold the text's reading of the portrait: one face, which every shipped model reads as ``portrait``."""
+    from .claims import hold
+
+    frame = readings_frame(reading)
+    hold(
+        len(reading.faces) == 1,
+        CHAPTER,
+        "the detector finds one face in the portrait",
+        f"{len(reading.faces)}",
+    )
+    said_by = {name: row.idxmax() for name, row in frame.iterrows()}
+    hold(
+        set(said_by.values()) == {said["portrait"]},
+        CHAPTER,
+        f"every shipped model reads the portrait as {said['portrait']}",
+        f"{said_by}",
     )
 
 
-def spread(model_name: str, result: dict, counts: dict[str, int]) -> str:
-    """How unevenly the model recognises the classes, and why balanced accuracy is the better guide."""
-    recall = {c: m["recall"] for c, m in result["per_class"].items()}
-    worst, best = min(recall, key=recall.get), max(recall, key=recall.get)
-    rare = min(counts, key=counts.get)
-    return (
-        f"{model_name} names {recall[best]:.0%} of the {best} faces of PrivateTest correctly but only "
-        f"{recall[worst]:.0%} of the {worst} faces, and that is not simply a matter of how many faces a "
-        f"class had to learn from: {worst} had {counts[worst]:,} Training faces, {rare} only "
-        f"{counts[rare]:,} (recognised {recall[rare]:.0%} of the time). Balanced accuracy, the mean of the "
-        f"seven recalls ({result['balanced_accuracy']:.3f} against an accuracy of {result['accuracy']:.3f}), "
-        "counts every class the same, and is the better guide for photos whose expressions are spread more "
-        "evenly than FER2013's."
+def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) -> None:
+    """Hold the text's sentences about the development set: the default model, the best and worst classes
+    and how far apart, the accuracy's size, fear's few photos, and the gap to PrivateTest."""
+    from fer_lib.pretrained import DEFAULT_MODEL
+
+    from .claims import hold
+
+    recall = dev["recall"]
+    ranked = sorted(recall, key=recall.get)
+    hold(DEFAULT_MODEL == said["default"], CHAPTER, f"the default is the {said['default']}", DEFAULT_MODEL)
+    hold(
+        ranked[-1] == said["dev_best"] and recall[ranked[-1]] > said["dev_best_above"],
+        CHAPTER,
+        f"the default reads {said['dev_best']} photos best, nearly always",
+        f"{ranked[-1]} at {recall[ranked[-1]]:.2f}",
     )
+    hold(
+        ranked[0] == said["dev_worst"] and recall[ranked[0]] < said["dev_worst_below"],
+        CHAPTER,
+        f"the default almost never recognises {said['dev_worst']}, the lowest recall",
+        f"{ranked[0]} at {recall[ranked[0]]:.2f}",
+    )
+    low, high = said["dev_accuracy"]
+    hold(
+        low <= dev["accuracy"] <= high,
+        CHAPTER,
+        "the default reads about one photo in two right",
+        f"{dev['accuracy']:.3f}",
+    )
+    hold(
+        dev["most_said_share"] > 1 / len(CLASSES) + said["dev_uneven"],
+        CHAPTER,
+        "the default's answers are spread unevenly, one class taking well over a seventh of them",
+        f"{dev['most_said']} at {dev['most_said_share']:.0%}",
+    )
+    small, most = said["dev_small"]
+    hold(dev["support"][small] < most, CHAPTER, f"{small} has few photos", f"{dev['support'][small]}")
+    if pt_accuracies:
+        hold(
+            (dev["accuracy"] < min(pt_accuracies)) == said["dev_below_privatetest"],
+            CHAPTER,
+            "the photos are read worse than any model reads PrivateTest",
+            f"{dev['accuracy']:.3f} against {min(pt_accuracies):.3f}",
+        )
+
+
+def check_privatetest(results: dict[str, dict], counts: dict[str, int], said: dict = WRITTEN) -> None:
+    """Hold the text's sentences about PrivateTest: each model's lowest and highest recall, and that the
+    lowest class has about as many Training faces as angry (within a tenth)."""
+    from .claims import hold
+
+    worst, angry = counts[said["pt_worst"]], counts["angry"]
+    hold(
+        abs(worst - angry) < 0.1 * max(worst, angry),
+        CHAPTER,
+        f"{said['pt_worst']} has about as many Training faces as angry",
+        f"{worst:,} and {angry:,}",
+    )
+
+    for name, r in results.items():
+        recall = {c: m["recall"] for c, m in r["per_class"].items()}
+        ranked = sorted(recall, key=recall.get)
+        hold(
+            (ranked[0], ranked[-1]) == (said["pt_worst"], said["pt_best"]),
+            CHAPTER,
+            f"{name} recognises {said['pt_worst']} worst and {said['pt_best']} best on PrivateTest",
+            f"{ranked[0]} and {ranked[-1]}",
+        )
+
+
+def _span(values: list[float], fmt: str = "{:.2f}") -> tuple[str, str]:
+    """The lowest and highest of ``values``, formatted."""
+    return fmt.format(min(values)), fmt.format(max(values))
+
+
+def devset_values(dev: dict | None) -> dict[str, str]:
+    """The development set's numbers the text reads, by glue name; "–" each where it was not measured."""
+    if dev is None:
+        names = ["n", "acc", "bal", "no_face", "no_face_share", "most_said_share", "fear_n", "disgust_n"]
+        names += [f"recall_{c}" for c in CLASSES]
+        return {f"ph_dev_{k}": NOT_MEASURED for k in names} | {
+            "ph_dev_status": "The development set was not available to this run: its numbers below were not "
+            "measured, and the sentences about them were not checked."
+        }
+    said = dev["most_said_share"]
+    return {
+        "ph_dev_status": "These numbers were measured when this page was built; a run that would turn one "
+        "of the sentences about them false stops with an error.",
+        "ph_dev_n": f"{dev['n']:,}",
+        "ph_dev_acc": f"{dev['accuracy']:.2f}",
+        "ph_dev_bal": f"{dev['balanced_accuracy']:.2f}",
+        "ph_dev_no_face": f"{dev['no_face']:,}",
+        "ph_dev_no_face_share": f"{dev['no_face'] / max(dev['n'], 1):.0%}",
+        "ph_dev_most_said_share": f"{said:.0%}",
+        "ph_dev_fear_n": f"{dev['support']['fear']:,}",
+        "ph_dev_disgust_n": f"{dev['support']['disgust']:,}",
+    } | {f"ph_dev_recall_{c}": f"{r:.2f}" for c, r in dev["recall"].items()}
 
 
 def chapter_values(
-    reading: PhotoReading, results: dict[str, dict], data: FerData, model_name: str
+    reading: PhotoReading,
+    results: dict[str, dict],
+    data: FerData,
+    model_name: str,
+    method: str,
+    dev: dict | None,
+    checked: bool = True,
 ) -> dict[str, Any]:
-    """The values the chapter's text reads, by glue name."""
-    result = results[model_name]
-    return {
-        "ph_answer": Markdown(answer(reading.faces, model_name, result)),
-        "ph_spread": Markdown(spread(model_name, result, data.counts()["Training"])),
-        "ph_n_faces": len(reading.faces),
+    """The values the chapter's text reads, by glue name, after its sentences have been held to this run:
+    the portrait's reading and the method always, the development set's where it was measured, and
+    PrivateTest's where ``checked`` (the data is the real FER2013, ``fer_report.claims.apply_to``)."""
+    check_method(method)
+    check_portrait(reading)
+    accuracies = [r["accuracy"] for r in results.values()]
+    if dev is not None:
+        check_devset(dev, accuracies if checked else [])
+    counts = data.counts()["Training"]
+    if checked:
+        check_privatetest(results, counts)
+    recall = {c: [r["per_class"][c]["recall"] for r in results.values()] for c in CLASSES}
+    top = [r[0][WRITTEN["portrait"]] for r in reading.readings.values() if r]
+    values = {
         "ph_model": model_name,
+        "ph_method": method.replace("_", " "),
+        "ph_n_faces": f"{len(reading.faces)}",
+        "ph_disgust_train_share": f"{counts['disgust'] / max(sum(counts.values()), 1):.1%}",
     }
+    spans = {
+        "portrait": top or [float("nan")],
+        "pt_acc": accuracies,
+        "pt_bal": [r["balanced_accuracy"] for r in results.values()],
+        "pt_fear": recall["fear"],
+        "pt_disgust": recall["disgust"],
+        "pt_happy": recall["happy"],
+    }
+    for name, v in spans.items():
+        values[f"ph_{name}_low"], values[f"ph_{name}_high"] = _span(v)
+    return values | devset_values(dev)

@@ -8,6 +8,7 @@ from fer_lib.data import CLASSES, FerData
 from fer_lib.faces import Face
 from fer_lib.models import build_model
 from fer_report import photos
+from fer_report.claims import ClaimFailed
 
 from .conftest import REPO
 from .report_cells import notebook_problems
@@ -32,29 +33,6 @@ def face(top: str = "happy", p: float = 0.93) -> Face:
     return Face(box=(10, 20, 30, 30), crop=np.zeros((48, 48), np.uint8), probabilities=probabilities(top, p))
 
 
-def test_answer_names_the_reading_and_the_weakest_and_strongest_class():
-    text = photos.answer([face()], "m", RESULT)
-    assert text == (
-        "The detector finds 1 face in the portrait, and m reads it as **happy** (probability 0.93). Expect "
-        "less on your own photos than FER2013's test accuracy suggests: even on FER2013's PrivateTest, m "
-        "recognises disgust faces 25% of the time and happy faces 90% (accuracy 0.700, balanced accuracy "
-        "0.564)."
-    )
-    assert photos.answer([], "m", RESULT).startswith(
-        "The detector finds 0 faces in the portrait, and m reads none."
-    )
-
-
-def test_spread_compares_recall_with_the_training_counts():
-    counts = {**COUNTS, "disgust": 5000, "surprise": 300}  # the worst class is no longer the rarest
-    text = photos.spread("m", RESULT, counts)
-    assert text.startswith(
-        "m names 90% of the happy faces of PrivateTest correctly but only 25% of the disgust faces"
-    )
-    assert "disgust had 5,000 Training faces, surprise only 300 (recognised 80% of the time)" in text
-    assert "(0.564 against an accuracy of 0.700)" in text
-
-
 def test_readings_frame_is_a_model_a_row_in_class_order():
     reading = photos.PhotoReading(
         np.zeros((4, 4, 3), np.uint8),
@@ -65,7 +43,9 @@ def test_readings_frame_is_a_model_a_row_in_class_order():
     frame = photos.readings_frame(reading)
     assert list(frame.index) == ["a", "b"] and list(frame.columns) == list(CLASSES)
     assert frame.loc["a", "sad"] == pytest.approx(0.6) and frame.loc["b"].idxmax() == "happy"
-    assert "0.700" in photos.readings_table(reading).to_html()
+    table = photos.readings_table(reading).data.splitlines()
+    assert table[0] == "| model | " + " | ".join(CLASSES) + " |"
+    assert "| a |" in table[2] and "**0.60**" in table[2] and "**0.70**" in table[3]
     empty = photos.PhotoReading(reading.photo, reading.gray, [], {"a": [], "b": []})
     assert photos.readings_frame(empty).empty
 
@@ -95,21 +75,6 @@ def test_explain_figure_without_a_face_says_so():
     assert fig.axes[0].get_title() == "No face was found, so there is nothing to explain."
 
 
-def test_chapter_values_hold_every_glue_name_the_text_reads():
-    data = FerData(
-        images=np.zeros((7, 48, 48), np.uint8),
-        labels=np.arange(7),
-        splits=np.array(["Training"] * 7),
-    )
-    reading = photos.PhotoReading(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4)), [face(), face()], {})
-    values = photos.chapter_values(reading, {"m": RESULT, "n": {}}, data, "m")
-    assert set(values) == {"ph_answer", "ph_spread", "ph_n_faces", "ph_model"}
-    assert values["ph_n_faces"] == 2 and values["ph_model"] == "m"
-    assert values["ph_answer"].data.startswith("The detector finds 2 faces")
-    # one Training face a class: the worst class (disgust) is compared with the first of the rarest (angry)
-    assert "disgust had 1 Training faces, angry only 1" in values["ph_spread"].data
-
-
 def test_the_notebook_shows_short_calls_only():
     assert notebook_problems(REPO / "book" / "photos.ipynb") == []
 
@@ -128,3 +93,175 @@ def test_privatetest_results_are_evaluate_splits_from_the_shared_measurement(mon
     assert got["confusion_matrix"] == ref["confusion_matrix"]
     assert got["accuracy"] == pytest.approx(ref["accuracy"]) and got["per_class"] == ref["per_class"]
     assert got["balanced_accuracy"] == pytest.approx(ref["balanced_accuracy"])
+
+
+# --------------------------------------------------------------------------- the text held to the numbers
+
+
+def dev_score(**change) -> dict:
+    """A development-set result like the one the text was written for, with ``change`` applied."""
+    recall = dict(zip(CLASSES, [0.7, 0.01, 0.43, 0.93, 0.7, 0.4, 0.33]))
+    support = dict(zip(CLASSES, [150, 150, 21, 150, 150, 150, 150]))
+    out = {
+        "n": 921,
+        "no_face": 46,
+        "no_face_per_class": dict.fromkeys(CLASSES, 0),
+        "accuracy": 0.52,
+        "balanced_accuracy": 0.5,
+        "recall": recall,
+        "support": support,
+        "most_said": "angry",
+        "most_said_share": 0.24,
+        "confusions": [("surprise", "angry", 33, 0.22)],
+    }
+    for key, value in change.items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) else value
+    return out
+
+
+PT_ACCURACIES = [0.72, 0.705, 0.656, 0.666]
+
+
+def test_the_devset_sentences_hold_on_the_numbers_they_were_written_for():
+    photos.check_devset(dev_score(), PT_ACCURACIES)
+    photos.check_devset(dev_score(), [])  # on generated faces there is no PrivateTest to compare with
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"recall": {"neutral": 0.95}}, "reads happy photos best"),
+        ({"recall": {"happy": 0.8}}, "reads happy photos best, nearly always"),
+        ({"recall": {"disgust": 0.2}}, "almost never recognises disgust"),
+        ({"recall": {"disgust": 0.06, "fear": 0.05}}, "almost never recognises disgust"),
+        ({"accuracy": 0.65}, "about one photo in two"),
+        ({"support": {"fear": 40}}, "fear has few photos"),
+        ({"most_said_share": 0.16}, "spread unevenly"),
+    ],
+)
+def test_devset_numbers_that_contradict_the_text_stop_the_chapter(change, says):
+    with pytest.raises(ClaimFailed, match=says):
+        photos.check_devset(dev_score(**change), PT_ACCURACIES)
+
+
+def test_photos_read_as_well_as_privatetest_would_contradict_the_text():
+    with pytest.raises(ClaimFailed, match="worse than any model reads PrivateTest"):
+        photos.check_devset(dev_score(accuracy=0.6), [0.59, 0.7])
+
+
+def test_the_default_named_in_the_text_is_the_librarys(monkeypatch):
+    import fer_lib.pretrained
+
+    monkeypatch.setattr(fer_lib.pretrained, "DEFAULT_MODEL", "report_cnn")
+    with pytest.raises(ClaimFailed, match="the default is the ensemble"):
+        photos.check_devset(dev_score(), PT_ACCURACIES)
+
+
+def results_with(recalls: dict[str, float]) -> dict:
+    """One model's PrivateTest result with these recalls (the rest 0.6)."""
+    r = {c: recalls.get(c, 0.6) for c in CLASSES}
+    return {
+        "accuracy": 0.7,
+        "balanced_accuracy": sum(r.values()) / 7,
+        "per_class": {c: {"recall": v} for c, v in r.items()},
+    }
+
+
+def test_the_privatetest_sentences_hold_or_stop_the_chapter():
+    good = results_with({"fear": 0.4, "happy": 0.9})
+    photos.check_privatetest({"a": good, "b": good}, COUNTS)
+    with pytest.raises(ClaimFailed, match="b recognises fear worst and happy best"):
+        photos.check_privatetest({"a": good, "b": results_with({"fear": 0.4, "surprise": 0.95})}, COUNTS)
+    with pytest.raises(ClaimFailed, match="about as many Training faces as angry"):
+        photos.check_privatetest({"a": good}, {**COUNTS, "fear": 6000})
+
+
+def test_the_page_explains_with_the_method_q4_recommends(monkeypatch):
+    photos.check_method("occlusion")
+    with pytest.raises(ClaimFailed, match="the page explains with occlusion"):
+        photos.check_method("integrated_gradients")
+    from fer_report import q4_saliency
+
+    monkeypatch.setattr(q4_saliency, "RECOMMENDED_METHOD", "saliency")
+    with pytest.raises(ClaimFailed, match="the saliency chapter recommends"):
+        photos.check_method("occlusion")
+
+
+def test_the_q4_numbers_the_page_quotes_are_glued_from_q4s_notebook():
+    import json
+    import re
+
+    def names(nb: str) -> set[str]:
+        cells = json.loads((REPO / "book" / nb).read_text())["cells"]
+        return {
+            o.get("metadata", {}).get("scrapbook", {}).get("name")
+            for c in cells
+            for o in c.get("outputs", [])
+        }
+
+    text = "".join(
+        "".join(c["source"]) for c in json.loads((REPO / "book" / "photos.ipynb").read_text())["cells"]
+    )
+    quoted = set(re.findall(r"q4_saliency\.ipynb::(q4_\w+?)(?::s)?`", text))
+    assert quoted and quoted <= names("q4_saliency.ipynb"), quoted - names("q4_saliency.ipynb")
+
+
+def test_the_portrait_sentence_holds_or_stops_the_chapter():
+    reading = photos.PhotoReading(
+        np.zeros((4, 4, 3), np.uint8),
+        np.zeros((4, 4)),
+        [face()],
+        {"a": [probabilities("happy", 0.9)], "b": [probabilities("happy", 0.8)]},
+    )
+    photos.check_portrait(reading)
+    reading.readings["b"] = [probabilities("sad", 0.5)]
+    with pytest.raises(ClaimFailed, match="every shipped model reads the portrait as happy"):
+        photos.check_portrait(reading)
+    reading.faces.append(face())
+    with pytest.raises(ClaimFailed, match="finds one face"):
+        photos.check_portrait(reading)
+
+
+def test_the_devset_tables_say_what_was_not_measured():
+    assert photos.NOT_MEASURED in photos.devset_table(None).data
+    assert photos.NOT_MEASURED in photos.devset_confusions_table(None).data
+    lines = photos.devset_table(dev_score()).data.splitlines()
+    assert lines[0] == "| class | photos | no face found | recall |"
+    assert (
+        lines[2] == "| angry | 150 | 0 | 0.70 |"
+        and lines[-1] == "| all photos (accuracy) | 921 | 46 | 0.52 |"
+    )
+    assert (
+        photos.devset_confusions_table(dev_score()).data.splitlines()[2] == "| surprise → angry | 33 | 22% |"
+    )
+
+
+def glue_names(path) -> set[str]:
+    """Every glue name the notebook's markdown reads from its own run (not another notebook's)."""
+    import json
+    import re
+
+    text = "".join(
+        "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
+    )
+    names = set(re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", text)) | set(re.findall(r"\{glue:md\} (\w+)", text))
+    return {n for n in names if "::" not in n}
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_chapter_values_hold_every_glue_name_the_text_reads(measured):
+    data = FerData(
+        images=np.zeros((7, 48, 48), np.uint8),
+        labels=np.arange(7),
+        splits=np.array(["Training"] * 7),
+    )
+    reading = photos.PhotoReading(
+        np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4)), [face()], {"m": [probabilities("happy", 0.9)]}
+    )
+    dev = dev_score() if measured else None
+    values = photos.chapter_values(reading, {"m": RESULT}, data, "m", "occlusion", dev, checked=False)
+    tables = {"ph_readings", "ph_dev_classes", "ph_dev_confusions", "ph_recalls"}  # glued by visible cells
+    assert glue_names(REPO / "book" / "photos.ipynb") - tables <= set(values)
+    assert values["ph_dev_acc"] == ("0.52" if measured else photos.NOT_MEASURED)
+    assert ("not available" in values["ph_dev_status"]) != measured
+    assert values["ph_portrait_low"] == "0.90"
