@@ -242,6 +242,11 @@ def minutes(seconds: float | None) -> str:
     return "under 1" if seconds < 60 else f"{round(seconds / 60):,}"
 
 
+def _as_typed(value: Any) -> str:
+    """A parameter's value as a reader types it after ``-p KEY=``: true/false, not Python's True/False."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def run_times_table(folder: str | Path, *fallbacks: str | Path) -> Any:
     """Each chapter's recorded run (``notebook_runs``) with a run time: its minutes and the parameters it was
     given, as Markdown for a numbered ``{table}``. A chapter still running (this page, while it runs) has no
@@ -251,7 +256,7 @@ def run_times_table(folder: str | Path, *fallbacks: str | Path) -> Any:
     rows = {
         Path(r["notebook"]).stem: {
             "minutes": minutes(r["seconds"]),
-            "parameters": ", ".join(f"{k}={v}" for k, v in r["parameters"].items()) or "none",
+            "parameters": ", ".join(f"{k}={_as_typed(v)}" for k, v in r["parameters"].items()) or "none",
         }
         for r in notebook_runs(folder, *fallbacks)
         if minutes(r["seconds"])

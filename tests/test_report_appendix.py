@@ -147,6 +147,9 @@ def test_run_times_leave_out_a_chapter_without_a_duration_and_name_no_machine(bo
     lines = appendix.run_times_table(book / "run").data.splitlines()
     assert lines[0] == "| chapter | minutes | parameters |"
     assert lines[2:] == ["| intro | 67 | data=fer2013.csv, seed=0 |"]  # q2 has no duration yet
+    executed(book / "run", "q2.ipynb", 60.0, {"use_pretrained": True})
+    lines = appendix.run_times_table(book / "run").data.splitlines()
+    assert lines[3] == "| q2 | 1 | use_pretrained=true |", "a truth value as it is typed after -p"
 
 
 def test_the_versions_table_names_no_machine():
