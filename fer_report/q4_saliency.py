@@ -376,58 +376,72 @@ def recommended_methods(
     ]
 
 
+def _check_model(
+    model: str, methods: list[str], regions: pd.DataFrame, randomisation: pd.DataFrame, aucs: pd.DataFrame
+) -> None:
+    """Hold the sentences the chapter says of each model, for ``model``."""
+    r = randomisation.loc[model]
+    failing = sorted(m for m in methods if not r.loc[m, "passes"])
+    hold(
+        failing == ["integrated_gradients"],
+        CHAPTER,
+        f"only integrated gradients fails on {model}",
+        failing,
+    )
+    held = [m for m in NOT_TO_READ if r.loc[m, "rho after the top layer"] > RANDOMISATION_THRESHOLD]
+    hold(
+        held == list(NOT_TO_READ),
+        CHAPTER,
+        f"that {' and '.join(NOT_TO_READ)} keep rho above {RANDOMISATION_THRESHOLD} on {model} once its "
+        "output layer is random",
+        f"{dict(r['rho after the top layer'])}",
+    )
+    a = aucs.loc[model]
+    ties = sorted((m, k) for m in methods for k in ("deletion", "insertion") if a.loc[m, k] != "better")
+    expected = [("input_x_gradient", "deletion")] if model == "report_cnn" else []
+    hold(
+        ties == expected,
+        CHAPTER,
+        f"every method beats random on both curves of {model} but {expected or 'none'}, a tie",
+        f"{ties}",
+    )
+    ins = a["insertion AUC"].sort_values(ascending=False)
+    runner_up = a.loc[ins.index[1]]
+    hold(
+        ins.index[0] == RECOMMENDED_METHOD
+        and overlaps(
+            (a.loc[RECOMMENDED_METHOD, "insertion low"], a.loc[RECOMMENDED_METHOD, "insertion high"]),
+            (runner_up["insertion low"], runner_up["insertion high"]),
+        ),
+        CHAPTER,
+        f"that {RECOMMENDED_METHOD}'s insertion AUC on {model} is the highest, tied with the next",
+        f"{ins.index[:2].tolist()}",
+    )
+    sal, ixg = regions.loc[(model, "saliency")], regions.loc[(model, "input_x_gradient")]
+    hold(
+        abs(sal["brightness rho"]) < WEAK
+        and ixg["brightness rho"] > FOLLOWS
+        and regions.loc[model, "brightness rho"].idxmax() == "input_x_gradient",
+        CHAPTER,
+        f"that on {model} saliency hardly follows brightness and input x gradient does, the most of all",
+        f"saliency {sal['brightness rho']:+.2f}, input x gradient {ixg['brightness rho']:+.2f}",
+    )
+
+
 def check_claims(regions: pd.DataFrame, randomisation: pd.DataFrame, aucs: pd.DataFrame) -> None:
     """Hold the chapter's sentences to the three tables; raise ``ClaimFailed`` naming the first one that
     would be false."""
     methods = list(dict.fromkeys(m for _, m in randomisation.index))
     hold(len(methods) == len(A.METHODS), CHAPTER, f"that {len(A.METHODS)} methods are compared", len(methods))
     for model in MODELS:
-        r = randomisation.loc[model]
-        failing = sorted(m for m in methods if not r.loc[m, "passes"])
-        hold(
-            failing == ["integrated_gradients"],
-            CHAPTER,
-            f"only integrated gradients fails on {model}",
-            failing,
-        )
-        held = [m for m in NOT_TO_READ if r.loc[m, "rho after the top layer"] > RANDOMISATION_THRESHOLD]
-        hold(
-            held == list(NOT_TO_READ),
-            CHAPTER,
-            f"that {' and '.join(NOT_TO_READ)} keep rho above {RANDOMISATION_THRESHOLD} on {model} once its "
-            "output layer is random",
-            f"{dict(r['rho after the top layer'])}",
-        )
-        a = aucs.loc[model]
-        ties = sorted((m, k) for m in methods for k in ("deletion", "insertion") if a.loc[m, k] != "better")
-        expected = [("input_x_gradient", "deletion")] if model == "report_cnn" else []
-        hold(
-            ties == expected,
-            CHAPTER,
-            f"every method beats random on both curves of {model} but {expected or 'none'}, a tie",
-            f"{ties}",
-        )
-        ins = a["insertion AUC"].sort_values(ascending=False)
-        runner_up = a.loc[ins.index[1]]
-        hold(
-            ins.index[0] == RECOMMENDED_METHOD
-            and overlaps(
-                (a.loc[RECOMMENDED_METHOD, "insertion low"], a.loc[RECOMMENDED_METHOD, "insertion high"]),
-                (runner_up["insertion low"], runner_up["insertion high"]),
-            ),
-            CHAPTER,
-            f"that {RECOMMENDED_METHOD}'s insertion AUC on {model} is the highest, tied with the next",
-            f"{ins.index[:2].tolist()}",
-        )
-        sal, ixg = regions.loc[(model, "saliency")], regions.loc[(model, "input_x_gradient")]
-        hold(
-            abs(sal["brightness rho"]) < WEAK
-            and ixg["brightness rho"] > FOLLOWS
-            and regions.loc[model, "brightness rho"].idxmax() == "input_x_gradient",
-            CHAPTER,
-            f"that on {model} saliency hardly follows brightness and input x gradient does, the most of all",
-            f"saliency {sal['brightness rho']:+.2f}, input x gradient {ixg['brightness rho']:+.2f}",
-        )
+        _check_model(model, methods, regions, randomisation, aucs)
+    _check_across_models(methods, regions, randomisation, aucs)
+
+
+def _check_across_models(
+    methods: list[str], regions: pd.DataFrame, randomisation: pd.DataFrame, aucs: pd.DataFrame
+) -> None:
+    """Hold the sentences that compare the methods across both models."""
     drop = [
         m
         for m in methods
