@@ -47,7 +47,6 @@ Usage: FER2013_CSV=... python benchmarks/bench_photos.py [DEVSET] [--json OUT] [
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import itertools
 import json
@@ -62,11 +61,12 @@ import torch
 
 from fer_lib import faces as faces_module
 from fer_lib.data import CLASSES, load_fer2013
-from fer_lib.errors import DataError, FerError
+from fer_lib.errors import FerError
 from fer_lib.evaluate import predict_logits_tta
 from fer_lib.faces import crop_face, detect_faces, find_faces, to_gray
 from fer_lib.photos import CROP_MAX, prior_corrected, read_expressions, whole_image_face
 from fer_lib.pretrained import DEFAULT_MODEL, ENSEMBLE_WEIGHTS, PRIOR_ALPHA, load_model, shipped_names
+from fer_report.devset import read_devset  # the photos chapter reads the set the same way
 
 BEFORE_MODEL = "report_cnn"  # the default model before the default was chosen on these photos
 # the library's ensemble (fer_lib.pretrained.ENSEMBLE_WEIGHTS: equal weights), and one weighted by the grid
@@ -105,24 +105,6 @@ def _light() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
 LIGHT = _light()  # the photometric steps, applied to every crop (the photos' and PublicTest's alike)
 ALPHAS = np.round(np.arange(0.0, 2.0001, 0.05), 2)  # the powers of the class prior tried on PublicTest
 NO_FACE = len(CLASSES)  # the prediction of a photo without a face: wrong for every class
-
-
-def read_devset(root: Path) -> tuple[list[Path], np.ndarray]:
-    """The development set's photos and labels: from manifest.csv where present, else the class folders."""
-    if not root.is_dir():
-        raise DataError(f"the development set {root} is not a folder; build it with scripts/build_devset.py.")
-    manifest = root / "manifest.csv"
-    if manifest.is_file():
-        with open(manifest, newline="", encoding="utf-8") as fh:
-            rows = [(root / r["file"], r["label"]) for r in csv.DictReader(fh)]
-    else:
-        rows = [(f, c) for c in CLASSES if (root / c).is_dir() for f in sorted((root / c).iterdir())]
-    if not rows:
-        raise DataError(f"{root} holds no photos in class folders ({', '.join(CLASSES)}).")
-    bad = sorted({c for _, c in rows if c not in CLASSES})
-    if bad:
-        raise DataError(f"{manifest}: unknown labels {', '.join(bad)}; expected FER2013's seven classes.")
-    return [p for p, _ in rows], np.array([CLASSES.index(c) for _, c in rows])
 
 
 class Bench:
