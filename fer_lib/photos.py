@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # the mirror image averaged in helps one model a little on the photos but not the ensemble (docs/DEVSET.md)
 DEFAULT_TTA = "none"
 CROP_MAX = 96  # an image this small (each side) is a cropped face, not a photo to search
-FIGURE_SIDE = 1600  # pixels: the most a figure shows of a photo a side (a 6.4-inch figure at 150 dpi is 960)
+FIGURE_SIDE = 960  # pixels: the most a figure shows of a photo a side (a 6.4-inch figure at 150 dpi is 960)
 
 
 def load_photo(image: Any) -> np.ndarray:
@@ -311,9 +311,11 @@ def explain_faces(
     if target is not None and target not in CLASSES:
         raise DataError(f"unknown target '{target}'; expected one of {', '.join(CLASSES)}.")
     targets = torch.tensor([CLASSES.index(target or f.expression) for f in faces])
-    maps = to_display(
-        attribute(net, to_float_images(np.stack([f.crop for f in faces]), device), targets.to(device), method)
-    )
+    # occlusion on one face: torch runs its forward passes in the time onnxruntime's copy of the model takes to
+    # make (3.1 s and 3.3 s for the ensemble), and without that copy's ~0.1 GB; from two faces on the copy pays
+    engine = "torch" if len(faces) == 1 else "auto"
+    faces_in = to_float_images(np.stack([f.crop for f in faces]), device)
+    maps = to_display(attribute(net, faces_in, targets.to(device), method, engine=engine))
     # np.zeros maps its pages only where a map is written: a 100-megapixel photo's canvas costs the
     # faces' squares, not 400 MB, as long as the figure reads it sparsely (explanation_figure)
     canvas = np.zeros(gray.shape, np.float32)
