@@ -311,8 +311,8 @@ def explain_faces(
     if target is not None and target not in CLASSES:
         raise DataError(f"unknown target '{target}'; expected one of {', '.join(CLASSES)}.")
     targets = torch.tensor([CLASSES.index(target or f.expression) for f in faces])
-    # occlusion on one face: torch runs its forward passes in the time onnxruntime's copy of the model takes to
-    # make (3.1 s and 3.3 s for the ensemble), and without that copy's ~0.1 GB; from two faces on the copy pays
+    # occlusion on one face: torch runs its forward passes in the time onnxruntime's copy of the model
+    # takes to make (3.1 s and 3.3 s for the ensemble), without that copy's ~0.1 GB; from two faces it pays
     engine = "torch" if len(faces) == 1 else "auto"
     faces_in = to_float_images(np.stack([f.crop for f in faces]), device)
     maps = to_display(attribute(net, faces_in, targets.to(device), method, engine=engine))
