@@ -130,6 +130,12 @@ class Bench:
             counts = np.bincount(data.split("Training").labels, minlength=len(CLASSES))
             self.prior = counts / counts.sum()
 
+    def add_model(self, name: str, model: torch.nn.Module) -> None:
+        """A model of the caller's (a study's run, say) measured under ``name`` like the shipped ones."""
+        if name in self._nets or name in ENSEMBLES:
+            raise ValueError(f"'{name}' is already a model of this benchmark")
+        self._nets[name] = model
+
     def net(self, name: str) -> torch.nn.Module:
         if name not in self._nets:
             self._nets[name] = load_model(name)[0]

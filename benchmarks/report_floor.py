@@ -1,21 +1,23 @@
 """The least time this CPU needs for the book's two heavy chapters, from the arithmetic they must do.
 
-Counts the forward passes that Q4 (saliency) and the results chapter cannot avoid with their statistics
-as they are (faces, methods, layers, steps and views read from the chapters' parameters and the library's
-defaults), turns them into multiply-adds with each model's own count, and divides by what this machine
-computes:
+Counts the forward passes that Q4 (saliency) and the test splits' measurement (intro and results share
+it) cannot avoid with their statistics as they are: faces, methods, steps and models read from the
+chapters' parameters cells (``book/*.ipynb``), layers and views from the library. The counts are turned
+into multiply-adds with each model's own count and divided by what this machine computes:
 
 - ``forward``: each model's fastest measured forward pass a face (torch or onnxruntime, batches of 512);
 - ``best rate``: every pass at the highest rate in multiply-adds a second measured here, by any model or by
   a large float32 matrix product (torch, all threads).
 
-Every count is a lower bound: a backward pass is counted as one forward pass (the gradient of the input
-alone; autograd also computes the weights'), Grad-CAM's as none, occlusion's patches and the deletion and
-insertion curves' end points shared wherever the pixels are the same. Nothing is timed but the two
-throughputs. What the chapters also do (drawing, the confusion matrices, Q5's responses, the photos) is
-left out, so the whole book needs more than the sum printed.
+The counts are meant as lower bounds: a backward pass to the input is counted as one forward pass (its
+multiply-adds are about the forward's), Grad-CAM's (to the last convolution) as none; one forward pass of
+the unchanged face serves every method of a face, and saliency and input x gradient share one gradient
+(guided Grad-CAM reuses Grad-CAM and guided backpropagation); the randomisation test's trained-model maps
+are the curves' maps of the same faces; the curves' end points (the face, the blurred face) are counted
+once a face. Only the two throughputs are timed. What the chapters also do (drawing, the confusion
+matrices, Q5's responses, the photos) is left out, so the whole book needs more than the sum printed.
 
-Usage: python benchmarks/report_floor.py [--threads N]
+Usage: [FER2013_CSV=...] python benchmarks/report_floor.py [--threads N]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import ast
 import inspect
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -32,12 +35,25 @@ import torch
 from torch import nn
 
 from fer_lib import attribution as A
+from fer_lib.evaluate import tta_views
 from fer_lib.pretrained import load_model, shipped_names
 from fer_lib.runtime import inference_forward
+from fer_report.q4_saliency import MODELS as Q4_MODELS
+from fer_report.q4_saliency import method_names
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_FACES = {"PublicTest": 3589, "PrivateTest": 3589}
-TTA_VIEWS = 10  # measure's plain, flip and ten-crop share ten views a face (fer_lib.evaluate.measure)
+FER2013_TEST_FACES = 3589 + 3589  # PublicTest and PrivateTest as FER2013 publishes them
+
+
+def test_faces() -> int:
+    """The test splits' faces: counted in $FER2013_CSV where it is set, else FER2013's published sizes."""
+    csv = os.environ.get("FER2013_CSV")
+    if not csv:
+        return FER2013_TEST_FACES
+    from fer_lib.data import load_fer2013
+
+    data = load_fer2013(csv)
+    return sum(len(data.split(s)) for s in ("PublicTest", "PrivateTest"))
 
 
 def notebook_parameters(chapter: str) -> dict:
@@ -70,37 +86,40 @@ def macs(model: nn.Module) -> int:
     return total[0]
 
 
-def passes_per_face(ig_steps: int, smooth_samples: int) -> dict[str, int]:
-    """Forward-pass equivalents of one face's map, per method (a backward pass counted as one forward)."""
+def passes_per_face(methods: list[str], ig_steps: int, smooth_samples: int) -> int:
+    """Forward-pass equivalents of one face's maps by ``methods``, shared work counted once (see above)."""
     defaults = inspect.signature(A.attribute).parameters
     window, stride = defaults["occlusion_window"].default, defaults["occlusion_stride"].default
-    spots = (math.ceil((48 - window) / stride) + 1) ** 2
-    return {
-        "saliency": 2,
-        "input_x_gradient": 2,
+    own = {  # beyond the one forward pass of the unchanged face that every method starts from
+        "saliency": 1,  # the input's gradient, which input x gradient multiplies by the input
+        "input_x_gradient": 0 if "saliency" in methods else 1,
         "integrated_gradients": 2 * ig_steps,
         "smoothgrad": 2 * smooth_samples,
-        "guided_backprop": 2,
-        "gradcam": 1,
-        "guided_gradcam": 3,
-        "occlusion": spots + 1,
+        "guided_backprop": 1,
+        "gradcam": 0,
+        "guided_gradcam": 0 if "guided_backprop" in methods else 1,
+        "occlusion": (math.ceil((48 - window) / stride) + 1) ** 2,
     }
+    unknown = set(methods) - set(own)
+    if unknown:
+        raise SystemExit(f"report_floor.py does not know the cost of {', '.join(sorted(unknown))}")
+    return 1 + sum(own[m] for m in methods)
 
 
 def q4_passes(model: nn.Module, p: dict) -> dict[str, int]:
     """Q4's forward passes for one model, by step."""
-    per = passes_per_face(p["ig_steps"], p["smooth_samples"])
-    methods = list(per) if p["methods"] == "all" else [m.strip() for m in p["methods"].split(",")]
-    one_face = sum(per[m] for m in methods)
+    methods = method_names(p["methods"])
+    one_face = passes_per_face(methods, p["ig_steps"], p["smooth_samples"])
     layers = len(A.parameter_layers(model))
     steps = inspect.signature(A.deletion_insertion).parameters["steps"].default
     orders = len(methods) + 1  # each method's pixel order and a random one
-    # per order, deletion and insertion each take steps + 1 points; the original face and the blurred one are
-    # the same in every order
+    # per order, deletion and insertion each take steps + 1 points; the face and the blurred face are the
+    # same in every order
     curve_points = orders * (2 * (steps + 1) - 4) + 2
+    shared = min(p["random_faces"], p["eval_faces"])  # both take the first PrivateTest faces
     return {
         "maps for the figures": p["per_class"] * 7 * one_face,
-        "randomisation test": p["random_faces"] * (1 + layers) * one_face,
+        "randomisation test": (p["random_faces"] * (1 + layers) - shared) * one_face,
         "maps for the curves": p["eval_faces"] * one_face,
         "deletion and insertion curves": p["eval_faces"] * curve_points,
     }
@@ -142,8 +161,10 @@ def main() -> int:
     torch.set_num_threads(a.threads)
     gemm = gemm_flops()
     print(f"{a.threads} threads; float32 matrix product: {gemm / 1e9:.0f} GFLOP/s")
-    q4 = notebook_parameters("q4_saliency")
-    names = [n for n in ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg") if n in shipped_names()]
+    q4, results = notebook_parameters("q4_saliency"), notebook_parameters("results")
+    views = len(tta_views(torch.zeros(1, 1, 48, 48), "tencrop"))  # measure's three modes share these
+    names = [n for n in results["models"] if n in shipped_names()]
+    faces = test_faces()
     rows, rates = [], [gemm]
     for name in names:
         model = load_model(name)[0]
@@ -153,8 +174,8 @@ def main() -> int:
             f"{name}: {m / 1e6:.1f} M multiply-adds a face; fastest forward {sec * 1e3:.3f} ms a face "
             f"({rates[-1] / 1e9:.0f} GFLOP/s)"
         )
-        steps = {"results: both test splits, ten views": sum(TEST_FACES.values()) * TTA_VIEWS}
-        if name in ("report_cnn", "simple_cnn"):
+        steps = {"test splits (intro, results): ten views": faces * views}
+        if name in Q4_MODELS:
             steps |= {f"Q4: {k}": v for k, v in q4_passes(model, q4).items()}
         rows += [(name, step, passes, m, sec) for step, passes in steps.items()]
     best = max(rates)

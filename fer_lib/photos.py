@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 # the mirror image averaged in helps one model a little on the photos but not the ensemble (docs/DEVSET.md)
 DEFAULT_TTA = "none"
 CROP_MAX = 96  # an image this small (each side) is a cropped face, not a photo to search
-FIGURE_SIDE = 960  # pixels: the most a figure shows of a photo a side (a 6.4-inch figure at 150 dpi is 960)
+# a 6.4-inch figure saved at 150 dpi is 960 pixels wide: a photo sampled more finely would not show it
+FIGURE_SIDE = 960  # pixels: the most a figure samples of a photo along the view's longer side
 
 
 def load_photo(image: Any) -> np.ndarray:
@@ -311,8 +312,8 @@ def explain_faces(
     if target is not None and target not in CLASSES:
         raise DataError(f"unknown target '{target}'; expected one of {', '.join(CLASSES)}.")
     targets = torch.tensor([CLASSES.index(target or f.expression) for f in faces])
-    # occlusion on one face: torch runs its forward passes in the time onnxruntime's copy of the model
-    # takes to make (3.1 s and 3.3 s for the ensemble), without that copy's ~0.1 GB; from two faces it pays
+    # occlusion of one face by the ensemble: torch 3.0 s, onnxruntime 3.2 s with the making of its copy of the
+    # model (~0.1 GB more); two faces: 4.6 s and 3.7 s, three: 7.2 s and 4.9 s
     engine = "torch" if len(faces) == 1 else "auto"
     faces_in = to_float_images(np.stack([f.crop for f in faces]), device)
     maps = to_display(attribute(net, faces_in, targets.to(device), method, engine=engine))

@@ -11,9 +11,13 @@ killed run resumes (``--resume``) to the same weights.
 (``docs/DEVSET.md``, faces found and levelled as ``read_expressions`` does) and on PublicTest, alone and
 as the ensemble member it would replace. The epoch is chosen on PublicTest, as every shipped model's.
 
+The run's recipe (its checkpoint and record) does not name ``photo_like``: resume it with this script,
+not with ``fer-lib train --resume``, which would go on without it.
+
 Usage:
     FER2013_CSV=... python scripts/photo_training_study.py train OUT [--epochs 8] [--resume] [--force]
-    FER2013_CSV=... FER_DEVSET=... python scripts/photo_training_study.py compare OUT [--cache C] [--json J]
+    FER2013_CSV=... FER_DEVSET=... python scripts/photo_training_study.py compare OUT [--cache C] \
+        [--json J [--force]]
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from fer_lib import train as trainer
+from fer_lib.checks import output_file
 from fer_lib.data import load_fer2013
+from fer_lib.errors import FerError
+from fer_lib.files import write_text
 from fer_lib.pretrained import load_model, pretrained_info, training_models
 from fer_lib.recipe import TrainConfig
 
@@ -110,8 +117,20 @@ def config(epochs: int) -> TrainConfig:
     )
 
 
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        what = (
+            "the FER2013 CSV (see README)"
+            if name == "FER2013_CSV"
+            else "the development set (docs/DEVSET.md)"
+        )
+        raise SystemExit(f"{name} is not set: point it at {what}.")
+    return value
+
+
 def run_training(out: Path, epochs: int, resume: bool, force: bool) -> None:
-    data = load_fer2013(os.environ["FER2013_CSV"])
+    data = load_fer2013(_env("FER2013_CSV"))
     cfg = config(epochs)
     init, teacher = training_models(cfg, data)
     with photo_augmentation():
@@ -120,15 +139,17 @@ def run_training(out: Path, epochs: int, resume: bool, force: bool) -> None:
     print(f"{out}: best PublicTest {best['val_acc']:.4f} at epoch {best['epoch']} of {len(hist)}")
 
 
-def compare(out: Path, cache: Path | None, json_out: Path | None) -> dict:
+def compare(out: Path, cache: Path | None, json_out: Path | None, force: bool = False) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_photos import ENSEMBLE_WEIGHTS, Bench, predictions, score
 
     from fer_report.devset import read_devset
 
-    paths, labels = read_devset(Path(os.environ["FER_DEVSET"]))
-    b = Bench(paths, labels, os.environ["FER2013_CSV"], cache)
-    b._nets["tuned"] = load_model(out)[0]
+    if json_out is not None:
+        output_file(json_out, (".json",), "--json", force=force)  # refused before the work, not after it
+    paths, labels = read_devset(Path(_env("FER_DEVSET")))
+    b = Bench(paths, labels, _env("FER2013_CSV"), cache)
+    b.add_model("tuned", load_model(out)[0])
     rows = {}
     for name in (BASE, "tuned"):
         rows[name] = {s: b.raw("level", name, s) for s in ("dev", "PublicTest")}
@@ -155,7 +176,7 @@ def compare(out: Path, cache: Path | None, json_out: Path | None) -> dict:
         )
         print("    dev recall " + " ".join(f"{c} {r:.2f}" for c, r in dev["recall"].items()))
     if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=1, default=float))
+        write_text(json_out, json.dumps(result, indent=1, default=float))
     return result
 
 
@@ -170,13 +191,18 @@ def main() -> int:
     c = sub.add_parser("compare")
     c.add_argument("out", type=Path)
     c.add_argument("--cache", type=Path)
-    c.add_argument("--json", type=Path)
+    c.add_argument("--json", type=Path, help="also write every number to this file")
+    c.add_argument("--force", action="store_true", help="replace the --json file if it exists")
     a = ap.parse_args()
     np.seterr(all="ignore")
-    if a.cmd == "train":
-        run_training(a.out, a.epochs, a.resume, a.force)
-    else:
-        compare(a.out, a.cache, a.json)
+    try:
+        if a.cmd == "train":
+            run_training(a.out, a.epochs, a.resume, a.force)
+        else:
+            compare(a.out, a.cache, a.json, a.force)
+    except FerError as e:
+        print(f"photo_training_study.py: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -48,10 +48,12 @@ def test_the_blur_smooths_each_face_by_its_own_sigma():
 def test_the_trainers_augmentation_is_wrapped_only_inside_the_block():
     plain = trainer.augment
     cfg = TrainConfig(flip=True, shift=0, rotate=0, scale=0)
+    before, before_flips = plain(_faces(), cfg, torch.Generator().manual_seed(0), return_flips=True)
     with study.photo_augmentation():
         assert trainer.augment is not plain
         out, flips = trainer.augment(_faces(), cfg, torch.Generator().manual_seed(0), return_flips=True)
-        assert out.shape == (16, 1, 48, 48) and flips is not None
+    assert out.shape == (16, 1, 48, 48) and torch.equal(flips, before_flips)  # the same flips, then more
+    assert (out - before).abs().mean() > 0.01
     assert trainer.augment is plain
     with pytest.raises(RuntimeError), study.photo_augmentation():
         raise RuntimeError("a run that fails")

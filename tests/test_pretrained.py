@@ -13,7 +13,7 @@ from fer_lib.pretrained import PRETRAINED_DIR, load_model, pretrained_info
 from fer_lib.ship import export_pretrained
 from fer_lib.synthetic import synthetic_fer
 
-from .conftest import run_cli
+from .conftest import REPO, run_cli
 
 SHIPPED = sorted(p.stem for p in PRETRAINED_DIR.glob("*.json"))
 
@@ -626,7 +626,15 @@ def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the
 
 
 @pytest.mark.parametrize(
-    "path", sorted((PRETRAINED_DIR / "experiments").glob("*.json")), ids=lambda p: p.stem
+    "path",
+    # the package's records, and the studies' (docs/studies: runs that were not candidates for shipping)
+    sorted(
+        [
+            *(PRETRAINED_DIR / "experiments").glob("*.json"),
+            *(REPO / "docs/studies/experiments").glob("*.json"),
+        ]
+    ),
+    ids=lambda p: p.stem,
 )
 def test_recorded_experiments_are_whole_and_on_the_shipped_data(path):
     """Each committed record's best is its history's best, on the data the shipped models were trained on."""
