@@ -135,12 +135,24 @@ def _env(name: str) -> str:
     return value
 
 
-def run_training(out: Path, model: str, epochs: int, resume: bool, force: bool) -> None:
+def run_training(
+    out: Path,
+    model: str,
+    epochs: int,
+    resume: bool,
+    force: bool,
+    control: bool = False,
+    stop_after: int | None = None,
+) -> None:
+    """Fine-tune ``model`` into ``out``; ``control`` leaves ``photo_like`` out (the same fine-tune otherwise,
+    to tell the augmentation's share from the fine-tune's); ``stop_after`` ends after that many epochs."""
     data = load_fer2013(_env("FER2013_CSV"))
     cfg = config(model, epochs)
     init, teacher = training_models(cfg, data)
-    with photo_augmentation():
-        hist = trainer.train(cfg, data, out, resume=resume, force=force, init=init, teacher=teacher)
+    with contextlib.nullcontext() if control else photo_augmentation():
+        hist = trainer.train(
+            cfg, data, out, resume=resume, force=force, init=init, teacher=teacher, stop_after=stop_after
+        )
     best = max(hist, key=lambda h: h["val_acc"])
     print(f"{out}: best PublicTest {best['val_acc']:.4f} at epoch {best['epoch']} of {len(hist)}")
 
@@ -197,6 +209,8 @@ def main() -> int:
         "--model", choices=sorted(FINE_TUNES), default="report_cnn", help="the shipped model to tune"
     )
     t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--control", action="store_true", help="the same fine-tune without photo_like")
+    t.add_argument("--stop-after", type=int, default=None, help="end after this many epochs (resumable)")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--force", action="store_true")
     c = sub.add_parser("compare")
@@ -208,7 +222,7 @@ def main() -> int:
     np.seterr(all="ignore")
     try:
         if a.cmd == "train":
-            run_training(a.out, a.model, a.epochs, a.resume, a.force)
+            run_training(a.out, a.model, a.epochs, a.resume, a.force, a.control, a.stop_after)
         else:
             compare(a.out, a.cache, a.json, a.force)
     except FerError as e:
