@@ -159,7 +159,7 @@ def run_training(
 
 def compare(out: Path, cache: Path | None, json_out: Path | None, force: bool = False) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from bench_photos import ENSEMBLE_WEIGHTS, Bench, predictions, score
+    from bench_photos import ENSEMBLE, Bench, predictions, score
 
     from fer_report.devset import read_devset
 
@@ -173,13 +173,12 @@ def compare(out: Path, cache: Path | None, json_out: Path | None, force: bool = 
     rows = {}
     for name in (base, "tuned"):
         rows[name] = {s: b.raw("level", name, s) for s in ("dev", "PublicTest")}
-    for name, swap in (("ensemble", base), ("ensemble, tuned member", "tuned")):
-        members = [swap if m == base else m for m in b.models]
-        w = [ENSEMBLE_WEIGHTS[m] for m in b.models]
-        rows[name] = {
-            s: sum(wi * b.raw("level", m, s) for wi, m in zip(w, members)) / sum(w)
-            for s in ("dev", "PublicTest")
-        }
+    rows["ensemble"] = {s: b.raw("level", ENSEMBLE, s) for s in ("dev", "PublicTest")}
+    w = b.weights(ENSEMBLE)  # the library's weights; the tuned model takes its origin's
+    rows["ensemble, tuned member"] = {
+        s: sum(w[m] * b.raw("level", "tuned" if m == base else m, s) for m in b.models)
+        for s in ("dev", "PublicTest")
+    }
     result = {}
     against = {"tuned": base, "ensemble, tuned member": "ensemble"}  # the model each one would replace
     for name, probs in rows.items():
