@@ -66,7 +66,11 @@ from fer_lib.evaluate import predict_logits_tta
 from fer_lib.faces import crop_face, detect_faces, find_faces, to_gray
 from fer_lib.photos import CROP_MAX, prior_corrected, read_expressions, whole_image_face
 from fer_lib.pretrained import DEFAULT_MODEL, ENSEMBLE_WEIGHTS, PRIOR_ALPHA, load_model, shipped_names
-from fer_report.devset import read_devset  # the photos chapter reads the set the same way
+from fer_report.devset import (
+    predictions,
+    read_devset,
+    score,
+)  # as the photos chapter reads and scores  # as the photos chapter reads and scores the set
 
 BEFORE_MODEL = "report_cnn"  # the default model before the default was chosen on these photos
 # the library's ensemble (fer_lib.pretrained.ENSEMBLE_WEIGHTS: equal weights), and one weighted by the grid
@@ -104,7 +108,6 @@ def _light() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
 
 LIGHT = _light()  # the photometric steps, applied to every crop (the photos' and PublicTest's alike)
 ALPHAS = np.round(np.arange(0.0, 2.0001, 0.05), 2)  # the powers of the class prior tried on PublicTest
-NO_FACE = len(CLASSES)  # the prediction of a photo without a face: wrong for every class
 
 
 class Bench:
@@ -303,44 +306,6 @@ DEFAULT = ("+ level", DEFAULT_MODEL)  # what read_expressions does with no optio
 
 
 # --------------------------------------------------------------------------- scores
-
-
-def predictions(probs: np.ndarray) -> np.ndarray:
-    """The class said for each photo, ``NO_FACE`` where its row is NaN."""
-    found = ~np.isnan(probs).any(1)
-    preds = np.full(len(probs), NO_FACE)
-    preds[found] = probs[found].argmax(1)
-    return preds
-
-
-def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict:
-    """Accuracy, balanced accuracy, per-class recall, the most-said class and the largest confusions; a NaN
-    row (no face) is a wrong answer."""
-    preds = predictions(probs)
-    found = preds != NO_FACE
-    cm = np.zeros((len(CLASSES), len(CLASSES) + 1), int)
-    np.add.at(cm, (labels, preds), 1)
-    support = cm.sum(1)
-    recall = np.divide(np.diag(cm[:, : len(CLASSES)]), support, out=np.zeros(len(CLASSES)), where=support > 0)
-    said = np.bincount(preds, minlength=len(CLASSES) + 1)[: len(CLASSES)]
-    off = cm[:, : len(CLASSES)].copy()
-    np.fill_diagonal(off, 0)
-    order = np.argsort(off, axis=None, kind="stable")[::-1][:top]
-    confusions = [
-        (CLASSES[t], CLASSES[p], int(off[t, p]), float(off[t, p] / support[t]))
-        for t, p in (divmod(int(i), len(CLASSES)) for i in order)
-        if off[t, p] > 0
-    ]
-    return {
-        "n": int(len(labels)),
-        "no_face": int((~found).sum()),
-        "accuracy": float((preds == labels).mean()),
-        "balanced_accuracy": float(recall[support > 0].mean()),
-        "recall": {c: float(r) for c, r in zip(CLASSES, recall)},
-        "most_said": CLASSES[int(said.argmax())],
-        "most_said_share": float(said.max() / len(labels)),
-        "confusions": confusions,
-    }
 
 
 def check_read_expressions(b: Bench, k: int = 5) -> float:
