@@ -71,15 +71,15 @@ def _summary(a: argparse.Namespace) -> int:
 
 def _models(a: argparse.Namespace) -> int:
     from .models import REGISTRY
-    from .pretrained import pretrained_info
+    from .pretrained import describe, pretrained_info, shipped_names
 
     rows = []
-    for name, spec in sorted(REGISTRY.items()):
+    for name in sorted(REGISTRY) + [n for n in shipped_names() if n not in REGISTRY]:
         info = pretrained_info(name)
         rows.append(
             {
                 "name": name,
-                "description": spec.description,
+                "description": describe(name),
                 "pretrained": info is not None,
                 "metrics": (info or {}).get("metrics"),
                 "seeds": (info or {}).get("seeds"),
@@ -95,20 +95,20 @@ def _models(a: argparse.Namespace) -> int:
         return 0
     for r in rows:
         shipped = "pretrained weights ship" if r["pretrained"] else "no pretrained weights"
-        print(f"{r['name']:<14} {r['description']} [{shipped}]")
+        print(f"{r['name']:<16} {r['description']} [{shipped}]")
         if r["model_kwargs"]:
             print(
-                f"{'':<14}   the weights are of the model built with "
+                f"{'':<16}   the weights are of the model built with "
                 + ", ".join(f"{k}={v!r}" for k, v in r["model_kwargs"].items())
             )
         for split, m in (r["metrics"] or {}).items():
             print(
-                f"{'':<14}   {split}: "
+                f"{'':<16}   {split}: "
                 + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
             )
         if r["seed_summary"]:
             print(
-                f"{'':<14}   over {r['seeds']} seeds (mean ± sd): "
+                f"{'':<16}   over {r['seeds']} seeds (mean ± sd): "
                 + ", ".join(
                     f"{k} {v['mean']:.4f} ± {v['sd']:.4f}"
                     for k, v in r["seed_summary"].items()
@@ -117,9 +117,9 @@ def _models(a: argparse.Namespace) -> int:
                 + (" (the weights as trained)" if r["batchnorm_recomputed"] else "")
             )
         elif r["pretrained"]:
-            print(f"{'':<14}   one seed: no spread measured")
+            print(f"{'':<16}   one seed: no spread measured")
         if r["batchnorm_recomputed"]:
-            print(f"{'':<14}   BatchNorm statistics recomputed on Training after the epoch was chosen")
+            print(f"{'':<16}   BatchNorm statistics recomputed on Training after the epoch was chosen")
     from .pretrained import DEFAULT_MODEL, ENSEMBLE_WEIGHTS, PRIOR_ALPHA
 
     print(

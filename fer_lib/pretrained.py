@@ -108,12 +108,41 @@ def run_fields(run: str, meta: dict) -> dict:
 
 
 def shipped_names() -> list[str]:
-    """The registered models whose weights ship in the package."""
-    return [n for n in sorted(REGISTRY) if pretrained_info(n) is not None]
+    """The names of the weights that ship in the package (a card and its weights), sorted: a registered
+    model's name, or a fine-tune's (``fine_tuned_from``)."""
+    names = {p.stem for p in PRETRAINED_DIR.glob("*.json")}
+    return sorted(n for n in names if pretrained_info(n) is not None)
+
+
+def fine_tuned_from(name: str) -> str | None:
+    """The shipped model that the shipped weights ``name`` were fine-tuned from (their recipe's ``init``),
+    or None for weights trained from scratch."""
+    card = pretrained_info(name)
+    return (card or {}).get("config", {}).get("init")
+
+
+def describe(name: str) -> str:
+    """One line on shipped weights or a registered model: the registry's description, or for a fine-tune
+    what it started from and how it was tuned (read from its card)."""
+    if name in REGISTRY:
+        return REGISTRY[name].description
+    card = pretrained_info(name)
+    if card is None:
+        raise ConfigError(f"no registered model or shipped weights named '{name}'.")
+    cfg = card["config"]
+    photo = " on faces made photo-like (a brightness curve, blur or sharpening, noise)"
+    how = photo if cfg.get("photo") else ""
+    return (
+        f"{cfg.get('init') or card['model']} fine-tuned{how}: epoch {card['best_epoch']} of "
+        f"{card['epochs']}, chosen on PublicTest"
+    )
 
 
 def pretrained_info(name: str) -> dict | None:
-    """The shipped card (metrics, history, data hash) of ``name``, or None when no weights ship."""
+    """The shipped card (metrics, history, data hash) of ``name``, or None when no weights ship (or the name
+    is not a plain file name: never a path out of the package's folder)."""
+    if not name or Path(name).name != name or name.startswith("."):
+        return None
     card = PRETRAINED_DIR / f"{name}.json"
     if not (card.exists() and (PRETRAINED_DIR / f"{name}.pt").exists()):
         return None
@@ -179,7 +208,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     if p.suffix == ".pt" or p.exists():
         return load_checkpoint(p, device=device)
     name = str(name_or_path)
-    if name in REGISTRY:
+    if pretrained_info(name) is not None or name in REGISTRY:
         if pretrained_info(name) is None:
             raise ConfigError(
                 f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the "

@@ -108,6 +108,13 @@ class TrainConfig:
     erase: float = option(
         0.0, "random erasing probability", check=_number(0, 1, hint="a probability"), type=float, metavar="P"
     )
+    photo: bool = option(
+        False,
+        "photo-like changes after the others: a gamma curve, blur or sharpening, sensor noise "
+        "(fer_lib.train.photo_like)",
+        flag="--photo",
+        action="store_true",
+    )
     init: str | None = option(
         None,
         "start from these weights instead of random ones (a pretrained name or a checkpoint)",

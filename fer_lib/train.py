@@ -510,7 +510,46 @@ def augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *, return_fli
         on = torch.rand(b, generator=g, device=dev) < cfg.erase
         fill = torch.rand(b, generator=g, device=dev)
         x = torch.where((box & on[:, None, None])[:, None], fill[:, None, None, None], x)
+    if cfg.photo:
+        x = photo_like(x, g)
     return (x, flip) if return_flips else x
+
+
+# what photos bring that FER2013's faces rarely have (``cfg.photo``); the ranges of the fine-tune that
+# reads real photos better (docs/DEVSET.md, "Training aimed at photos")
+PHOTO_GAMMA = 1.6  # brightness curve: gamma drawn log-uniformly in [1/PHOTO_GAMMA, PHOTO_GAMMA]
+PHOTO_BLUR = (0.2, 0.8)  # gaussian blur sigma (pixels), for half the faces
+PHOTO_SHARPEN = 0.8  # unsharp-mask amount (up to), for the other half
+PHOTO_NOISE = 0.02  # sensor noise: gaussian, sd drawn in [0, PHOTO_NOISE] of the full range
+
+
+def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Each face blurred by its own sigma (a 5x5 separable kernel a face)."""
+    r = torch.arange(-2, 3, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(r[None] ** 2) / (2 * sigma[:, None].clamp_min(1e-3) ** 2))
+    k = k / k.sum(1, keepdim=True)
+    b = len(x)
+    pad = F.pad(x.transpose(0, 1), (2, 2, 2, 2), mode="replicate")  # (1, B, H+4, W+4): faces as channels
+    rows = F.conv2d(pad, k.view(b, 1, 1, 5), groups=b)
+    return F.conv2d(rows, k.view(b, 1, 5, 1), groups=b).transpose(0, 1)
+
+
+def photo_like(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Faces in [0, 1] given what photos bring: a gamma curve, then blur or sharpening, then noise."""
+    b, dev = len(x), x.device
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(b, generator=g, device=dev)
+
+    gamma = torch.exp(u(-math.log(PHOTO_GAMMA), math.log(PHOTO_GAMMA)))
+    x = x.clamp(0, 1) ** gamma[:, None, None, None]
+    blurred = _blur(x, u(*PHOTO_BLUR))
+    soft = _blur(x, torch.full((b,), 1.0, device=dev))
+    sharp = (x + u(0, PHOTO_SHARPEN)[:, None, None, None] * (x - soft)).clamp(0, 1)
+    pick = (torch.rand(b, generator=g, device=dev) < 0.5)[:, None, None, None]
+    x = torch.where(pick, blurred, sharp)
+    noise = torch.randn(x.shape, generator=g, device=dev) * u(0, PHOTO_NOISE)[:, None, None, None]
+    return (x + noise).clamp(0, 1)
 
 
 def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

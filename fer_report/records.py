@@ -111,12 +111,11 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
     Run folders are local state (``runs/`` is not in the repository), so a fresh checkout has none;
     the cards carry what the book's numbers rest on. ``minutes`` is known for the shipped run only.
     """
-    from fer_lib.models import REGISTRY
-    from fer_lib.pretrained import pretrained_info
+    from fer_lib.pretrained import pretrained_info, shipped_names
     from fer_lib.ship import card_row
 
     rows = []
-    for name in models or sorted(REGISTRY):
+    for name in models or shipped_names():
         card = pretrained_info(name)
         if card is None:
             continue

@@ -763,3 +763,34 @@ def test_shipped_numbers_are_those_of_the_stored_predictions_and_the_weights(nam
 @pytest.mark.realdata
 def test_a_shipped_card_with_a_number_or_a_prediction_edited_fails_the_check(real_data):
     _check_catches_edits(pretrained_info("report_cnn"), load_model("report_cnn")[0], real_data)
+
+
+def test_a_fine_tune_ships_under_its_own_name_beside_its_origin(toy_run, synth, tmp_path, monkeypatch):
+    """Weights fine-tuned from a shipped model ship under a name that is no registered architecture: listed,
+    loaded by name, described from their card; a name with folder parts is never looked up."""
+    from fer_lib import pretrained
+    from fer_lib.train import TrainConfig, train
+
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    export_pretrained(toy_run, synth, dest=tmp_path)  # the origin, as report_cnn
+    cfg = TrainConfig(epochs=2, batch_size=64, progress=False, init=str(toy_run / "best.pt"), photo=True)
+    tuned_run = tmp_path / "runs" / "rc_photo"
+    train(cfg, synth, tuned_run, init=load_model(toy_run / "best.pt")[0])
+    card = export_pretrained(tuned_run, synth, name="report_cnn_photo", dest=tmp_path)
+    assert pretrained.shipped_names() == ["report_cnn", "report_cnn_photo"]
+    model, meta = pretrained.load_model("report_cnn_photo")
+    assert meta["card"]["model"] == "report_cnn" and meta["card"]["config"]["photo"] is True
+    assert measure(model, synth) == card["metrics"]
+    assert pretrained.fine_tuned_from("report_cnn_photo") == str(toy_run / "best.pt")
+    assert pretrained.fine_tuned_from("report_cnn") is None
+    said = pretrained.describe("report_cnn_photo")
+    assert (
+        "fine-tuned on faces made photo-like" in said and f"of {card['epochs']}, chosen on PublicTest" in said
+    )
+    assert pretrained.describe("report_cnn") == pretrained.REGISTRY["report_cnn"].description
+    for bad in ("../report_cnn_photo", "runs/../report_cnn_photo", ".report_cnn_photo"):
+        assert pretrained.pretrained_info(bad) is None
+    with pytest.raises(ConfigError, match="neither a checkpoint file nor a pretrained model"):
+        pretrained.load_model("nothing_shipped")
+    with pytest.raises(ConfigError, match="no registered model or shipped weights"):
+        pretrained.describe("nothing_shipped")
