@@ -41,6 +41,7 @@ def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
             (c.get("scale"), f"scaling ±{100 * c.get('scale', 0):g}%"),
             (c.get("erase"), f"random erasing (p = {c.get('erase'):g})"),
             (c.get("mixup"), f"mixup (α = {c.get('mixup', 0):g})"),
+            (c.get("photo"), "photo-like brightness, blur or sharpening and noise"),
         )
         if on
     ]

@@ -312,6 +312,10 @@ def test_describe_recipe_says_when_a_run_stopped_early():
     assert "SGD (Nesterov momentum 0.9)" in text and "one-cycle learning rate peaking at 0.05" in text
     assert "weight decay 0.0005" in text and "label smoothing 0.1" in text
     assert "random erasing (p = 0.25)" in text and "shifts" not in text
+    assert "photo-like" not in text
+    assert "photo-like brightness, blur or sharpening and noise" in book_recipes.describe_recipe(
+        cfg | {"photo": True}
+    )
     assert "30 epochs" in book_recipes.describe_recipe(
         cfg, epochs_run=30
     ) and "stopped" not in book_recipes.describe_recipe(cfg)
