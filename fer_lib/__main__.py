@@ -123,13 +123,13 @@ def _models(a: argparse.Namespace) -> int:
     from .pretrained import DEFAULT_MODEL, ENSEMBLE_WEIGHTS, PRIOR_ALPHA
 
     print(
-        f"\nthe default for photos (predict, read_expressions): {DEFAULT_MODEL}, the shipped models' softmax "
+        f"\nthe default for photos (predict, read_expressions): {DEFAULT_MODEL}, shipped models' softmax "
         "averaged ("
         + ", ".join(f"{n} {w:g}" for n, w in ENSEMBLE_WEIGHTS.items() if w)
         + "): the best balanced accuracy on a development set of real web photos among the single models "
         "and ensembles, with and without flip TTA, that keep PrivateTest at least as high as report_cnn "
         "(docs/DEVSET.md); FER2013's class prior divided out to the power "
-        f"{PRIOR_ALPHA:g} (--prior), since the power PublicTest chooses, 0.95, reads those photos worse"
+        f"{PRIOR_ALPHA:g} (--prior), since the power PublicTest chooses, 1.05, reads those photos worse"
     )
     return 0
 

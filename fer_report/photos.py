@@ -208,7 +208,9 @@ CHAPTER = "photos"
 # shipped models, the library's default); the PrivateTest sentences are about real FER2013 only.
 WRITTEN = {
     "method": "occlusion",  # the attribution method the page uses, Q4's recommendation
-    "default": "ensemble",  # read_expressions' default model, described as the four models' ensemble
+    "default": "ensemble",  # read_expressions' default model, an equal-weight ensemble of these:
+    "members": ("fer_vgg", "fer_vgg_s_photo", "report_cnn", "simple_cnn"),
+    "tuned_member": ("fer_vgg_s_photo", "fer_vgg_s"),  # the member fine-tuned for photos, and its origin
     "portrait": "happy",  # every shipped model reads the portrait's face as happy
     "dev_best": "happy",  # the highest recall on the development set
     "dev_worst": "disgust",  # the lowest
@@ -305,6 +307,29 @@ def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) ->
         )
 
 
+def check_members(said: dict = WRITTEN) -> None:
+    """Hold the text's account of the default ensemble: its members, with equal weights, one of them the
+    fine-tune of another shipped model that the text names."""
+    from fer_lib.pretrained import ENSEMBLE_WEIGHTS, fine_tuned_from
+
+    from .claims import hold
+
+    weights = {n: w for n, w in ENSEMBLE_WEIGHTS.items() if w > 0}
+    hold(
+        sorted(weights) == sorted(said["members"]) and len(set(weights.values())) == 1,
+        CHAPTER,
+        f"the default weighs {', '.join(said['members'])} equally",
+        f"{weights}",
+    )
+    tuned, origin = said["tuned_member"]
+    hold(
+        fine_tuned_from(tuned) == origin,
+        CHAPTER,
+        f"{tuned} is {origin} fine-tuned",
+        f"{tuned} starts from {fine_tuned_from(tuned)}",
+    )
+
+
 def check_privatetest(results: dict[str, dict], counts: dict[str, int], said: dict = WRITTEN) -> None:
     """Hold the text's sentences about PrivateTest: each model's lowest and highest recall, and that the
     lowest class has about as many Training faces as angry (within a tenth)."""
@@ -371,6 +396,7 @@ def chapter_values(
     the portrait's reading and the method always, the development set's where it was measured, and
     PrivateTest's where ``checked`` (the data is the real FER2013, ``fer_report.claims.apply_to``)."""
     check_method(method)
+    check_members()
     check_portrait(reading)
     accuracies = [r["accuracy"] for r in results.values()]
     if dev is not None:

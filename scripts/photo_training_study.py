@@ -1,11 +1,11 @@
 """Does training aimed at photos help the shipped models read real photos?
 
-A shipped model (report_cnn, or fer_vgg_s with ``--model``) is fine-tuned from its weights on FER2013
-Training with shifts, turns and scaling (report_cnn's recipe left them out) and the trainer's photo-like
-changes (``TrainConfig.photo``, ``fer_lib.train.photo_like``: a gamma curve, blur or sharpening, sensor
-noise), which real photos bring and FER2013's faces rarely have; ``--control`` runs the same fine-tune
-without them. The recipe is ``FINE_TUNES``; the trainer is ``fer_lib.train.train``, so a killed run
-resumes (``--resume``, or ``fer-lib train --resume``) to the same weights.
+A shipped model (report_cnn, or fer_vgg_s or simple_cnn with ``--model``) is fine-tuned from its
+weights on FER2013 Training with shifts, turns and scaling (report_cnn's recipe left them out) and the
+trainer's photo-like changes (``TrainConfig.photo``, ``fer_lib.train.photo_like``: a gamma curve, blur or
+sharpening, sensor noise), which real photos bring and FER2013's faces rarely have; ``--control`` runs
+the same fine-tune without them. The recipe is ``FINE_TUNES``; the trainer is ``fer_lib.train.train``,
+so a killed run resumes (``--resume``, or ``fer-lib train --resume``) to the same weights.
 
 ``compare`` then sets the fine-tuned model beside the shipped one on the development set
 (``docs/DEVSET.md``, faces found and levelled as ``read_expressions`` does) and on PublicTest, alone and
@@ -37,11 +37,12 @@ from fer_lib.pretrained import load_model, pretrained_info, training_models
 from fer_lib.recipe import TrainConfig
 
 # what a fine-tune changes of each shipped model's own recipe: report_cnn (the cheapest to train on a CPU,
-# 36 M multiply-adds a face) was trained without shifts, turns or scaling; fer_vgg_s had them, and keeps its
-# optimizer, weight decay, label smoothing and erasing
+# 36 M multiply-adds a face) was trained without shifts, turns or scaling; fer_vgg_s and simple_cnn had them,
+# and keep their optimizer (fer_vgg_s also its weight decay, label smoothing and erasing)
 FINE_TUNES = {
     "report_cnn": dict(optimizer="adam", lr=3e-4, shift=3.0, rotate=10.0, scale=0.1),
     "fer_vgg_s": dict(optimizer="sgd", lr=3e-4, weight_decay=5e-4, label_smoothing=0.1, erase=0.25),
+    "simple_cnn": dict(optimizer="adam", lr=3e-4),  # its shifts, turns and scaling are its recipe's
 }
 
 

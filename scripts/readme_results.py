@@ -11,12 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fer_lib.models import REGISTRY
-from fer_lib.pretrained import experiments, pretrained_info
+from fer_lib.pretrained import describe, experiments, fine_tuned_from, pretrained_info
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- results: made by scripts/readme_results.py -->", "<!-- /results -->"
-ORDER = ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg")
+ORDER = ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg", "fer_vgg_s_photo")
 
 
 def _spread(card: dict, key: str) -> str:
@@ -36,7 +35,7 @@ def table() -> str:
             continue
         pub, priv = card["metrics"]["PublicTest"], card["metrics"]["PrivateTest"]
         rows.append(
-            f"| `{name}` | {REGISTRY[name].description} | {card.get('seeds', 1)} | "
+            f"| `{name}` | {describe(name)} | {card.get('seeds', 1)} | "
             f"{_spread(card, 'PrivateTest')} "
             f"| {_spread(card, 'PrivateTest ten-crop')} | {pub['accuracy']:.3f} | {priv['accuracy']:.3f} "
             f"| {priv['accuracy_flip']:.3f} | {priv['accuracy_tencrop']:.3f} |"
@@ -49,6 +48,14 @@ def table() -> str:
             "BatchNorm statistics recomputed on all Training images afterwards (kept because PublicTest "
             "rose)."
         )
+    for name in ORDER:
+        origin = fine_tuned_from(name)
+        if origin:
+            notes.append(
+                f"`{name}` is the shipped `{origin}` trained further on faces made photo-like (one seed; "
+                "its card has the recipe): one of the default's four members for photos (below), because it "
+                f"reads real photos better than `{origin}` does."
+            )
     for name in ORDER:
         card = pretrained_info(name) or {}
         teacher = (card.get("config") or {}).get("teacher")

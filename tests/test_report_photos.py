@@ -157,6 +157,22 @@ def test_the_default_named_in_the_text_is_the_librarys(monkeypatch):
         photos.check_devset(dev_score(), PT_ACCURACIES)
 
 
+def test_the_ensemble_the_text_describes_is_the_librarys(monkeypatch):
+    import fer_lib.pretrained
+
+    photos.check_members()  # the shipped state: the members the text names, equal weights, one fine-tune
+    weights = dict(fer_lib.pretrained.ENSEMBLE_WEIGHTS)
+    tuned, origin = photos.WRITTEN["tuned_member"]
+    with pytest.raises(ClaimFailed, match="weighs .* equally"):
+        photos.check_members(photos.WRITTEN | {"members": ("fer_vgg", origin, "report_cnn", "simple_cnn")})
+    monkeypatch.setattr(fer_lib.pretrained, "ENSEMBLE_WEIGHTS", weights | {tuned: 0.4})
+    with pytest.raises(ClaimFailed, match="weighs .* equally"):
+        photos.check_members()
+    monkeypatch.setattr(fer_lib.pretrained, "ENSEMBLE_WEIGHTS", weights)
+    with pytest.raises(ClaimFailed, match=f"{tuned} is report_cnn fine-tuned"):
+        photos.check_members(photos.WRITTEN | {"tuned_member": (tuned, "report_cnn")})
+
+
 def results_with(recalls: dict[str, float]) -> dict:
     """One model's PrivateTest result with these recalls (the rest 0.6)."""
     r = {c: recalls.get(c, 0.6) for c in CLASSES}
