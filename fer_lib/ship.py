@@ -324,7 +324,9 @@ def export_pretrained(
     runs = [Path(run_folder), *map(Path, seed_runs)]
     _check_finished(runs)
     dest = Path(dest or PRETRAINED_DIR)
-    name = plain_name(name, "--name") if name is not None else checkpoint_meta(runs[0] / "best.pt")["model"]
+    model_name = checkpoint_meta(runs[0] / "best.pt")["model"]
+    name = plain_name(name, "--name") if name is not None else model_name
+    _check_own_name(name, model_name)
     _check_unshipped(name, dest, force)
     run = runs[0]
     seed_rows: list[dict] = []
@@ -360,6 +362,19 @@ def export_pretrained(
         card["seed_summary"] = seed_summary(seed_rows)
     _write_json(card, dest / f"{name}.json")
     return card
+
+
+def _check_own_name(name: str, model: str) -> None:
+    """Weights ship under their architecture's name or a name of their own: never under another registered
+    model's name, nor as ``ensemble`` (the name ``load_model`` keeps for the default ensemble)."""
+    from .models import REGISTRY
+
+    if name == "ensemble" or (name in REGISTRY and name != model):
+        taken = "the default ensemble" if name == "ensemble" else "a registered model"
+        raise ConfigError(
+            f"--name {name}: that name is taken ({taken}); ship this {model} run as {model} or under a "
+            "name of its own."
+        )
 
 
 def _check_unshipped(name: str, dest: Path, force: bool) -> None:

@@ -140,7 +140,7 @@ def shipped_runs(models: Sequence[str] | None = None) -> list[dict[str, Any]]:
                     "torch": card["torch"],
                     "minutes": card.get("minutes") if r["shipped"] else None,
                     "last phase": f"{cfg['optimizer']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, "
-                    "{cfg['schedule']}",
+                    f"{cfg['schedule']}",
                     "data hash": card["data_hash"],
                 }
             )

@@ -9,7 +9,8 @@ so a killed run resumes (``--resume``, or ``fer-lib train --resume``) to the sam
 
 ``compare`` then sets the fine-tuned model beside the shipped one on the development set
 (``docs/DEVSET.md``, faces found and levelled as ``read_expressions`` does) and on PublicTest, alone and
-as the ensemble member it would replace. The epoch is chosen on PublicTest, as every shipped model's.
+in the default ensemble in the place of the member it would replace (its origin, or the default's fine-tune
+of its origin). The epoch is chosen on PublicTest, as every shipped model's.
 
 Usage:
     FER2013_CSV=... python scripts/photo_training_study.py train OUT [--model M] [--epochs 8] \
@@ -33,7 +34,7 @@ from fer_lib.checks import output_file
 from fer_lib.data import load_fer2013
 from fer_lib.errors import FerError
 from fer_lib.files import write_text
-from fer_lib.pretrained import load_model, pretrained_info, training_models
+from fer_lib.pretrained import fine_tuned_from, load_model, pretrained_info, training_models
 from fer_lib.recipe import TrainConfig
 
 # what a fine-tune changes of each shipped model's own recipe: report_cnn (the cheapest to train on a CPU,
@@ -113,15 +114,19 @@ def compare(out: Path, cache: Path | None, json_out: Path | None, force: bool = 
     paths, labels = read_devset(Path(_env("FER_DEVSET")))
     b = Bench(paths, labels, _env("FER2013_CSV"), cache)
     tuned, meta = load_model(out)
-    base = meta["model"]  # the shipped model it was fine-tuned from, and would replace
+    base = meta["model"]  # the shipped model it was fine-tuned from
+    w = b.weights(ENSEMBLE)  # the library's weights; the tuned model takes the place of the member it would
+    # replace: its origin, or where the default holds a fine-tune of its origin instead, that fine-tune
+    member = next((m for m in b.models if w[m] and fine_tuned_from(m) == base), base)
+    if not w.get(member):
+        raise FerError(f"the default ensemble holds neither {base} nor a fine-tune of it to replace.")
     b.add_model("tuned", tuned)
     rows = {}
     for name in (base, "tuned"):
         rows[name] = {s: b.raw("level", name, s) for s in ("dev", "PublicTest")}
     rows["ensemble"] = {s: b.raw("level", ENSEMBLE, s) for s in ("dev", "PublicTest")}
-    w = b.weights(ENSEMBLE)  # the library's weights; the tuned model takes its origin's
     rows["ensemble, tuned member"] = {
-        s: sum(w[m] * b.raw("level", "tuned" if m == base else m, s) for m in b.models)
+        s: sum(w[m] * b.raw("level", "tuned" if m == member else m, s) for m in b.models if w[m])
         for s in ("dev", "PublicTest")
     }
     result = {}

@@ -11,11 +11,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fer_lib.pretrained import describe, experiments, fine_tuned_from, pretrained_info
+from fer_lib.pretrained import (
+    ENSEMBLE_WEIGHTS,
+    describe,
+    experiments,
+    fine_tuned_from,
+    pretrained_info,
+    shipped_names,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- results: made by scripts/readme_results.py -->", "<!-- /results -->"
-ORDER = ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg", "fer_vgg_s_photo")
+ORDER = ("report_cnn", "simple_cnn", "fer_vgg_s", "fer_vgg")  # then every other shipped name, sorted
 
 
 def _spread(card: dict, key: str) -> str:
@@ -29,10 +36,9 @@ def table() -> str:
         "| shipped model: PublicTest | PrivateTest | flip | ten-crop |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ORDER:
+    names = [n for n in ORDER if pretrained_info(n)] + [n for n in shipped_names() if n not in ORDER]
+    for name in names:
         card = pretrained_info(name)
-        if card is None:
-            continue
         pub, priv = card["metrics"]["PublicTest"], card["metrics"]["PrivateTest"]
         rows.append(
             f"| `{name}` | {describe(name)} | {card.get('seeds', 1)} | "
@@ -41,22 +47,28 @@ def table() -> str:
             f"| {priv['accuracy_flip']:.3f} | {priv['accuracy_tencrop']:.3f} |"
         )
     notes = [""]
-    recomputed = [f"`{n}`" for n in ORDER if ((pretrained_info(n) or {}).get("batchnorm") or {}).get("kept")]
+    recomputed = [f"`{n}`" for n in names if ((pretrained_info(n) or {}).get("batchnorm") or {}).get("kept")]
     if recomputed:
         notes.append(
             f"The seed means are of the weights as trained; the shipped {' and '.join(recomputed)} had their "
             "BatchNorm statistics recomputed on all Training images afterwards (kept because PublicTest "
             "rose)."
         )
-    for name in ORDER:
+    for name in names:
         origin = fine_tuned_from(name)
         if origin:
-            notes.append(
-                f"`{name}` is the shipped `{origin}` trained further on faces made photo-like (one seed; "
-                "its card has the recipe): one of the default's four members for photos (below), because it "
-                f"reads real photos better than `{origin}` does."
+            card = pretrained_info(name)
+            how = " on faces made photo-like" if card["config"].get("photo") else ""
+            member = (
+                f": one of the default's members for photos (below), in `{origin}`'s place"
+                if ENSEMBLE_WEIGHTS.get(name) and not ENSEMBLE_WEIGHTS.get(origin)
+                else ""
             )
-    for name in ORDER:
+            notes.append(
+                f"`{name}` is the shipped `{origin}` trained further{how} (one seed; its card has the recipe)"
+                f"{member}."
+            )
+    for name in names:
         card = pretrained_info(name) or {}
         teacher = (card.get("config") or {}).get("teacher")
         if not teacher:

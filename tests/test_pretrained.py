@@ -100,7 +100,11 @@ def test_shipped_model_loads_by_name_and_is_small(name):
     # a registered architecture's name, or a fine-tune's: its architecture registered, its origin shipped
     card = pretrained_info(name)
     assert card["model"] in REGISTRY
-    assert name == card["model"] or card["config"]["init"] in SHIPPED
+    if name in REGISTRY:
+        assert name == card["model"]
+    else:  # a fine-tune: its origin ships, of the same architecture
+        origin = card["config"]["init"]
+        assert origin != name and origin in SHIPPED and pretrained_info(origin)["model"] == card["model"]
     assert (PRETRAINED_DIR / f"{name}.pt").stat().st_size < 25e6
     model = load_model(name)[0]
     assert not model.training
@@ -770,26 +774,32 @@ def test_a_shipped_card_with_a_number_or_a_prediction_edited_fails_the_check(rea
 
 def test_a_fine_tune_ships_under_its_own_name_beside_its_origin(toy_run, synth, tmp_path, monkeypatch):
     """Weights fine-tuned from a shipped model ship under a name that is no registered architecture: listed,
-    loaded by name, described from their card; a name with folder parts is never looked up."""
+    loaded by name, described from their card; a name with folder parts is never looked up, and a name that
+    is another model's or the ensemble's is refused."""
     from fer_lib import pretrained
+    from fer_lib.models import weights_fingerprint
     from fer_lib.train import TrainConfig, train
 
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
     export_pretrained(toy_run, synth, dest=tmp_path)  # the origin, as report_cnn
-    cfg = TrainConfig(epochs=2, batch_size=64, progress=False, init=str(toy_run / "best.pt"), photo=True)
+    origin = pretrained.load_model("report_cnn")[0]
+    cfg = TrainConfig(epochs=2, batch_size=64, progress=False, init="report_cnn", photo=True)
     tuned_run = tmp_path / "runs" / "rc_photo"
-    train(cfg, synth, tuned_run, init=load_model(toy_run / "best.pt")[0])
+    train(cfg, synth, tuned_run, init=origin)
+    for taken in ("ensemble", "simple_cnn"):
+        with pytest.raises(ConfigError, match=f"--name {taken}: that name is taken"):
+            export_pretrained(tuned_run, synth, name=taken, dest=tmp_path)
     card = export_pretrained(tuned_run, synth, name="report_cnn_photo", dest=tmp_path)
     assert pretrained.shipped_names() == ["report_cnn", "report_cnn_photo"]
     model, meta = pretrained.load_model("report_cnn_photo")
     assert meta["card"]["model"] == "report_cnn" and meta["card"]["config"]["photo"] is True
     assert measure(model, synth) == card["metrics"]
-    assert pretrained.fine_tuned_from("report_cnn_photo") == str(toy_run / "best.pt")
+    assert pretrained.fine_tuned_from("report_cnn_photo") == "report_cnn"
+    assert card["init_weights"] == weights_fingerprint(origin)  # the origin as it ships
     assert pretrained.fine_tuned_from("report_cnn") is None
     said = pretrained.describe("report_cnn_photo")
-    assert (
-        "fine-tuned on faces made photo-like" in said and f"of {card['epochs']}, chosen on PublicTest" in said
-    )
+    assert said.startswith("report_cnn fine-tuned on faces made photo-like")
+    assert f"epoch {card['best_epoch']} of {card['epochs']}, chosen on PublicTest" in said
     assert pretrained.describe("report_cnn") == pretrained.REGISTRY["report_cnn"].description
     for bad in ("../report_cnn_photo", "runs/../report_cnn_photo", ".report_cnn_photo"):
         assert pretrained.pretrained_info(bad) is None
@@ -797,3 +807,35 @@ def test_a_fine_tune_ships_under_its_own_name_beside_its_origin(toy_run, synth, 
         pretrained.load_model("nothing_shipped")
     with pytest.raises(ConfigError, match="no registered model or shipped weights"):
         pretrained.describe("nothing_shipped")
+
+
+def test_a_run_started_from_a_checkpoint_or_from_itself_is_no_fine_tune(monkeypatch):
+    from fer_lib import pretrained
+
+    cards = {"a": {"config": {"init": "runs/x/best.pt"}}, "b": {"config": {"init": "b"}}, "c": {"config": {}}}
+    monkeypatch.setattr(pretrained, "pretrained_info", cards.get)
+    assert [pretrained.fine_tuned_from(n) for n in ("a", "b", "c", "none")] == [None, None, None, None]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_fine_tune_started_from_the_weights_its_origin_ships(name):
+    """Its card's init_weights are the shipped origin's fingerprint: retraining the origin without tuning it
+    again would fail here."""
+    from fer_lib.models import weights_fingerprint
+    from fer_lib.pretrained import fine_tuned_from
+
+    origin = fine_tuned_from(name)
+    if origin is None:
+        pytest.skip(f"{name} is not a fine-tune of another shipped model")
+    assert pretrained_info(name)["init_weights"] == weights_fingerprint(load_model(origin)[0])
+    assert pretrained_info(name)["model"] == pretrained_info(origin)["model"]
+
+
+def test_the_default_ensemble_loads_the_packages_weights_not_a_local_folder(tmp_path, monkeypatch):
+    from fer_lib.pretrained import ENSEMBLE_WEIGHTS, load_ensemble
+
+    monkeypatch.chdir(tmp_path)
+    for name in ENSEMBLE_WEIGHTS:
+        (tmp_path / name).mkdir()  # a folder named like a member, without best.pt
+    net, meta = load_ensemble()
+    assert sorted(meta["weights"]) == sorted(n for n, w in ENSEMBLE_WEIGHTS.items() if w > 0)

@@ -79,6 +79,18 @@ def test_the_notebook_shows_short_calls_only():
     assert notebook_problems(REPO / "book" / "photos.ipynb") == []
 
 
+def test_the_page_names_the_members_the_claims_hold():
+    """The opening paragraph names every member of the default that ``check_members`` holds the library to,
+    and the fine-tune with its origin."""
+    import json
+
+    cells = json.loads((REPO / "book" / "photos.ipynb").read_text())["cells"]
+    opening = "".join(cells[0]["source"])
+    for name in (*photos.WRITTEN["members"], *photos.WRITTEN["tuned_member"]):
+        assert name in opening, name
+    assert "equal-weight ensemble of four" in opening and len(photos.WRITTEN["members"]) == 4
+
+
 def test_privatetest_results_are_evaluate_splits_from_the_shared_measurement(monkeypatch):
     from fer_lib.evaluate import evaluate_split
     from fer_lib.synthetic import synthetic_fer
