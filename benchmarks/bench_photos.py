@@ -1,7 +1,7 @@
 """How well the shipped models read real photos: the development set beside FER2013 PublicTest.
 
-For every shipped model (and their equal-weight ensemble) and every variant in ``VARIANTS``, prints
-on the development set (``scripts/build_devset.py``): accuracy, balanced accuracy, per-class recall,
+For every shipped model, the library's default ensemble and every variant in ``VARIANTS``, prints on
+the development set (``scripts/build_devset.py``): accuracy, balanced accuracy, per-class recall,
 the share of the most-said class and the most frequent confusions; and on PublicTest the accuracy
 and balanced accuracy. Photos in which no face is found count as wrong.
 

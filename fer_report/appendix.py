@@ -356,10 +356,34 @@ def experiment_values(checked: bool = True) -> dict[str, str]:
     }
 
 
+RUN_TIMES = {"longest": "q4_saliency"}  # the text: the saliency chapter is the longest, all from one run
+
+
+def check_run_times(runs: list[dict[str, Any]], said: dict = RUN_TIMES) -> None:
+    """Hold the run-times paragraph to the records it shows: every chapter with a time recorded in one
+    folder (one run of every chapter), and the longest the one the text names. This page's own run is
+    not recorded while it runs and is left out."""
+    from .claims import hold
+
+    timed = [r for r in runs if r["seconds"] is not None and r["seconds"] == r["seconds"]]
+    others = [r for r in timed if Path(r["notebook"]).stem != CHAPTER]
+    hold(
+        len({r["folder"] for r in others}) <= 1,
+        CHAPTER,
+        "that the run times come from one run of every chapter",
+        f"records from {sorted({r['folder'] for r in others})}",
+    )
+    if others:
+        longest = Path(max(others, key=lambda r: r["seconds"])["notebook"]).stem
+        hold(longest == said["longest"], CHAPTER, f"that {said['longest']} is the longest chapter", longest)
+
+
 def page_values(report_dir: str | Path, data: FerData) -> dict[str, Any]:
     """Every value and table the appendix reads, by glue name."""
     from .claims import apply_to
 
+    if apply_to(data):
+        check_run_times(notebook_runs(report_dir, "book"))
     return (
         {
             "app_versions": versions_table(),

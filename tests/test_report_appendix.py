@@ -152,6 +152,22 @@ def test_run_times_leave_out_a_chapter_without_a_duration_and_name_no_machine(bo
     assert lines[3] == "| q2 | 1 | use_pretrained=true |", "a truth value as it is typed after -p"
 
 
+def test_the_run_times_paragraph_holds_or_stops_the_page():
+    from fer_report.claims import ClaimFailed
+
+    def run(name: str, seconds: float | None, folder: str = "run") -> dict:
+        return {"notebook": f"{name}.ipynb", "seconds": seconds, "folder": folder}
+
+    one_run = [run("intro", 8.0), run("q4_saliency", 1500.0), run("results", 700.0)]
+    one_run.append(run("appendix", 3.0, "book"))
+    appendix.check_run_times(one_run)  # this page's own record, from the book, does not count
+    appendix.check_run_times([*one_run, run("q5_filters", None, "book")])  # nor a chapter without a time
+    with pytest.raises(ClaimFailed, match="q4_saliency is the longest chapter"):
+        appendix.check_run_times([*one_run, run("photos", 2000.0)])
+    with pytest.raises(ClaimFailed, match="one run of every chapter"):
+        appendix.check_run_times([*one_run, run("photos", 90.0, "book")])
+
+
 def test_the_versions_table_names_no_machine():
     table = appendix.versions_table().data
     assert "| torch |" in table and "| fer-lib |" in table
