@@ -81,6 +81,11 @@ def test_shipped_and_recorded_runs_come_from_the_records(monkeypatch):
         "question",
     ]
     assert "0.6000" in experiments.to_html()
+    lines = appendix.shipped_runs_table().data.splitlines()
+    assert lines[0] == (
+        "| run | model | seed | epoch kept, of | PublicTest | PrivateTest | PrivateTest, ten-crop | shipped |"
+    )
+    assert lines[2] == "| m_s1 | m | 1 | 2 of 3 | 0.6512 |  | 0.7000 | yes |"  # PrivateTest not measured
     monkeypatch.setattr(records, "experiment_rows", lambda: [])
     assert appendix.experiments_table() == ""
     assert appendix.describe_all_experiments() == "No experiments are recorded."
