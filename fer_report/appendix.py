@@ -361,6 +361,22 @@ def experiment_values(checked: bool = True) -> dict[str, str]:
     }
 
 
+# the shipped-runs table's caption: these shipped models had their BatchNorm statistics recomputed after
+# their seed runs were measured
+BN_RECOMPUTED = ("fer_vgg", "fer_vgg_s")
+
+
+def check_recomputed(said: tuple[str, ...] = BN_RECOMPUTED) -> None:
+    """Hold the caption's list of shipped models whose BatchNorm statistics were recomputed to the cards."""
+    from fer_lib.pretrained import pretrained_info, shipped_names
+
+    from .claims import hold
+
+    kept = [n for n in shipped_names() if ((pretrained_info(n) or {}).get("batchnorm") or {}).get("kept")]
+    says = f"that {' and '.join(said)} had BatchNorm recomputed"
+    hold(sorted(kept) == sorted(said), CHAPTER, says, f"{kept}")
+
+
 RUN_TIMES = {"longest": "q4_saliency"}  # the text: the saliency chapter is the longest, all from one run
 
 
@@ -387,6 +403,7 @@ def page_values(report_dir: str | Path, data: FerData) -> dict[str, Any]:
     """Every value and table the appendix reads, by glue name."""
     from .claims import apply_to
 
+    check_recomputed()
     if apply_to(data):
         check_run_times(notebook_runs(report_dir, "book"))
     return (

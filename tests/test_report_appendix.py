@@ -173,6 +173,14 @@ def test_the_run_times_paragraph_holds_or_stops_the_page():
         appendix.check_run_times([*one_run, run("photos", 90.0, "book")])
 
 
+def test_the_recomputed_batchnorm_caption_holds_or_stops_the_page():
+    from fer_report.claims import ClaimFailed
+
+    appendix.check_recomputed()  # the shipped cards
+    with pytest.raises(ClaimFailed, match="had BatchNorm recomputed"):
+        appendix.check_recomputed(("fer_vgg",))
+
+
 def test_the_versions_table_names_no_machine():
     table = appendix.versions_table().data
     assert "| torch |" in table and "| fer-lib |" in table
