@@ -66,11 +66,7 @@ from fer_lib.evaluate import predict_logits_tta
 from fer_lib.faces import crop_face, detect_faces, find_faces, to_gray
 from fer_lib.photos import CROP_MAX, prior_corrected, read_expressions, whole_image_face
 from fer_lib.pretrained import DEFAULT_MODEL, ENSEMBLE_WEIGHTS, PRIOR_ALPHA, load_model, shipped_names
-from fer_report.devset import (
-    predictions,
-    read_devset,
-    score,
-)  # as the photos chapter reads and scores  # as the photos chapter reads and scores the set
+from fer_report.devset import predictions, read_devset, score  # read and scored as the photos chapter does
 
 BEFORE_MODEL = "report_cnn"  # the default model before the default was chosen on these photos
 # the library's ensemble (fer_lib.pretrained.ENSEMBLE_WEIGHTS: equal weights), and one weighted by the grid

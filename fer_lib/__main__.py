@@ -71,7 +71,7 @@ def _summary(a: argparse.Namespace) -> int:
 
 def _models(a: argparse.Namespace) -> int:
     from .models import REGISTRY
-    from .pretrained import describe, pretrained_info, shipped_names
+    from .pretrained import batchnorm_recomputed, describe, pretrained_info, shipped_names
 
     rows = []
     for name in sorted(REGISTRY) + [n for n in shipped_names() if n not in REGISTRY]:
@@ -85,9 +85,7 @@ def _models(a: argparse.Namespace) -> int:
                 "seeds": (info or {}).get("seeds"),
                 "seed_summary": (info or {}).get("seed_summary"),
                 "model_kwargs": info["config"].get("model_kwargs", {}) if info else None,
-                "batchnorm_recomputed": bool(((info or {}).get("batchnorm") or {}).get("kept"))
-                if info
-                else None,
+                "batchnorm_recomputed": batchnorm_recomputed(name) if info else None,
             }
         )
     if a.json:

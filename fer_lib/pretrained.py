@@ -122,6 +122,12 @@ def fine_tuned_from(name: str) -> str | None:
     return init if init and init != name and pretrained_info(init) is not None else None
 
 
+def batchnorm_recomputed(name: str) -> bool:
+    """Whether the shipped weights ``name`` had their BatchNorm statistics recomputed on Training after the
+    epoch was chosen (``fer-lib ship batchnorm``, kept only where PublicTest rose)."""
+    return bool(((pretrained_info(name) or {}).get("batchnorm") or {}).get("kept"))
+
+
 def describe(name: str) -> str:
     """One line on shipped weights or a registered model: the registry's description, or for a fine-tune
     what it started from and how it was tuned (read from its card)."""
@@ -212,14 +218,15 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     if p.suffix == ".pt" or p.exists():
         return load_checkpoint(p, device=device)
     name = str(name_or_path)
-    if pretrained_info(name) is not None or name in REGISTRY:
-        if pretrained_info(name) is None:
-            raise ConfigError(
-                f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the "
-                "checkpoint path."
-            )
+    card = pretrained_info(name)
+    if card is not None:
         model, meta = load_checkpoint(PRETRAINED_DIR / f"{name}.pt", device=device)
-        return model, dict(meta, card=pretrained_info(name))
+        return model, dict(meta, card=card)
+    if name in REGISTRY:
+        raise ConfigError(
+            f"no pretrained weights ship for '{name}'; train it with `fer-lib train` and pass the "
+            "checkpoint path."
+        )
     raise ConfigError(
         f"'{name}' is neither a checkpoint file nor a pretrained model "
         f"(shipped: {', '.join(shipped_names()) or 'none yet'})."

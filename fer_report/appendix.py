@@ -368,11 +368,11 @@ BN_RECOMPUTED = ("fer_vgg", "fer_vgg_s")
 
 def check_recomputed(said: tuple[str, ...] = BN_RECOMPUTED) -> None:
     """Hold the caption's list of shipped models whose BatchNorm statistics were recomputed to the cards."""
-    from fer_lib.pretrained import pretrained_info, shipped_names
+    from fer_lib.pretrained import batchnorm_recomputed, shipped_names
 
     from .claims import hold
 
-    kept = [n for n in shipped_names() if ((pretrained_info(n) or {}).get("batchnorm") or {}).get("kept")]
+    kept = [n for n in shipped_names() if batchnorm_recomputed(n)]
     says = f"that {' and '.join(said)} had BatchNorm recomputed"
     hold(sorted(kept) == sorted(said), CHAPTER, says, f"{kept}")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fer_lib.pretrained import (
     ENSEMBLE_WEIGHTS,
+    batchnorm_recomputed,
     describe,
     experiments,
     fine_tuned_from,
@@ -47,7 +48,7 @@ def table() -> str:
             f"| {priv['accuracy_flip']:.3f} | {priv['accuracy_tencrop']:.3f} |"
         )
     notes = [""]
-    recomputed = [f"`{n}`" for n in names if ((pretrained_info(n) or {}).get("batchnorm") or {}).get("kept")]
+    recomputed = [f"`{n}`" for n in names if batchnorm_recomputed(n)]
     if recomputed:
         notes.append(
             f"The seed means are of the weights as trained; the shipped {' and '.join(recomputed)} had their "
