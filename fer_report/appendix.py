@@ -283,8 +283,9 @@ def shipped_runs_table() -> Any:
         {
             "model": rows["model"],
             "seed": rows["seed"].map(str),
-            # one column for the epoch kept and the epochs trained keeps the table within a desktop page
-            "epoch kept, of": [f"{b} of {e}" for b, e in zip(rows["best epoch"], rows["epochs"])],
+            # one column for the epoch kept and the epochs trained keeps the table within a desktop page; its
+            # no-break spaces keep "74 of 100" on one line
+            "epoch kept, of": [f"{b}\u00a0of\u00a0{e}" for b, e in zip(rows["best epoch"], rows["epochs"])],
             "PublicTest": rows["PublicTest"].map(_four),
             "PrivateTest": rows["PrivateTest"].map(_four),
             "PrivateTest, ten-crop": rows["PrivateTest ten-crop"].map(_four),
