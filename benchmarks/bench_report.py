@@ -8,6 +8,9 @@ process, with how far the new numbers are from the old:
 * evaluation (results chapter): ``measure`` on each shipped model, plain, flip and ten-crop views;
   the accuracies must be the same to the face;
 * occlusion maps (Q4) for report_cnn and simple_cnn;
+* the other seven methods' maps (Q4) for the same two models in float32 and the way the chapter runs
+  them (``bf16=None``: bfloat16 autocast where it pays, see ``fer_lib.attribution.attribute``), with
+  how alike the maps rank the pixels (mean Spearman rho per face);
 * deletion and insertion curves (Q4) for the same two models.
 
 The per-face times, multiplied by the number of faces and repetitions the chapters use (printed), give
@@ -78,6 +81,16 @@ def steps(n: int) -> None:
         new, t_new = timed(A.attribute, model, x, t, "occlusion")
         diff = float((old - new).abs().max() / old.abs().max())
         row("occlusion maps (Captum before)", name, t_old, t_new, f"within {diff:.1e} of the largest value")
+        for method in A.METHODS:
+            if method == "occlusion":
+                continue
+            with torch.random.fork_rng(devices=[]):  # smoothgrad: the same noise for both
+                torch.manual_seed(0)
+                old, t_old = timed(A.attribute, model, x, t, method, bf16=False)
+                torch.manual_seed(0)
+                new, t_new = timed(A.attribute, model, x, t, method, bf16=None)
+            rho = float(A.spearman(old.abs().flatten(1), new.abs().flatten(1)).mean())
+            row(f"{method} (fp32 before)", name, t_old, t_new, f"rank correlation with fp32 {rho:.3f}")
         maps = A.attribute(model, x, t, "saliency")
         old, t_old = timed(A.deletion_insertion, model, x, t, maps, bf16=False, engine="torch")
         new, t_new = timed(A.deletion_insertion, model, x, t, maps, bf16=False, engine="auto")

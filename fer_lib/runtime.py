@@ -33,12 +33,18 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def _torch_forward(model: nn.Module) -> Forward:
-    """The model itself, run in eval mode for each call (``borrowed``), on the device of the input."""
+def _torch_forward(model: nn.Module, batch_size: int | None = None) -> Forward:
+    """The model itself, run in eval mode for each call (``borrowed``), on the device of the input,
+    ``batch_size`` faces a pass (None: all of a call's faces in one)."""
 
     def forward(x: torch.Tensor) -> torch.Tensor:
+        step = batch_size if batch_size and len(x) > batch_size else max(len(x), 1)
         with torch.inference_mode(), borrowed(model, layout=None):
-            return model(x.contiguous(memory_format=torch.channels_last)).float()
+            parts = [
+                model(x[i : i + step].contiguous(memory_format=torch.channels_last)).float()
+                for i in range(0, max(len(x), 1), step)
+            ]
+        return torch.cat(parts)
 
     return forward
 
@@ -82,23 +88,28 @@ def _onnx_forward(model: nn.Module, batch_size: int) -> Forward:
 
 
 def inference_forward(
-    model: nn.Module, device: str | torch.device = "cpu", engine: str = "auto", batch_size: int = 512
+    model: nn.Module,
+    device: str | torch.device = "cpu",
+    engine: str = "auto",
+    batch_size: int = 512,
+    torch_batch_size: int | None = None,
 ) -> Forward:
     """A function from float faces (N, 1, 48, 48) to float32 logits (N, classes), for inference only.
 
     ``engine``: 'auto' is onnxruntime on the CPU where it is installed and the model exports, else
     torch; 'torch' or 'onnxruntime' ask for one. The onnxruntime function holds a copy of the weights
-    as they are now (ask again after changing them); the torch one runs the model itself, put in
-    eval mode for each call and given back as it was.
+    as they are now (ask again after changing them) and runs ``batch_size`` faces a pass; the torch one
+    runs the model itself, put in eval mode for each call and given back as it was, ``torch_batch_size``
+    faces a pass (None: a call's faces in one).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine '{engine}'; expected one of {', '.join(ENGINES)}.")
     on_cpu = resolve_device(device).type == "cpu"
     if engine == "torch" or (engine == "auto" and not (on_cpu and onnxruntime_available())):
-        return _torch_forward(model)
+        return _torch_forward(model, torch_batch_size)
     try:
         return _onnx_forward(model, batch_size)
     except Exception:  # an operator the exporter or onnxruntime cannot take: torch gives the same numbers
         if engine == "onnxruntime":
             raise
-        return _torch_forward(model)
+        return _torch_forward(model, torch_batch_size)

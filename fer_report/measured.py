@@ -32,22 +32,43 @@ def measurement_key(model: nn.Module, data: FerData) -> str:
     return f"{weights_fingerprint(model)}-{data.fingerprint()}"
 
 
-def measured(model: nn.Module, data: FerData, device: str = "cpu") -> dict[str, Any]:
+SPLITS = ("PublicTest", "PrivateTest")
+VIEWS = ("none", "flip", "tencrop")
+
+
+def _stored(key: str, path: Path | None) -> dict[str, Any] | None:
+    """The measurement kept for ``key``: this process's first, then the run's folder's."""
+    if key not in _memory and path is not None and path.exists():
+        _memory[key] = json.loads(path.read_text())
+    return _memory.get(key)
+
+
+def measured(
+    model: nn.Module,
+    data: FerData,
+    device: str = "cpu",
+    splits: tuple[str, ...] = SPLITS,
+    views: tuple[str, ...] = VIEWS,
+) -> dict[str, Any]:
     """``{"metrics": measure's dict, "predictions": {"PrivateTest tencrop": "0351...", ...}}`` for
-    ``model`` on ``data``: computed once per key, then read back (this process, then the run's folder)."""
+    ``model`` on ``data``, holding at least ``splits`` x ``views`` (every test split and view unless the
+    caller needs fewer): each split and view is computed once per key, then read back (this process, then
+    the run's folder), and what a later call adds is kept beside what was there."""
     from fer_lib.evaluate import measure
     from fer_lib.files import write_text
 
     key = measurement_key(model, data)
-    if key in _memory:
-        return _memory[key]
     folder = os.environ.get(MEASURED_ENV)
     path = Path(folder) / f"{key}.json" if folder else None
-    if path is not None and path.exists():
-        _memory[key] = json.loads(path.read_text())
-        return _memory[key]
+    kept = _stored(key, path)
+    if kept is not None and all(f"{s} {v}" in kept["predictions"] for s in splits for v in views):
+        return kept
     predictions: dict[str, str] = {}
-    metrics = measure(model, data, device=device, predictions=predictions)
+    metrics = measure(model, data, splits, views, device=device, predictions=predictions)
+    if kept is not None:  # the views measured before stay, the ones measured now are added
+        for split, row in kept["metrics"].items():
+            metrics[split] = row | metrics.get(split, {})
+        predictions = kept["predictions"] | predictions
     _memory[key] = {"metrics": metrics, "predictions": predictions}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

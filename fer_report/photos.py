@@ -118,14 +118,16 @@ def privatetest_results(
     models: dict[str, nn.Module], data: FerData, device: str | torch.device = "cpu"
 ) -> dict[str, dict]:
     """Each model's PrivateTest accuracy, balanced accuracy, confusion matrix and per-class metrics (plain
-    view), by name, from the run's shared measurement (``fer_report.measured``)."""
+    view), by name, from the run's shared measurement (``fer_report.measured``; a model no earlier chapter
+    measured is run on that view alone)."""
     from fer_lib.evaluate import balanced_accuracy, confusion_matrix, per_class_metrics
     from fer_report.measured import measured
 
     labels = data.split("PrivateTest").labels
     out = {}
     for name, model in models.items():
-        digits = measured(model, data, str(device))["predictions"]["PrivateTest none"]
+        got = measured(model, data, str(device), splits=("PrivateTest",), views=("none",))
+        digits = got["predictions"]["PrivateTest none"]
         cm = confusion_matrix(labels, np.frombuffer(digits.encode(), np.uint8) - ord("0"))
         out[name] = {
             "accuracy": float(np.trace(cm) / cm.sum()),

@@ -159,9 +159,11 @@ def attribution_maps(
     *,
     methods: Sequence[str] = tuple(A.METHODS),
     seed: int = 0,
+    bf16: bool | None = None,
     **opts: Any,
 ) -> Attributions:
-    """Every method's maps of the picked PrivateTest faces (their true classes) for each model."""
+    """Every method's maps of the picked PrivateTest faces (their true classes) for each model (``bf16``:
+    None where it pays, see ``fer_lib.attribution.attribute``)."""
     test = data.split("PrivateTest")
     images = test.images[pick]
     x, t = to_float_images(images), torch.as_tensor(test.labels[pick])
@@ -169,7 +171,7 @@ def attribution_maps(
     with seeded_noise(seed):
         for name, model in models.items():
             titles[name] = probability_titles(predict_logits(model, images).softmax(1), t.tolist())
-            maps[name] = {m: A.attribute(model, x, t, m, **opts) for m in methods}
+            maps[name] = {m: A.attribute(model, x, t, m, bf16=bf16, **opts) for m in methods}
     return Attributions(images, x, t, maps, titles)
 
 
@@ -199,14 +201,16 @@ def randomisation_results(
     *,
     methods: Sequence[str] = tuple(A.METHODS),
     seed: int = 0,
+    bf16: bool | None = None,
     **opts: Any,
 ) -> dict[str, dict[str, list[tuple[str, float]]]]:
-    """The cascading randomisation test on the first ``n_faces`` PrivateTest faces, per model."""
+    """The cascading randomisation test on the first ``n_faces`` PrivateTest faces, per model (``bf16``: as
+    in ``attribution_maps``, for the trained and the randomised maps alike)."""
     test = data.split("PrivateTest")
     x, t = to_float_images(test.images[:n_faces]), torch.as_tensor(test.labels[:n_faces])
     with seeded_noise(seed):
         return {
-            name: A.randomization_test(model, x, t, methods, seed=seed, **opts)
+            name: A.randomization_test(model, x, t, methods, seed=seed, bf16=bf16, **opts)
             for name, model in models.items()
         }
 
@@ -227,7 +231,8 @@ def deletion_curves(
     **opts: Any,
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """Deletion and insertion curves on the first ``n_faces`` PrivateTest faces, per model: a random pixel
-    order first, then each method's (``bf16``: None where it pays, see ``fer_lib.attribution``)."""
+    order first, then each method's (``bf16``: None where it pays, for the maps and the curves, see
+    ``fer_lib.attribution``)."""
     test = data.split("PrivateTest")
     x, t = to_float_images(test.images[:n_faces]), torch.as_tensor(test.labels[:n_faces])
     curves = {}
@@ -235,7 +240,7 @@ def deletion_curves(
         for name, model in models.items():
             curves[name] = {"random": A.deletion_insertion(model, x, t, None, seed=seed, bf16=bf16)}
             for m in methods:
-                maps = A.attribute(model, x, t, m, **opts)
+                maps = A.attribute(model, x, t, m, bf16=bf16, **opts)
                 curves[name][m] = A.deletion_insertion(model, x, t, maps, bf16=bf16)
     return curves
 

@@ -30,15 +30,14 @@ def test_every_method_returns_a_map_per_face(name, method, faces):
     assert disp.shape == (5, 48, 48) and disp.min() >= 0 and disp.max() <= 1
 
 
-def test_smoothgrad_maps_do_not_depend_on_how_many_copies_run_together(faces, monkeypatch):
+def test_smoothgrad_maps_do_not_depend_on_how_many_copies_run_together(faces):
     model = build_model("report_cnn").eval()
     x, t = faces[0][:6], faces[1][:6]
     torch.manual_seed(3)
-    whole = A.attribute(model, x, t, "smoothgrad", smooth_samples=4)
+    whole = A.attribute(model, x, t, "smoothgrad", smooth_samples=4, batch_size=24)  # all six at once
     after_whole = torch.rand(2)
-    monkeypatch.setattr(A, "SMOOTH_COPIES", 8)  # two faces' copies a batch instead of all six
     torch.manual_seed(3)
-    split = A.attribute(model, x, t, "smoothgrad", smooth_samples=4)
+    split = A.attribute(model, x, t, "smoothgrad", smooth_samples=4, batch_size=8)  # two faces a pass
     assert torch.equal(whole, split), "the same noise must reach the same face"
     assert torch.equal(torch.rand(2), after_whole), "and as many draws must be taken"
     torch.manual_seed(4)
@@ -107,6 +106,46 @@ def test_deletion_insertion_uses_bf16_only_where_it_pays(toy_model, faces, monke
         assert device.bf16_pays("cpu") is native and device.bf16_pays(torch.device("cpu")) is native
         np.testing.assert_array_equal(A.deletion_insertion(toy_model, x, t, maps)["deletion"], expected)
     assert train.use_bf16(train.TrainConfig(model="report_cnn", bf16=False), torch.device("cpu")) is False
+
+
+def test_maps_use_bf16_only_where_it_pays_and_stay_close_to_float32(toy_model, faces, monkeypatch):
+    from fer_lib import device
+
+    x, t = faces[0][:6], faces[1][:6]
+    for method in ("saliency", "occlusion"):
+        exact, fast = (A.attribute(toy_model, x, t, method, bf16=b) for b in (False, True))
+        assert not torch.equal(exact, fast)  # the two settings are told apart
+        rho = A.spearman(exact.abs().flatten(1), fast.abs().flatten(1))
+        assert rho.min() > 0.8, (method, rho)  # the same pixels ranked first
+        for native, expected in ((False, exact), (True, fast)):
+            monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda native=native: native)
+            assert torch.equal(A.attribute(toy_model, x, t, method, bf16=None), expected)
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "smoothgrad", "occlusion"])
+def test_float32_maps_do_not_depend_on_the_faces_a_pass(toy_model, faces, method):
+    x, t = faces[0][:7], faces[1][:7]
+    torch.manual_seed(5)
+    small = A.attribute(toy_model, x, t, method, ig_steps=8, smooth_samples=4, batch_size=4)
+    torch.manual_seed(5)
+    large = A.attribute(toy_model, x, t, method, ig_steps=8, smooth_samples=4, batch_size=256)
+    torch.testing.assert_close(small, large, rtol=1e-4, atol=1e-6 * float(large.abs().max()))
+
+
+def test_a_pass_holds_32_inputs_on_the_cpu_and_more_on_a_gpu_unless_asked():
+    assert A.pass_size("cpu") == A.CPU_BATCH == 32
+    assert A.pass_size(torch.device("cuda")) == A.GPU_BATCH > A.CPU_BATCH
+    assert A.pass_size("cpu", 7) == 7
+
+
+def test_torch_forward_passes_in_batches_give_the_same_logits(toy_model, faces):
+    from fer_lib.runtime import inference_forward
+
+    x = faces[0][:10]
+    whole = inference_forward(toy_model, "cpu", "torch")(x)
+    torch.testing.assert_close(inference_forward(toy_model, "cpu", "torch", torch_batch_size=3)(x), whole)
+    assert inference_forward(toy_model, "cpu", "torch", torch_batch_size=3)(x[:0]).shape == (0, 7)
 
 
 def test_filter_tools(toy_model, faces):

@@ -43,6 +43,23 @@ def test_a_model_is_measured_once_and_shared_through_the_runs_folder(counted, tm
     assert len(counted) == 2 and len(list((tmp_path / ".measured").glob("*.json"))) == 2
 
 
+def test_a_chapter_that_needs_one_view_measures_only_that_and_later_views_are_added(counted, tmp_path, monkeypatch):
+    data = synthetic_fer(0, 12, 12, seed=3)
+    torch.manual_seed(0)
+    model = build_model("report_cnn")
+    monkeypatch.setenv(M.MEASURED_ENV, str(tmp_path / ".measured"))
+    one = M.measured(model, data, splits=("PrivateTest",), views=("none",))
+    assert set(one["predictions"]) == {"PrivateTest none"} and set(one["metrics"]) == {"PrivateTest"}
+    assert set(one["metrics"]["PrivateTest"]) == {"n", "accuracy"}
+    monkeypatch.setattr(M, "_memory", {})  # another chapter asks for everything: the rest is measured
+    every = M.measured(model, data)
+    assert len(counted) == 2 and len(every["predictions"]) == 6
+    assert every["predictions"]["PrivateTest none"] == one["predictions"]["PrivateTest none"]
+    assert set(every["metrics"]["PrivateTest"]) == {"n", "accuracy", "accuracy_flip", "accuracy_tencrop"}
+    monkeypatch.setattr(M, "_memory", {})
+    assert M.measured(model, data, views=("flip",)) == every and len(counted) == 2  # read back, not run
+
+
 def test_without_the_runs_folder_a_chapter_measures_in_its_own_process(counted, monkeypatch):
     monkeypatch.delenv(M.MEASURED_ENV, raising=False)
     data = synthetic_fer(0, 10, 10, seed=2)

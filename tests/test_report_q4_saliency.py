@@ -57,7 +57,7 @@ def test_attribution_maps_keep_the_picked_faces_and_each_models_maps(faces, net)
         48,
     )
     x, t = to_float_images(test.images[pick]), torch.as_tensor(test.labels[pick])
-    assert torch.allclose(att.maps["a"]["saliency"], A.attribute(net, x, t, "saliency"))
+    assert torch.allclose(att.maps["a"]["saliency"], A.attribute(net, x, t, "saliency", bf16=None))
     p = predict_logits(net, test.images[pick]).softmax(1)
     first = int(test.labels[pick][0])
     assert att.titles["a"][0] == f"{CLASSES[first]} {float(p[0, first]):.2f}"
@@ -125,8 +125,10 @@ def test_randomisation_results_run_the_test_on_the_first_faces(faces, net, monke
         "labels": faces.split("PrivateTest").labels[:3].tolist(),
         "methods": ["saliency"],
         "seed": 2,
-        "opts": {"ig_steps": 4},
+        "opts": {"ig_steps": 4, "bf16": None},  # bf16 where it pays, for the trained and randomised maps
     }
+    q4.randomisation_results({"m": net}, faces, 3, methods=["saliency"], bf16=False)
+    assert seen["opts"] == {"bf16": False}
 
 
 # The committed real run (book/q4_saliency.ipynb, the shipped models on FER2013), as its tables print it:
