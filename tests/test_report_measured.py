@@ -43,7 +43,9 @@ def test_a_model_is_measured_once_and_shared_through_the_runs_folder(counted, tm
     assert len(counted) == 2 and len(list((tmp_path / ".measured").glob("*.json"))) == 2
 
 
-def test_a_chapter_that_needs_one_view_measures_only_that_and_later_views_are_added(counted, tmp_path, monkeypatch):
+def test_a_chapter_that_needs_one_view_measures_only_that_and_the_rest_is_added(
+    counted, tmp_path, monkeypatch
+):
     data = synthetic_fer(0, 12, 12, seed=3)
     torch.manual_seed(0)
     model = build_model("report_cnn")
