@@ -378,13 +378,13 @@ def check_recomputed(said: tuple[str, ...] = BN_RECOMPUTED) -> None:
     hold(sorted(kept) == sorted(said), CHAPTER, says, f"{kept}")
 
 
-RUN_TIMES = {"longest": "q4_saliency"}  # the text: the saliency chapter is the longest, all from one run
+RUN_TIMES = {"longest": "intro", "next": "q4_saliency"}  # the text: the introduction is the longest, then Q4
 
 
 def check_run_times(runs: list[dict[str, Any]], said: dict = RUN_TIMES) -> None:
     """Hold the run-times paragraph to the records it shows: every chapter with a time recorded in one
-    folder (one run of every chapter), and the longest the one the text names. This page's own run is
-    not recorded while it runs and is left out."""
+    folder (one run of every chapter), and the longest and the next the ones the text names. This page's
+    own run is not recorded while it runs and is left out."""
     from .claims import hold
 
     timed = [r for r in runs if r["seconds"] is not None and r["seconds"] == r["seconds"]]
@@ -395,9 +395,13 @@ def check_run_times(runs: list[dict[str, Any]], said: dict = RUN_TIMES) -> None:
         "that the run times come from one run of every chapter",
         f"records from {sorted({r['folder'] for r in others})}",
     )
-    if others:
-        longest = Path(max(others, key=lambda r: r["seconds"])["notebook"]).stem
-        hold(longest == said["longest"], CHAPTER, f"that {said['longest']} is the longest chapter", longest)
+    ranked = [Path(r["notebook"]).stem for r in sorted(others, key=lambda r: -r["seconds"])]
+    if ranked:
+        hold(
+            ranked[0] == said["longest"], CHAPTER, f"that {said['longest']} is the longest chapter", ranked[0]
+        )
+    if len(ranked) > 1:
+        hold(ranked[1] == said["next"], CHAPTER, f"that {said['next']} is the next longest", ranked[1])
 
 
 def page_values(report_dir: str | Path, data: FerData) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from torch import nn
 from fer_lib import attribution as A
 from fer_lib.attribution import REGIONS, brightness_correlation, region_shares
 from fer_lib.data import CLASSES, FerData
+from fer_lib.device import bf16_pays
 from fer_lib.evaluate import predict_logits, to_float_images
 from fer_report import figures
 from fer_report.claims import hold
@@ -175,6 +176,40 @@ def attribution_maps(
     return Attributions(images, x, t, maps, titles)
 
 
+@dataclass
+class Precision:
+    """What the chapter's maps were computed in, and how alike float32 maps of the picked faces rank the
+    pixels: the lowest mean Spearman rho over models and methods (1.0 where the maps were float32)."""
+
+    name: str  # "bfloat16" or "float32"
+    rho: float
+    faces: int
+
+
+def float32_agreement(
+    models: dict[str, nn.Module],
+    data: FerData,
+    pick: np.ndarray,
+    att: Attributions,
+    *,
+    methods: Sequence[str] = tuple(A.METHODS),
+    seed: int = 0,
+    **opts: Any,
+) -> Precision:
+    """Whether ``att`` was computed under bf16 (it is where it pays: ``fer_lib.device.bf16_pays``) and, if
+    so, the same maps again in float32, with the same noise, compared face by face."""
+    device = next(next(iter(models.values())).parameters()).device
+    if not bf16_pays(device):
+        return Precision("float32", 1.0, len(pick))
+    exact = attribution_maps(models, data, pick, methods=methods, seed=seed, bf16=False, **opts)
+    rho = min(
+        float(A.spearman(a.abs().flatten(1), exact.maps[name][m].abs().flatten(1)).mean())
+        for name, by_method in att.maps.items()
+        for m, a in by_method.items()
+    )
+    return Precision("bfloat16", rho, len(pick))
+
+
 def few_faces_figure(
     att: Attributions, model: str = "report_cnn", shown: Sequence[str] = SHOWN
 ) -> plt.Figure:
@@ -315,6 +350,7 @@ NOT_TO_READ = ("integrated_gradients", "guided_backprop")  # maps that barely de
 DROP_AT_ONCE = ("saliency", "gradcam", "guided_gradcam", "occlusion")  # below the line after the first step
 WEAK = 0.2  # a rank correlation with brightness below this (in size) is "hardly follows brightness"
 FOLLOWS = 0.3  # one above this "follows brightness"
+ALIKE = 0.9  # float32 maps "rank the pixels nearly alike": a mean rank correlation this high or more
 ABBREVIATIONS = {
     "saliency": "sal",
     "input_x_gradient": "ixg",
@@ -515,13 +551,21 @@ def chapter_values(
     n_faces: int,
     n_random: int,
     n_eval: int,
+    precision: Precision | None = None,
     checked: bool = True,
 ) -> dict[str, Any]:
     """The numbers the chapter's text reads, by glue name (``q4_<method>_<measure>_<model>``, e.g.
     ``q4_occ_rand_rc``), after ``check_claims`` has held its sentences to this run's tables (where
     ``checked``: the text is about FER2013, not about generated faces)."""
+    precision = precision or Precision("float32", 1.0, n_faces)
     if checked:
         check_claims(regions, randomisation, aucs)
+        hold(
+            precision.rho >= ALIKE,
+            CHAPTER,
+            f"that float32 maps rank the pixels nearly as this run's do (rho {ALIKE} or more)",
+            f"{precision.rho:.3f}",
+        )
     forehead = (REGIONS["forehead"][1] - REGIONS["forehead"][0]) / 48
     values: dict[str, Any] = {
         "q4_n_faces": str(n_faces),
@@ -529,6 +573,9 @@ def chapter_values(
         "q4_eval_n": str(n_eval),
         "q4_threshold": f"{RANDOMISATION_THRESHOLD}",
         "q4_forehead_height": f"{forehead:.0%}",
+        "q4_precision": precision.name,
+        "q4_fp32_rho": f"{precision.rho:.2f}",
+        "q4_fp32_faces": str(precision.faces),
         "q4_finding": (
             f"Of eight attribution methods, {RECOMMENDED_METHOD.replace('_', ' ')} is the one to read for a "
             "single face: its maps depend on what the model learned and point at the pixels its prediction "
