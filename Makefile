@@ -7,6 +7,7 @@ export FER2013_CSV
 DATA ?=
 DEVICE ?= auto
 REPORT_DIR ?= _report
+PARAMS ?=  # notebook parameters for `make report`, KEY=VALUE separated by spaces (use_pretrained=true)
 
 .PHONY: setup book-setup test test-numbers lint bench book book-linkcheck report clean
 
@@ -39,7 +40,8 @@ lint: setup
 # Execute every chapter with papermill (in _toc.yml order) into $(REPORT_DIR); only a complete
 # run is copied over book/. Training resumes from runs/ when repeated.
 report: setup
-	$(PY) -m fer_report run --data "$(DATA)" --device $(DEVICE) --out $(REPORT_DIR) --publish
+	$(PY) -m fer_report run --data "$(DATA)" --device $(DEVICE) --out $(REPORT_DIR) --publish \
+		$(foreach p,$(PARAMS),-p $(p))
 
 # The book's own environment: only fer_report's `build` extra (no torch: the build never executes
 # a notebook). The published site is built by this same target (.github/workflows/book.yml).
