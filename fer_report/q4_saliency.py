@@ -351,6 +351,7 @@ DROP_AT_ONCE = ("saliency", "gradcam", "guided_gradcam", "occlusion")  # below t
 WEAK = 0.2  # a rank correlation with brightness below this (in size) is "hardly follows brightness"
 FOLLOWS = 0.3  # one above this "follows brightness"
 ALIKE = 0.9  # float32 maps "rank the pixels nearly alike": a mean rank correlation this high or more
+PRECISION_WORDS = {"bfloat16": "reduced (16-bit) precision", "float32": "full (32-bit) precision"}
 ABBREVIATIONS = {
     "saliency": "sal",
     "input_x_gradient": "ixg",
@@ -563,7 +564,7 @@ def chapter_values(
         hold(
             precision.rho >= ALIKE,
             CHAPTER,
-            f"that float32 maps rank the pixels nearly as this run's do (rho {ALIKE} or more)",
+            f"that full-precision maps rank the pixels nearly as this run's do (rho {ALIKE} or more)",
             f"{precision.rho:.3f}",
         )
     forehead = (REGIONS["forehead"][1] - REGIONS["forehead"][0]) / 48
@@ -573,7 +574,7 @@ def chapter_values(
         "q4_eval_n": str(n_eval),
         "q4_threshold": f"{RANDOMISATION_THRESHOLD}",
         "q4_forehead_height": f"{forehead:.0%}",
-        "q4_precision": precision.name,
+        "q4_precision": PRECISION_WORDS[precision.name],
         "q4_fp32_rho": f"{precision.rho:.2f}",
         "q4_fp32_faces": str(precision.faces),
         "q4_finding": (

@@ -138,13 +138,11 @@ def test_the_precision_sentence_is_glued_and_held():
     values = q4.chapter_values(
         regions, randomisation, aucs, **counts, precision=q4.Precision("bfloat16", 0.941, 14)
     )
-    assert (values["q4_precision"], values["q4_fp32_rho"], values["q4_fp32_faces"]) == (
-        "bfloat16",
-        "0.94",
-        "14",
-    )
-    assert q4.chapter_values(regions, randomisation, aucs, **counts)["q4_precision"] == "float32"
-    with pytest.raises(ClaimFailed, match="float32 maps rank the pixels nearly"):
+    said = (values["q4_precision"], values["q4_fp32_rho"], values["q4_fp32_faces"])
+    assert said == ("reduced (16-bit) precision", "0.94", "14")
+    full = q4.chapter_values(regions, randomisation, aucs, **counts)["q4_precision"]
+    assert full == "full (32-bit) precision"
+    with pytest.raises(ClaimFailed, match="full-precision maps rank the pixels nearly"):
         q4.chapter_values(regions, randomisation, aucs, **counts, precision=q4.Precision("bfloat16", 0.6, 14))
 
 
