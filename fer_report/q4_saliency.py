@@ -186,7 +186,7 @@ class Precision:
     faces: int
 
 
-def float32_agreement(
+def full_precision_agreement(
     models: dict[str, nn.Module],
     data: FerData,
     pick: np.ndarray,

@@ -110,23 +110,27 @@ def test_curves_start_with_the_random_order_and_cover_the_faces_asked(faces, net
     assert curves["n"]["random"]["deletion_auc"][0] == 4.0  # model after model, random first
 
 
-def test_float32_agreement_compares_with_float32_maps_only_where_bf16_was_used(faces, net, monkeypatch):
+def test_full_precision_agreement_compares_with_float32_maps_only_where_bf16_was_used(
+    faces, net, monkeypatch
+):
     from fer_report import q4_saliency
 
     pick = np.array([0, 5, 9])
     opts = dict(methods=["saliency", "smoothgrad"], smooth_samples=4, seed=1)
     monkeypatch.setattr(q4_saliency, "bf16_pays", lambda device: False)
     exact = q4.attribution_maps({"a": net}, faces, pick, bf16=False, **opts)
-    assert q4.float32_agreement({"a": net}, faces, pick, exact, **opts) == q4.Precision("float32", 1.0, 3)
+    assert q4.full_precision_agreement({"a": net}, faces, pick, exact, **opts) == q4.Precision(
+        "float32", 1.0, 3
+    )
     monkeypatch.setattr(q4_saliency, "bf16_pays", lambda device: True)
     # the same maps compared with themselves: the same noise is drawn, so they agree fully
-    same = q4.float32_agreement({"a": net}, faces, pick, exact, **opts)
+    same = q4.full_precision_agreement({"a": net}, faces, pick, exact, **opts)
     assert same.name == "bfloat16" and same.rho == pytest.approx(1.0, abs=1e-4) and same.faces == 3
     fast = q4.attribution_maps({"a": net}, faces, pick, bf16=True, **opts)
-    near = q4.float32_agreement({"a": net}, faces, pick, fast, **opts)
+    near = q4.full_precision_agreement({"a": net}, faces, pick, fast, **opts)
     assert 0.5 < near.rho < 1.0  # bf16 maps: close, not equal
     shuffled = {"a": {m: a.flip(-1) for m, a in fast.maps["a"].items()}}  # maps of other pixels
-    far = q4.float32_agreement(
+    far = q4.full_precision_agreement(
         {"a": net}, faces, pick, q4.Attributions(**{**vars(fast), "maps": shuffled}), **opts
     )
     assert far.rho < near.rho
