@@ -1,24 +1,27 @@
 """Where the book's re-execution time goes, and what onnxruntime saves, with the shipped models on the CPU.
 
-Part 1 (steps, always): the expensive steps of the Q4 and results chapters on ``N`` PrivateTest faces,
+Part 1 (steps, always): the expensive steps of the introduction and Q4 on ``N`` PrivateTest faces,
 each timed the way it ran before (torch's forward passes; Captum's ``Occlusion``) and the way the
 chapters run it now (``engine='auto'``: onnxruntime where it is installed), side by side in this
 process, with how far the new numbers are from the old:
 
-* evaluation (results chapter): ``measure`` on each shipped model, plain, flip and ten-crop views;
+* evaluation (the introduction's shared measurement, which the results and photos chapters read):
+  ``measure`` on each shipped model, plain, flip and ten-crop views;
   the accuracies must be the same to the face;
 * occlusion maps (Q4) for report_cnn and simple_cnn;
-* the other seven methods' maps (Q4) for the same two models in float32 and the way the chapter runs
-  them (``bf16=None``: bfloat16 autocast where it pays, see ``fer_lib.attribution.attribute``), with
-  how alike the maps rank the pixels (mean Spearman rho per face);
+* every method's maps (Q4) for the same two models: in float32 at 256 inputs a pass (before), at the
+  CPU's pass size (``fer_lib.attribution.pass_size``: the same maps), and the way the chapter runs them
+  (``bf16=None``: bfloat16 autocast where it pays, see ``fer_lib.attribution.attribute``), with how
+  alike the maps rank the pixels (mean Spearman rho per face);
 * deletion and insertion curves (Q4) for the same two models.
 
 The per-face times, multiplied by the number of faces and repetitions the chapters use (printed), give
 each step's share of a chapter's run time.
 
 Part 2 (``--chapters``): runs every chapter with the shipped models through ``fer_report run`` into a
-temporary folder and prints each one's wall time as papermill recorded it (minutes; Q4 and results are
-the long ones). Needs FER2013 ($FER2013_CSV).
+temporary folder and prints each one's wall time as papermill recorded it (minutes; the introduction,
+which measures the four models of the results chapter, and Q4 are the long ones). Needs FER2013
+($FER2013_CSV) and, for the photos chapter, the development set ($FER_DEVSET).
 
 Usage: FER2013_CSV=... python benchmarks/bench_report.py [N_FACES] [--chapters]
 """
@@ -82,15 +85,28 @@ def steps(n: int) -> None:
         diff = float((old - new).abs().max() / old.abs().max())
         row("occlusion maps (Captum before)", name, t_old, t_new, f"within {diff:.1e} of the largest value")
         for method in A.METHODS:
-            if method == "occlusion":
-                continue
-            with torch.random.fork_rng(devices=[]):  # smoothgrad: the same noise for both
-                torch.manual_seed(0)
-                old, t_old = timed(A.attribute, model, x, t, method, bf16=False)
-                torch.manual_seed(0)
-                new, t_new = timed(A.attribute, model, x, t, method, bf16=None)
+            # before: float32, 256 inputs a pass (occlusion: onnxruntime); then float32 at the CPU's pass
+            # size (occlusion by torch, 32 a pass), and as the chapter runs them (bf16=None)
+            maps = {}
+            for label, opts in (
+                ("before", dict(bf16=False, batch_size=256)),
+                ("fp32", dict(bf16=False, engine="torch" if method == "occlusion" else "auto")),
+                ("chapter", dict(bf16=None)),
+            ):
+                with torch.random.fork_rng(devices=[]):  # smoothgrad: the same noise for each
+                    torch.manual_seed(0)
+                    maps[label] = timed(A.attribute, model, x, t, method, **opts)
+            (old, t_old), (same, t_same), (new, t_new) = maps["before"], maps["fp32"], maps["chapter"]
+            diff = float((old - same).abs().max() / old.abs().max())
             rho = float(A.spearman(old.abs().flatten(1), new.abs().flatten(1)).mean())
-            row(f"{method} (fp32 before)", name, t_old, t_new, f"rank correlation with fp32 {rho:.3f}")
+            row(
+                f"{method} maps, fp32 256 a pass",
+                name,
+                t_old,
+                t_same,
+                f"{A.pass_size('cpu')} a pass: within {diff:.0e}",
+            )
+            row("  as the chapter runs them", name, t_old, t_new, f"rank correlation with fp32 {rho:.3f}")
         maps = A.attribute(model, x, t, "saliency")
         old, t_old = timed(A.deletion_insertion, model, x, t, maps, bf16=False, engine="torch")
         new, t_new = timed(A.deletion_insertion, model, x, t, maps, bf16=False, engine="auto")
@@ -101,8 +117,8 @@ def steps(n: int) -> None:
         row("  the same, bf16 where it pays", name, t_old, t_fast, f"mean AUCs within {auc:.1e}")
     print(
         "\nQ4 runs occlusion on 500 + 14 faces and on 48 faces per randomised layer (13 report_cnn, "
-        "9 simple_cnn),\nand the curves for 9 pixel orders (random + 8 methods) of 500 faces; the results "
-        "chapter evaluates\n4 models on 3,589 faces of each split."
+        "9 simple_cnn),\nand the curves for 9 pixel orders (random + 8 methods) of 500 faces; the "
+        "introduction evaluates\n4 models on 3,589 faces of each split for every chapter after it."
     )
 
 

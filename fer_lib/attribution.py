@@ -30,9 +30,11 @@ BASELINES = ("black", "blur", "mean")
 # Inputs a pass (faces, integration steps or noisy copies) on the CPU: small batches keep the working
 # set in cache. On a 2-core Xeon with AMX, simple_cnn's forward and backward passes ran 1.6x (bf16) and
 # 1.3x (float32) as fast at 32 as at 256, and its bf16 forward passes 2x as fast at 32 as at 512
-# (benchmarks/bench_report.py). A GPU takes GPU_BATCH.
+# (benchmarks/bench_report.py prints float32 at 256 and at 32 a pass, method by method). A GPU takes
+# GPU_BATCH for gradients, SMOOTH_COPIES of SmoothGrad's, and runs forward-only passes whole.
 CPU_BATCH = 32
 GPU_BATCH = 256
+SMOOTH_COPIES = 1024
 
 
 def pass_size(device: torch.device | str, batch_size: int | None = None) -> int:
@@ -41,6 +43,12 @@ def pass_size(device: torch.device | str, batch_size: int | None = None) -> int:
     if batch_size is not None:
         return batch_size
     return CPU_BATCH if torch.device(device).type == "cpu" else GPU_BATCH
+
+
+def _forward_pass_size(device: torch.device | str, batch_size: int) -> int | None:
+    """Faces a forward-only torch pass (occlusion, the curves): ``batch_size`` on the CPU, all of a call's
+    faces on a GPU."""
+    return batch_size if torch.device(device).type == "cpu" else None
 
 
 def last_conv(model: nn.Module) -> nn.Conv2d:
@@ -126,8 +134,8 @@ def attribute(
 
     The model runs channels_last (same results, 1.1-1.4x faster on the CPU, by CPU) and in eval mode
     during the call, and is given back as it was. ``bf16`` runs the model under bfloat16 autocast
-    (occlusion's forward passes by torch then, 32 faces a pass): on a 2-core Xeon with AMX, 200
-    PrivateTest faces, every method ran 1.6-3.8x as fast as in float32 (integrated gradients on
+    (occlusion's forward passes by torch then, ``pass_size`` faces a pass on the CPU): on a 2-core Xeon
+    with AMX, 200 PrivateTest faces, every method ran 1.6-3.8x as fast as in float32 (integrated gradients on
     simple_cnn 28.1 s -> 7.4 s, occlusion 23.1 s -> 10.3 s), with maps that rank the pixels as the
     float32 ones do to a mean Spearman rho of 0.94-0.998 by method (``benchmarks/bench_report.py``).
     ``bf16=None`` turns it on where it pays (``fer_lib.device.bf16_pays``). In float32, occlusion needs
@@ -168,15 +176,22 @@ def attribute(
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         # occlusion needs outputs only: onnxruntime where it pays (fer_lib.runtime), torch under bf16
         settings["forward"] = (
-            inference_forward(model, x.device, "torch" if bf16 else engine, torch_batch_size=batch_size)
+            inference_forward(
+                model,
+                x.device,
+                "torch" if bf16 else engine,
+                torch_batch_size=_forward_pass_size(x.device, batch_size),
+            )
             if method == "occlusion"
             else None
         )
-        # SmoothGrad runs each face's noisy copies together, about batch_size copies a pass: the noise
-        # drawn (face by face, seeded) and the maps are the same whatever the batch
+        # SmoothGrad runs each face's noisy copies together, about batch_size copies a pass on the CPU
+        # (up to SMOOTH_COPIES elsewhere): on the CPU the noise drawn (face by face, seeded) and the maps
+        # are the same whatever the batch
         step = batch_size
         if method == "smoothgrad":
-            step = max(1, batch_size // smooth_samples)
+            copies = batch_size if x.device.type == "cpu" else min(batch_size * smooth_samples, SMOOTH_COPIES)
+            step = max(1, copies // smooth_samples)
         for i in range(0, len(x), step):
             xb = x[i : i + step].detach().clone().requires_grad_(True)
             a = _attribute_batch(model, xb, target[i : i + step], method, **settings)
@@ -333,6 +348,8 @@ def randomization_test(
     randomised copy; a method whose rho stays high does not depend on what the model learned.
     """
     gen = torch.Generator().manual_seed(seed)
+    if "bf16" in kwargs and kwargs["bf16"] is None:  # the randomised copy runs on the CPU: one precision
+        kwargs = {**kwargs, "bf16": bf16_pays("cpu")}
     ref = {m: attribute(model, x, target, m, **kwargs).abs().flatten(1) for m in methods}
     rand = copy.deepcopy(model).cpu()
     xc, tc = x.cpu(), target.cpu()
@@ -403,7 +420,10 @@ def deletion_insertion(
     both = torch.cat([target, target])
     with borrowed(model):
         forward = inference_forward(
-            model, x.device, "torch" if bf16 else engine, torch_batch_size=pass_size(x.device)
+            model,
+            x.device,
+            "torch" if bf16 else engine,
+            torch_batch_size=_forward_pass_size(x.device, CPU_BATCH),
         )
         for f in fracs:
             k = int(round(float(f) * d))

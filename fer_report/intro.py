@@ -64,11 +64,14 @@ def _mean_sd(summary: dict, key: str) -> tuple[float, float] | None:
     return (entry["mean"], entry["sd"]) if entry.get("sd") is not None else None
 
 
-def headline(data: FerData, names: tuple[str, ...] = MODELS) -> dict[str, dict[str, Any]]:
+def headline(
+    data: FerData, names: tuple[str, ...] = MODELS, device: str = "cpu"
+) -> dict[str, dict[str, Any]]:
     """Per shipped model: recipes recorded, seeds and seed means ± sd (from its card: those runs' weights
     do not ship), and the shipped model's PublicTest and PrivateTest accuracies (plain and ten-crop) with
     their 95% intervals, and both again without the PrivateTest faces copied from Training, computed from
-    its weights on ``data`` (``fer_report.measured``: the results chapter reads the same measurement)."""
+    its weights on ``data`` on ``device`` (``fer_report.measured``: in a report run with the shipped models
+    the results chapter reads the same measurement)."""
     from fer_lib.pretrained import load_model, pretrained_info
 
     from .measured import measured
@@ -81,7 +84,7 @@ def headline(data: FerData, names: tuple[str, ...] = MODELS) -> dict[str, dict[s
         card = pretrained_info(name)
         if card is None:
             continue
-        got = measured(load_model(name)[0], data)
+        got = measured(load_model(name)[0], data, device)
         m, preds = got["metrics"], got["predictions"]
         s = card.get("seed_summary") or {}
         out[name] = {
@@ -214,13 +217,13 @@ def check_claims(
     )
 
 
-def headline_values(data: FerData) -> dict[str, Any]:
+def headline_values(data: FerData, device: str = "cpu") -> dict[str, Any]:
     """The introduction's headline values by glue name, after ``check_claims`` where the data is the one
     the cards were measured on; and the headline table."""
     from .anchors import HONEST_MARK, ORIGINAL_FINAL
     from .claims import apply_to
 
-    numbers = headline(data)
+    numbers = headline(data, device=device)
     if apply_to(data):
         check_claims(numbers)
     rc, sc, vgg = numbers["report_cnn"], numbers["simple_cnn"], numbers["fer_vgg"]

@@ -7,6 +7,7 @@ that a difference within the noise is called a tie.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -575,7 +576,7 @@ def chapter_values(
         "q4_threshold": f"{RANDOMISATION_THRESHOLD}",
         "q4_forehead_height": f"{forehead:.0%}",
         "q4_precision": PRECISION_WORDS[precision.name],
-        "q4_fp32_rho": f"{precision.rho:.2f}",
+        "q4_fp32_rho": f"{math.floor(precision.rho * 100) / 100:.2f}",  # "or more": rounded down
         "q4_fp32_faces": str(precision.faces),
         "q4_finding": (
             f"Of eight attribution methods, {RECOMMENDED_METHOD.replace('_', ' ')} is the one to read for a "

@@ -126,10 +126,11 @@ def test_maps_use_bf16_only_where_it_pays_and_stay_close_to_float32(toy_model, f
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "smoothgrad", "occlusion"])
 def test_float32_maps_do_not_depend_on_the_faces_a_pass(toy_model, faces, method):
     x, t = faces[0][:7], faces[1][:7]
+    opts = dict(ig_steps=8, smooth_samples=4, engine="torch")  # occlusion by torch: the batch is its own
     torch.manual_seed(5)
-    small = A.attribute(toy_model, x, t, method, ig_steps=8, smooth_samples=4, batch_size=4)
+    small = A.attribute(toy_model, x, t, method, batch_size=4, **opts)
     torch.manual_seed(5)
-    large = A.attribute(toy_model, x, t, method, ig_steps=8, smooth_samples=4, batch_size=256)
+    large = A.attribute(toy_model, x, t, method, batch_size=256, **opts)
     torch.testing.assert_close(small, large, rtol=1e-4, atol=1e-6 * float(large.abs().max()))
 
 
@@ -137,6 +138,8 @@ def test_a_pass_holds_32_inputs_on_the_cpu_and_more_on_a_gpu_unless_asked():
     assert A.pass_size("cpu") == A.CPU_BATCH == 32
     assert A.pass_size(torch.device("cuda")) == A.GPU_BATCH > A.CPU_BATCH
     assert A.pass_size("cpu", 7) == 7
+    # forward-only passes: the CPU's size there, a call's faces at once on a GPU
+    assert A._forward_pass_size("cpu", 32) == 32 and A._forward_pass_size("cuda", 32) is None
 
 
 def test_torch_forward_passes_in_batches_give_the_same_logits(toy_model, faces):

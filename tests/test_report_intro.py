@@ -122,3 +122,32 @@ def test_the_notebook_holds_only_short_calls():
     from .report_cells import notebook_problems
 
     assert notebook_problems(REPO / "book" / "intro.ipynb") == []
+
+
+def test_the_headline_accuracies_are_computed_from_the_weights_not_read_from_the_cards(monkeypatch):
+    from fer_lib.synthetic import synthetic_fer
+    from fer_report import intro, measured
+
+    data = synthetic_fer(6, 0, 5, seed=4)
+    private = data.split("PrivateTest").labels
+    wrong = "".join(str((c + 1) % 7) for c in private)  # every face wrong
+    right = "".join(str(c) for c in private)
+    seen = []
+
+    def fake(model, data_, device="cpu", splits=measured.SPLITS, views=measured.VIEWS):
+        seen.append(type(model).__name__)
+        return {
+            "metrics": {
+                "PublicTest": {"n": 5, "accuracy": 0.4},
+                "PrivateTest": {"n": 5, "accuracy": 0.2, "accuracy_tencrop": 0.6},
+            },
+            "predictions": {"PrivateTest none": wrong, "PrivateTest tencrop": right},
+        }
+
+    monkeypatch.setattr(measured, "measured", fake)
+    numbers = intro.headline(data)
+    assert set(numbers) == set(intro.MODELS) and len(seen) == len(intro.MODELS)
+    rc = numbers["report_cnn"]
+    assert (rc["public"], rc["private"], rc["tencrop"]) == (0.4, 0.2, 0.6)  # not the card's
+    assert (rc["fresh"], rc["fresh_tencrop"]) == (0.0, 1.0)  # from the measured predictions
+    assert rc["seeds"] >= 1 and rc["n"] == 5

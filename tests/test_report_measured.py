@@ -53,13 +53,20 @@ def test_a_chapter_that_needs_one_view_measures_only_that_and_the_rest_is_added(
     one = M.measured(model, data, splits=("PrivateTest",), views=("none",))
     assert set(one["predictions"]) == {"PrivateTest none"} and set(one["metrics"]) == {"PrivateTest"}
     assert set(one["metrics"]["PrivateTest"]) == {"n", "accuracy"}
-    monkeypatch.setattr(M, "_memory", {})  # another chapter asks for everything: the rest is measured
-    every = M.measured(model, data)
-    assert len(counted) == 2 and len(every["predictions"]) == 6
+    monkeypatch.setattr(M, "_memory", {})  # another chapter, another view: added to what was kept
+    two = M.measured(model, data, splits=("PublicTest",), views=("flip",))
+    assert set(two["predictions"]) == {"PrivateTest none", "PublicTest flip"} and len(counted) == 2
+    assert two["predictions"]["PrivateTest none"] == one["predictions"]["PrivateTest none"]
+    assert set(two["metrics"]) == {"PublicTest", "PrivateTest"}
+    assert set(two["metrics"]["PrivateTest"]) == {"n", "accuracy"}
+    monkeypatch.setattr(M, "_memory", {})  # the folder holds both: neither is measured again
+    assert M.measured(model, data, splits=("PrivateTest",), views=("none",)) == two and len(counted) == 2
+    every = M.measured(model, data)  # everything: the rest is measured
+    assert len(counted) == 3 and len(every["predictions"]) == 6
     assert every["predictions"]["PrivateTest none"] == one["predictions"]["PrivateTest none"]
     assert set(every["metrics"]["PrivateTest"]) == {"n", "accuracy", "accuracy_flip", "accuracy_tencrop"}
     monkeypatch.setattr(M, "_memory", {})
-    assert M.measured(model, data, views=("flip",)) == every and len(counted) == 2  # read back, not run
+    assert M.measured(model, data, views=("flip",)) == every and len(counted) == 3  # read back, not run
 
 
 def test_without_the_runs_folder_a_chapter_measures_in_its_own_process(counted, monkeypatch):
