@@ -185,18 +185,22 @@ def attribute(
             if method == "occlusion"
             else None
         )
-        # SmoothGrad runs each face's noisy copies together, about batch_size copies a pass on the CPU
-        # (up to SMOOTH_COPIES elsewhere): on the CPU the noise drawn (face by face, seeded) and the maps
-        # are the same whatever the batch
-        step = batch_size
-        if method == "smoothgrad":
-            copies = batch_size if x.device.type == "cpu" else min(batch_size * smooth_samples, SMOOTH_COPIES)
-            step = max(1, copies // smooth_samples)
+        step = _faces_a_call(method, x.device, batch_size, smooth_samples)
         for i in range(0, len(x), step):
             xb = x[i : i + step].detach().clone().requires_grad_(True)
             a = _attribute_batch(model, xb, target[i : i + step], method, **settings)
             out.append(a.detach().float().contiguous())
     return torch.cat(out)
+
+
+def _faces_a_call(method: str, device: torch.device, batch_size: int, smooth_samples: int) -> int:
+    """Faces ``attribute`` hands Captum at once: ``batch_size``, but for SmoothGrad, which runs each face's
+    noisy copies together, about ``batch_size`` copies a pass on the CPU (up to SMOOTH_COPIES elsewhere):
+    on the CPU the noise drawn (face by face, seeded) and the maps are the same whatever the batch."""
+    if method != "smoothgrad":
+        return batch_size
+    copies = batch_size if device.type == "cpu" else min(batch_size * smooth_samples, SMOOTH_COPIES)
+    return max(1, copies // smooth_samples)
 
 
 def _attribute_batch(
