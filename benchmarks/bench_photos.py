@@ -31,7 +31,8 @@ most-said class at most 25% of the photos.
 Each is printed for every shipped model, the library's ``ensemble`` (``ENSEMBLE_WEIGHTS``) and an
 ensemble weighted by the grid point that PublicTest's balanced accuracy prefers. The script checks that
 ``read_expressions(path)`` with no options gives the probabilities of ``DEFAULT`` on a few photos;
-``--private`` prints PrivateTest for the final choice only, and ``--cache`` keeps the crops between runs.
+``--private`` prints PrivateTest for the final choice only, and ``--cache`` keeps the crops between runs
+(a cache it wrote for other photos or another fer_lib/faces.py is replaced; any other file is refused).
 
 A further step is one more ``(name, function)`` pair in ``VARIANTS``: the function takes the
 ``Bench``, a model name (or ``ENSEMBLE``) and a split ("dev" or "PublicTest") and returns (N, 7)
@@ -39,8 +40,8 @@ probabilities, a row of NaN where no face was found, or None where it does not a
 "vs shipped" counts the photos a variant gets right that the shipped behaviour gets wrong (+) and
 the reverse (-); ``--json`` keeps every photo's prediction for such paired comparisons.
 
-Usage: FER2013_CSV=... python benchmarks/bench_photos.py [DEVSET] [--json OUT] [--cache C.npz] [--private]
-       [--variants "+ level,+ prior"] [--public-tencrop]
+Usage: FER2013_CSV=... python benchmarks/bench_photos.py [DEVSET] [--json OUT [--force]] [--cache C.npz]
+       [--private] [--variants "+ level,+ prior"] [--public-tencrop]
 (DEVSET defaults to $FER_DEVSET)
 """
 
@@ -60,10 +61,12 @@ import numpy as np
 import torch
 
 from fer_lib import faces as faces_module
+from fer_lib.checks import output_file
 from fer_lib.data import CLASSES, load_fer2013
 from fer_lib.errors import FerError
 from fer_lib.evaluate import predict_logits_tta
 from fer_lib.faces import crop_face, detect_faces, find_faces, to_gray
+from fer_lib.files import write_text
 from fer_lib.photos import CROP_MAX, prior_corrected, read_expressions, whole_image_face
 from fer_lib.pretrained import DEFAULT_MODEL, ENSEMBLE_WEIGHTS, PRIOR_ALPHA, load_model, shipped_names
 from fer_report.devset import predictions, read_devset, score  # read and scored as the photos chapter does
@@ -197,8 +200,14 @@ def faces_of(paths: list[Path], cache: Path | None) -> tuple[dict[str, np.ndarra
     stamp = hashlib.sha256(
         Path(faces_module.__file__).read_bytes() + "\n".join([*VIEWS, *map(str, paths)]).encode()
     ).hexdigest()
-    if cache is not None and cache.is_file():
-        z = np.load(cache)
+    if cache is not None and cache.exists():
+        try:
+            z = np.load(cache)
+            mine = "stamp" in z.files and all(f"crop_{v}" in z.files for v in VIEWS)
+        except (OSError, ValueError):
+            mine = False
+        if not mine:  # a stale cache of this benchmark is replaced; any other file is left alone
+            raise FerError(f"--cache {cache} is not a crop cache written by this benchmark; name a new file.")
         if str(z["stamp"]) == stamp:
             return {v: z[f"crop_{v}"] for v in VIEWS}, {v: z[f"found_{v}"] for v in VIEWS}
     crops: dict[str, list] = {v: [] for v in VIEWS}
@@ -278,6 +287,22 @@ def _dev_only(view: str, tta: str) -> Callable[[Bench, str, str], np.ndarray | N
     return variant
 
 
+def _log_mean(view: str) -> Callable[[Bench, str, str], np.ndarray | None]:
+    """An ensemble whose members' log-probabilities are averaged (a weighted geometric mean, renormalised)
+    instead of their probabilities: a member sure of one class can no longer outvote the others' doubt.
+    Ensembles only (a single model reads as it does in ``view``)."""
+
+    def variant(b: Bench, model: str, split: str) -> np.ndarray | None:
+        if model not in ENSEMBLES or (split != "dev" and b.public is None):
+            return None
+        w = b.weights(model)
+        logs = sum(w[m] * np.log(np.maximum(b.raw(view, m, split), 1e-12)) for m in b.models if w[m])
+        probs = np.exp(logs - logs.max(axis=1, keepdims=True))  # NaN rows (no face) stay NaN
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    return variant
+
+
 shipped = _step("face")
 
 # the steps, each on top of the last one kept (docs/DEVSET.md says which were kept and why)
@@ -297,6 +322,7 @@ VARIANTS: list[tuple[str, Callable[[Bench, str, str], np.ndarray | None]]] = [
     ("+ profile + prior", _with_prior("profile", "none", "none")),
     ("+ whole if none", _step("fallback")),
     ("+ ten-crop", _dev_only("level", "tencrop")),
+    ("+ log mean", _log_mean("level")),
 ]
 DEFAULT = ("+ level", DEFAULT_MODEL)  # what read_expressions does with no options: checked on 5 photos
 
@@ -322,6 +348,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("devset", nargs="?", default=os.environ.get("FER_DEVSET"), help="default: $FER_DEVSET")
     ap.add_argument("--json", type=Path, help="also write every number to this file")
+    ap.add_argument("--force", action="store_true", help="replace the --json file if it exists")
     ap.add_argument("--cache", type=Path, help="an .npz file that keeps the photos' crops between runs")
     ap.add_argument(
         "--private",
@@ -347,6 +374,8 @@ def main() -> int:
         return 2
     fer_csv = os.environ.get("FER2013_CSV")
     try:
+        if args.json is not None:  # refused before the work, not after it
+            output_file(args.json, (".json",), "--json", force=args.force)
         paths, labels = read_devset(Path(args.devset))
         b = Bench(paths, labels, fer_csv, args.cache)
         b.public_tencrop = args.public_tencrop
@@ -450,7 +479,7 @@ def main() -> int:
     if args.json:
         files = [str(p.relative_to(args.devset)) for p in paths]
         doc = {"devset": str(args.devset), "files": files, "labels": labels.tolist(), "results": results}
-        args.json.write_text(json.dumps(doc) + "\n")
+        write_text(args.json, json.dumps(doc) + "\n")
     return 0
 
 

@@ -188,3 +188,49 @@ def test_ensemble_weights_are_chosen_on_publictest():
     b.raw = lambda view, model, split, light, tta: right if model == "b" else noise
     w = b.weights(bench_photos.WEIGHTED)
     assert w["b"] > 0.5 and abs(sum(w.values()) - 1) < 1e-9, w
+
+
+def test_log_mean_ensemble_is_the_members_weighted_geometric_mean():
+    """The '+ log mean' step: an ensemble's members' log-probabilities averaged and renormalised, NaN where
+    no face was found; no row for a single model."""
+    tiny = [[0, 0, 0, 1e-9, 1e-9, 1e-9, 1e-9], [0] * 7]
+    a = np.array([[0.98, 0.01, 0.01, 0, 0, 0, 0], [np.nan] * 7]) + tiny  # sure of class 0
+    c = np.array([[0.001, 0.6, 0.399, 0, 0, 0, 0], [np.nan] * 7]) + tiny  # sure it is not class 0
+    b = object.__new__(bench_photos.Bench)
+    b.models, b.public = ["a", "c"], None
+    b.raw = lambda view, model, split, light="none", tta="none": a if model == "a" else c
+    b.weights = lambda ensemble, light="none", tta="none": {"a": 0.5, "c": 0.5}
+    step = dict(bench_photos.VARIANTS)["+ log mean"]
+    got = step(b, bench_photos.ENSEMBLE, "dev")
+    want = np.sqrt(a[0] * c[0])
+    assert np.allclose(got[0], want / want.sum())
+    assert np.isnan(got[1]).all()
+    assert got[0].argmax() == 1  # the arithmetic mean (0.49, 0.31, 0.20) says class 0
+    assert step(b, "a", "dev") is None
+    assert step(b, bench_photos.ENSEMBLE, "PublicTest") is None  # no FER2013 given
+
+
+def test_crop_cache_refuses_a_file_it_did_not_write(tmp_path):
+    """--cache replaces only a crop cache of its own: any other file is left as it was."""
+    other = tmp_path / "mine.npz"
+    np.savez(other, weights=np.arange(3))
+    before = other.read_bytes()
+    photo = tmp_path / "p.png"
+    _photo(photo, 0)
+    with pytest.raises(bench_photos.FerError, match="not a crop cache"):
+        bench_photos.faces_of([photo], other)
+    assert other.read_bytes() == before
+    cache = tmp_path / "crops.npz"
+    crops, found = bench_photos.faces_of([photo], cache)  # a 40-pixel photo is taken whole
+    assert found["level"].tolist() == [True] and crops["level"].shape == (1, 48, 48)
+    again, _ = bench_photos.faces_of([photo], cache)
+    assert np.array_equal(again["level"], crops["level"])
+
+
+def test_bench_json_is_not_replaced_without_force(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "bench.json"
+    out.write_text("{}")
+    monkeypatch.setattr("sys.argv", ["bench_photos", str(tmp_path / "none"), "--json", str(out)])
+    assert bench_photos.main() == 2
+    assert "--force" in capsys.readouterr().err
+    assert out.read_text() == "{}"
