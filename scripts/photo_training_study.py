@@ -10,12 +10,13 @@ so a killed run resumes (``--resume``, or ``fer-lib train --resume``) to the sam
 ``compare`` then sets the fine-tuned model beside the shipped one on the development set
 (``docs/DEVSET.md``, faces found and levelled as ``read_expressions`` does) and on PublicTest, alone and
 in the default ensemble in the place of the member it would replace (its origin, or the default's fine-tune
-of its origin). The epoch is chosen on PublicTest, as every shipped model's.
+of its origin); given several runs, each tuned from a different model, it also puts all of them in the
+ensemble at once. The epoch is chosen on PublicTest, as every shipped model's.
 
 Usage:
     FER2013_CSV=... python scripts/photo_training_study.py train OUT [--model M] [--epochs 8] \
         [--control] [--stop-after N] [--resume] [--force]
-    FER2013_CSV=... FER_DEVSET=... python scripts/photo_training_study.py compare OUT [--cache C] \
+    FER2013_CSV=... FER_DEVSET=... python scripts/photo_training_study.py compare OUT [OUT ...] [--cache C] \
         [--json J [--force]]
 """
 
@@ -108,7 +109,24 @@ def run_training(
     print(f"{out}: best PublicTest {best['val_acc']:.4f} at epoch {best['epoch']} of {len(hist)}")
 
 
-def compare(out: Path, cache: Path | None, json_out: Path | None, force: bool = False) -> dict:
+def replaced_members(models: list[str], weights: dict[str, float], bases: dict[str, str]) -> dict[str, str]:
+    """The default ensemble's member each fine-tuned run takes the place of (``bases``: run -> the shipped
+    model it was tuned from): its origin, or where the default holds a fine-tune of its origin instead,
+    that fine-tune. Two runs may not take one member's place."""
+    out: dict[str, str] = {}
+    for run, base in bases.items():
+        member = next((m for m in models if weights.get(m) and fine_tuned_from(m) == base), base)
+        if not weights.get(member):
+            raise FerError(f"the default ensemble holds neither {base} nor a fine-tune of it to replace.")
+        if member in out.values():
+            raise FerError(f"two of the runs would take {member}'s place in the default ensemble.")
+        out[run] = member
+    return out
+
+
+def compare(outs: list[Path], cache: Path | None, json_out: Path | None, force: bool = False) -> dict:
+    """Each run beside the model it was tuned from, alone, and the default ensemble with every run in the
+    place of the member it replaces (``replaced_members``). One run is named "tuned" in the rows."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_photos import ENSEMBLE, Bench, predictions, score
 
@@ -118,24 +136,30 @@ def compare(out: Path, cache: Path | None, json_out: Path | None, force: bool = 
         output_file(json_out, (".json",), "--json", force=force)  # refused before the work, not after it
     paths, labels = read_devset(Path(_env("FER_DEVSET")))
     b = Bench(paths, labels, _env("FER2013_CSV"), cache)
-    tuned, meta = load_model(out)
-    base = meta["model"]  # the shipped model it was fine-tuned from
-    w = b.weights(ENSEMBLE)  # the library's weights; the tuned model takes the place of the member it would
-    # replace: its origin, or where the default holds a fine-tune of its origin instead, that fine-tune
-    member = next((m for m in b.models if w[m] and fine_tuned_from(m) == base), base)
-    if not w.get(member):
-        raise FerError(f"the default ensemble holds neither {base} nor a fine-tune of it to replace.")
-    b.add_model("tuned", tuned)
-    rows = {}
-    for name in (base, "tuned"):
-        rows[name] = {s: b.raw("level", name, s) for s in ("dev", "PublicTest")}
-    rows["ensemble"] = {s: b.raw("level", ENSEMBLE, s) for s in ("dev", "PublicTest")}
-    rows["ensemble, tuned member"] = {
-        s: sum(w[m] * b.raw("level", "tuned" if m == member else m, s) for m in b.models if w[m])
-        for s in ("dev", "PublicTest")
+    names = ["tuned"] if len(outs) == 1 else [out.resolve().name for out in outs]
+    if len(set(names)) < len(names) or set(names) & {*b.models, ENSEMBLE}:
+        raise FerError("give each run folder a name of its own, not another's or a shipped model's.")
+    bases = {}
+    for name, out in zip(names, outs):
+        tuned, meta = load_model(out)
+        bases[name] = meta["model"]  # the shipped model it was fine-tuned from
+        b.add_model(name, tuned)
+    w = b.weights(ENSEMBLE)  # the library's weights
+    member = replaced_members(b.models, w, bases)
+    in_place = {m: run for run, m in member.items()}
+    splits = ("dev", "PublicTest")
+    rows, against = {}, {}  # against: the model each row would replace
+    for name in names:
+        for model in (bases[name], name):
+            rows[model] = {s: b.raw("level", model, s) for s in splits}
+        against[name] = bases[name]
+    rows["ensemble"] = {s: b.raw("level", ENSEMBLE, s) for s in splits}
+    tuned_row = "ensemble, tuned member" + ("s" if len(names) > 1 else "")
+    rows[tuned_row] = {
+        s: sum(w[m] * b.raw("level", in_place.get(m, m), s) for m in b.models if w[m]) for s in splits
     }
+    against[tuned_row] = "ensemble"
     result = {}
-    against = {"tuned": base, "ensemble, tuned member": "ensemble"}  # the model each one would replace
     for name, probs in rows.items():
         dev, pt = score(probs["dev"], labels), score(probs["PublicTest"], b.public.labels)
         result[name] = {"dev": dev, "PublicTest": pt}
@@ -168,7 +192,7 @@ def main() -> int:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--force", action="store_true")
     c = sub.add_parser("compare")
-    c.add_argument("out", type=Path)
+    c.add_argument("out", type=Path, nargs="+", help="one run, or several tuned from different models")
     c.add_argument("--cache", type=Path)
     c.add_argument("--json", type=Path, help="also write every number to this file")
     c.add_argument("--force", action="store_true", help="replace the --json file if it exists")

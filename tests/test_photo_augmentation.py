@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fer_lib import train as trainer
+from fer_lib.errors import FerError
 from fer_lib.recipe import TrainConfig, recipe_settings
 
 from .conftest import REPO
@@ -61,12 +62,17 @@ def test_a_recipe_written_before_the_option_reads_as_without_it():
     assert recipe_settings(old) == recipe_settings(TrainConfig(model="fer_vgg_s").to_json())
 
 
-def test_the_study_builds_its_fine_tunes_with_the_option():
+def _study():
     spec = importlib.util.spec_from_file_location(
         "photo_training_study", REPO / "scripts" / "photo_training_study.py"
     )
     study = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(study)
+    return study
+
+
+def test_the_study_builds_its_fine_tunes_with_the_option():
+    study = _study()
     cfg = study.config("report_cnn", 8)
     control = study.config("report_cnn", 8, photo=False)
     assert cfg.photo and not control.photo
@@ -74,6 +80,22 @@ def test_the_study_builds_its_fine_tunes_with_the_option():
         k: v for k, v in control.to_json().items() if k != "photo"
     }
     assert cfg.init == "report_cnn" and cfg.shift == 3.0 and cfg.epochs == 8
+    vgg = study.config("fer_vgg", 8)  # its recipe's optimizer, regularisers and augmentation, a small lr
+    assert (vgg.optimizer, vgg.lr, vgg.weight_decay, vgg.label_smoothing) == ("sgd", 3e-4, 5e-4, 0.1)
+    assert (vgg.shift, vgg.rotate, vgg.scale, vgg.erase, vgg.init) == (4.0, 10.0, 0.1, 0.25, "fer_vgg")
+    assert vgg.bn_recompute == 4096 and vgg.photo and vgg.schedule == "cosine"
+
+
+def test_each_fine_tune_takes_the_place_of_its_origin_or_of_the_defaults_fine_tune_of_it():
+    study = _study()
+    models = ["report_cnn", "fer_vgg", "fer_vgg_s", "fer_vgg_s_photo", "simple_cnn"]
+    weights = {"fer_vgg": 0.25, "fer_vgg_s_photo": 0.25, "report_cnn": 0.25, "simple_cnn": 0.25}
+    got = study.replaced_members(models, weights, {"a": "fer_vgg", "b": "fer_vgg_s", "c": "simple_cnn"})
+    assert got == {"a": "fer_vgg", "b": "fer_vgg_s_photo", "c": "simple_cnn"}
+    with pytest.raises(FerError, match="two of the runs"):
+        study.replaced_members(models, weights, {"a": "fer_vgg", "b": "fer_vgg"})
+    with pytest.raises(FerError, match="neither fer_vgg"):
+        study.replaced_members(models, {**weights, "fer_vgg": 0.0}, {"a": "fer_vgg"})
 
 
 @pytest.mark.slow
