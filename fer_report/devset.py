@@ -78,8 +78,13 @@ def predictions(probs: np.ndarray) -> np.ndarray:
 
 def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict[str, Any]:
     """Accuracy, balanced accuracy, per-class recall and photos, the most-said class and its share, the
-    ``top`` largest confusions and the photos without a face; a photo without a face is a wrong answer."""
+    ``top`` largest confusions and the photos without a face; a photo without a face is a wrong answer.
+    ``second`` is each class's share of photos whose class is among the two the model finds likeliest."""
     preds = predictions(probs)
+    found = preds != NO_FACE
+    above = (probs[found] > probs[found, labels[found]][:, None]).sum(1)  # classes likelier than the true one
+    in_two = np.zeros(len(labels), bool)
+    in_two[found] = above <= 1
     cm = np.zeros((len(CLASSES), len(CLASSES) + 1), int)  # the last column: no face found
     np.add.at(cm, (labels, preds), 1)
     support = cm.sum(1)
@@ -101,6 +106,9 @@ def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict[str, Any]
         "balanced_accuracy": float(recall[support > 0].mean()),
         "recall": {c: float(r) for c, r in zip(CLASSES, recall)},
         "support": {c: int(n) for c, n in zip(CLASSES, support)},
+        "second": {
+            c: float(in_two[labels == i].mean()) if support[i] else 0.0 for i, c in enumerate(CLASSES)
+        },
         "most_said": CLASSES[int(said.argmax())],
         "most_said_share": float(said.max() / len(labels)),
         "confusions": confusions,
