@@ -21,6 +21,7 @@ from fer_lib.errors import DataError
 
 DEVSET_ENV = "FER_DEVSET"  # the folder benchmarks/bench_photos.py reads too
 NO_FACE = len(CLASSES)  # the prediction of a photo without a face: wrong for every class
+SURE_EDGES = (0.4, 0.6, 0.8)  # the bands of the top probability that ``score`` counts photos and answers in
 
 
 def devset_folder(path: str = "") -> Path | None:
@@ -79,12 +80,17 @@ def predictions(probs: np.ndarray) -> np.ndarray:
 def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict[str, Any]:
     """Accuracy, balanced accuracy, per-class recall and photos, the most-said class and its share, the
     ``top`` largest confusions and the photos without a face; a photo without a face is a wrong answer.
-    ``second`` is each class's share of photos whose class is among the two the model finds likeliest."""
+    ``second`` is each class's share of photos whose class is among the two the model finds likeliest;
+    ``by_sureness`` the photos with a face and the answers right in each band of the top probability
+    (below ``SURE_EDGES[0]``, between the edges, and from the last edge up)."""
     preds = predictions(probs)
     found = preds != NO_FACE
     above = (probs[found] > probs[found, labels[found]][:, None]).sum(1)  # classes likelier than the true one
     in_two = np.zeros(len(labels), bool)
     in_two[found] = above <= 1
+    band = np.digitize(probs[found].max(1), SURE_EDGES)
+    right = preds[found] == labels[found]
+    edges = (0.0, *SURE_EDGES, 1.0)
     cm = np.zeros((len(CLASSES), len(CLASSES) + 1), int)  # the last column: no face found
     np.add.at(cm, (labels, preds), 1)
     support = cm.sum(1)
@@ -109,6 +115,10 @@ def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict[str, Any]
         "second": {
             c: float(in_two[labels == i].mean()) if support[i] else 0.0 for i, c in enumerate(CLASSES)
         },
+        "by_sureness": [
+            {"from": lo, "to": hi, "photos": int((band == i).sum()), "right": int(right[band == i].sum())}
+            for i, (lo, hi) in enumerate(zip(edges, edges[1:]))
+        ],
         "most_said": CLASSES[int(said.argmax())],
         "most_said_share": float(said.max() / len(labels)),
         "confusions": confusions,

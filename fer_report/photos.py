@@ -183,6 +183,37 @@ def devset_table(dev: dict | None) -> Markdown:
     return Markdown(pipe_table(pd.DataFrame(cells, index=pd.Index(rows, name="class"))))
 
 
+def _band(lo: float, hi: float) -> str:
+    """A band of the top probability as the sureness table names it."""
+    if lo == 0:
+        return f"under {hi:.1f}"
+    return f"{lo:.1f} or more" if hi >= 1 else f"{lo:.1f} to {hi:.1f}"
+
+
+def sureness_table(dev: dict | None) -> Markdown:
+    """How often the default is right by how sure it is, as Markdown for a numbered ``{table}``: for each
+    band of its top probability, the photos with a face in it, their share, and the share read right."""
+    if dev is None:
+        frame = pd.DataFrame(
+            {k: [NOT_MEASURED] for k in ("photos", "share of the photos", "read right")},
+            index=pd.Index(["not measured"], name="top probability"),
+        )
+    else:
+        bands = dev["by_sureness"]
+        found = max(sum(b["photos"] for b in bands), 1)
+        frame = pd.DataFrame(
+            {
+                "photos": [f"{b['photos']:,}" for b in bands],
+                "share of the photos": [f"{b['photos'] / found:.0%}" for b in bands],
+                "read right": [
+                    f"{b['right'] / b['photos']:.2f}" if b["photos"] else NOT_MEASURED for b in bands
+                ],
+            },
+            index=pd.Index([_band(b["from"], b["to"]) for b in bands], name="top probability"),
+        )
+    return Markdown(pipe_table(frame))
+
+
 def devset_confusions_table(dev: dict | None) -> Markdown:
     """The default's largest confusions on the development set, as Markdown for a numbered ``{table}``:
     true -> said, the photos and their share of the true class's photos."""
@@ -222,6 +253,8 @@ WRITTEN = {
     "dev_accuracy": (0.4, 0.6),  # "about one photo in two"
     "dev_uneven": 0.05,  # the most-said class's share is over a seventh by more than this
     "dev_small": ("fear", 30),  # fear has fewer than this many photos: "a rough sign only"
+    "sure_right_above": 0.9,  # an answer given the top band's probability is right this often or more
+    "unsure_right_below": 0.5,  # one given the lowest band's is "wrong more often than right"
     "dev_below_privatetest": True,  # the default reads the photos worse than any model reads PrivateTest
     "pt_worst": "fear",  # on PrivateTest every model's lowest recall
     "pt_best": "happy",  # and its highest
@@ -306,6 +339,26 @@ def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) ->
         "the default's answers are spread unevenly, one class taking well over a seventh of them",
         f"{dev['most_said']} at {dev['most_said_share']:.0%}",
     )
+    bands = [b for b in dev["by_sureness"] if b["photos"]]
+    right = [b["right"] / b["photos"] for b in bands]
+    hold(
+        len(bands) == len(dev["by_sureness"]) and all(a < b for a, b in zip(right, right[1:])),
+        CHAPTER,
+        "the surer the default's answer, the more often it is right, band by band",
+        ", ".join(f"{_band(b['from'], b['to'])}: {r:.2f}" for b, r in zip(bands, right)),
+    )
+    hold(
+        right[-1] >= said["sure_right_above"],
+        CHAPTER,
+        f"an answer in the top band is right {said['sure_right_above']:.0%} of the time or more",
+        f"{right[-1]:.2f}",
+    )
+    hold(
+        right[0] < said["unsure_right_below"],
+        CHAPTER,
+        "an answer in the lowest band is wrong more often than right",
+        f"{right[0]:.2f}",
+    )
     small, most = said["dev_small"]
     hold(dev["support"][small] < most, CHAPTER, f"{small} has few photos", f"{dev['support'][small]}")
     if pt_accuracies:
@@ -373,14 +426,15 @@ def devset_values(dev: dict | None) -> dict[str, str]:
     """The development set's numbers the text reads, by glue name; "–" each where it was not measured."""
     if dev is None:
         names = ["n", "acc", "bal", "no_face", "no_face_share", "most_said_share", "fear_n", "disgust_n"]
-        names += ["second_disgust"]
+        names += ["second_disgust", "sure_share", "sure_right", "sure_edge"]
+        names += ["unsure_share", "unsure_right", "unsure_edge"]
         names += [f"recall_{c}" for c in CLASSES]
         return {f"ph_dev_{k}": NOT_MEASURED for k in names} | {
             "ph_dev_status": "The development set was not available to this run: its numbers below were not "
             "measured, and the sentences about them were not checked."
         }
     said = dev["most_said_share"]
-    return {
+    values = {
         "ph_dev_status": "These numbers were measured when this page was built; a run that would turn one "
         "of the sentences about them false stops with an error.",
         "ph_dev_n": f"{dev['n']:,}",
@@ -392,7 +446,17 @@ def devset_values(dev: dict | None) -> dict[str, str]:
         "ph_dev_fear_n": f"{dev['support']['fear']:,}",
         "ph_dev_disgust_n": f"{dev['support']['disgust']:,}",
         "ph_dev_second_disgust": f"{dev['second']['disgust']:.2f}",
-    } | {f"ph_dev_recall_{c}": f"{r:.2f}" for c, r in dev["recall"].items()}
+    }
+    bands = dev["by_sureness"]
+    found = max(sum(b["photos"] for b in bands), 1)
+    for name, b in (("unsure", bands[0]), ("sure", bands[-1])):
+        values[f"ph_dev_{name}_share"] = f"{b['photos'] / found:.0%}"
+        values[f"ph_dev_{name}_right"] = f"{b['right'] / max(b['photos'], 1):.2f}"
+    values["ph_dev_unsure_edge"], values["ph_dev_sure_edge"] = (
+        f"{bands[0]['to']:.1f}",
+        f"{bands[-1]['from']:.1f}",
+    )
+    return values | {f"ph_dev_recall_{c}": f"{r:.2f}" for c, r in dev["recall"].items()}
 
 
 def chapter_values(

@@ -145,6 +145,20 @@ def test_score_counts_a_photo_without_a_face_as_wrong():
     assert s["confusions"] == [("disgust", "angry", 1, 0.5)]
 
 
+def test_score_counts_the_two_likeliest_classes_and_the_answers_by_sureness():
+    labels = np.array([0, 0, 1, 1, 2])
+    probs = np.full((5, len(CLASSES)), 0.0)
+    probs[0, [0, 1]] = 0.9, 0.1  # right, sure
+    probs[1, [1, 0, 2]] = 0.5, 0.3, 0.2  # wrong, the true class second
+    probs[2, [0, 2, 1]] = 0.5, 0.3, 0.2  # wrong, the true class third
+    probs[3] = np.nan  # no face: neither second nor in a band
+    probs[4, [2, 3]] = 0.35, 0.3  # right, unsure
+    s = bench_photos.score(probs, labels)
+    assert s["second"]["angry"] == 1.0 and s["second"]["disgust"] == 0.0 and s["second"]["fear"] == 1.0
+    bands = {(b["from"], b["to"]): (b["photos"], b["right"]) for b in s["by_sureness"]}
+    assert bands == {(0.0, 0.4): (1, 1), (0.4, 0.6): (2, 0), (0.6, 0.8): (0, 0), (0.8, 1.0): (1, 1)}
+
+
 def test_prior_correction_power_is_chosen_on_publictest_and_helps_the_rare_class():
     rng = np.random.default_rng(0)
     prior = np.array([0.6, 0.05, 0.05, 0.1, 0.1, 0.05, 0.05])

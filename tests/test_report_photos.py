@@ -110,6 +110,15 @@ def test_privatetest_results_are_evaluate_splits_from_the_shared_measurement(mon
 # --------------------------------------------------------------------------- the text held to the numbers
 
 
+def _bands(counts: list[tuple[int, int]]) -> list[dict]:
+    """``score``'s bands of the top probability, with these (photos, right) in them."""
+    edges = (0.0, 0.4, 0.6, 0.8, 1.0)
+    return [
+        {"from": lo, "to": hi, "photos": n, "right": r}
+        for (lo, hi), (n, r) in zip(zip(edges, edges[1:]), counts)
+    ]
+
+
 def dev_score(**change) -> dict:
     """A development-set result like the one the text was written for, with ``change`` applied."""
     recall = dict(zip(CLASSES, [0.7, 0.01, 0.43, 0.93, 0.7, 0.4, 0.33]))
@@ -123,6 +132,7 @@ def dev_score(**change) -> dict:
         "recall": recall,
         "support": support,
         "second": dict(zip(CLASSES, [0.9, 0.03, 0.7, 0.95, 0.88, 0.57, 0.55])),
+        "by_sureness": _bands([(251, 70), (324, 171), (171, 130), (129, 124)]),
         "most_said": "angry",
         "most_said_share": 0.24,
         "confusions": [("surprise", "angry", 33, 0.22)],
@@ -148,6 +158,10 @@ def test_the_devset_sentences_hold_on_the_numbers_they_were_written_for():
         ({"recall": {"disgust": 0.2}}, "almost never recognises disgust"),
         ({"recall": {"disgust": 0.06, "fear": 0.05}}, "almost never recognises disgust"),
         ({"second": {"disgust": 0.2}}, "seldom even among the default's two likeliest"),
+        ({"by_sureness": _bands([(251, 70), (324, 250), (171, 130), (129, 124)])}, "the surer"),
+        ({"by_sureness": _bands([(251, 70), (324, 171), (171, 130), (0, 0)])}, "the surer"),
+        ({"by_sureness": _bands([(251, 70), (324, 171), (171, 130), (129, 110)])}, "top band is right 90%"),
+        ({"by_sureness": _bands([(251, 130), (324, 171), (171, 130), (129, 124)])}, "lowest band is wrong"),
         ({"accuracy": 0.65}, "about one photo in two"),
         ({"support": {"fear": 40}}, "fear has few photos"),
         ({"most_said_share": 0.16}, "spread unevenly"),
@@ -264,6 +278,10 @@ def test_the_devset_tables_say_what_was_not_measured():
     assert (
         photos.devset_confusions_table(dev_score()).data.splitlines()[2] == "| surprise → angry | 33 | 22% |"
     )
+    sure = photos.sureness_table(dev_score()).data.splitlines()
+    assert sure[0] == "| top probability | photos | share of the photos | read right |"
+    assert sure[2] == "| under 0.4 | 251 | 29% | 0.28 |" and sure[-1] == "| 0.8 or more | 129 | 15% | 0.96 |"
+    assert "not measured" in photos.sureness_table(None).data
 
 
 def glue_names(path) -> set[str]:
