@@ -200,16 +200,20 @@ def faces_of(paths: list[Path], cache: Path | None) -> tuple[dict[str, np.ndarra
     stamp = hashlib.sha256(
         Path(faces_module.__file__).read_bytes() + "\n".join([*VIEWS, *map(str, paths)]).encode()
     ).hexdigest()
+    if cache is not None and cache.suffix != ".npz":  # numpy would add the ending and write another file
+        raise FerError(f"--cache {cache}: give a file name ending in .npz.")
     if cache is not None and cache.exists():
+        keys = ["stamp", *(f"{k}_{v}" for k in ("crop", "found") for v in VIEWS)]
         try:
-            z = np.load(cache)
-            mine = "stamp" in z.files and all(f"crop_{v}" in z.files for v in VIEWS)
-        except (OSError, ValueError):
+            with np.load(cache) as z:
+                mine = all(k in z.files for k in keys)
+                kept = {k: z[k] for k in keys} if mine else {}
+        except (OSError, ValueError, AttributeError):  # not .npz at all (AttributeError: a plain .npy array)
             mine = False
         if not mine:  # a stale cache of this benchmark is replaced; any other file is left alone
             raise FerError(f"--cache {cache} is not a crop cache written by this benchmark; name a new file.")
-        if str(z["stamp"]) == stamp:
-            return {v: z[f"crop_{v}"] for v in VIEWS}, {v: z[f"found_{v}"] for v in VIEWS}
+        if str(kept["stamp"]) == stamp:
+            return {v: kept[f"crop_{v}"] for v in VIEWS}, {v: kept[f"found_{v}"] for v in VIEWS}
     crops: dict[str, list] = {v: [] for v in VIEWS}
     for p in paths:
         gray = to_gray(p)
@@ -290,7 +294,8 @@ def _dev_only(view: str, tta: str) -> Callable[[Bench, str, str], np.ndarray | N
 def _log_mean(view: str) -> Callable[[Bench, str, str], np.ndarray | None]:
     """An ensemble whose members' log-probabilities are averaged (a weighted geometric mean, renormalised)
     instead of their probabilities: a member sure of one class can no longer outvote the others' doubt.
-    Ensembles only (a single model reads as it does in ``view``)."""
+    Ensembles only (no row for a single model, which would read as it does in ``view``), with the weights
+    ``Bench.weights`` gives each (the PublicTest-weighted one keeps the weights chosen for the plain mean)."""
 
     def variant(b: Bench, model: str, split: str) -> np.ndarray | None:
         if model not in ENSEMBLES or (split != "dev" and b.public is None):

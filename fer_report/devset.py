@@ -80,16 +80,18 @@ def predictions(probs: np.ndarray) -> np.ndarray:
 def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict[str, Any]:
     """Accuracy, balanced accuracy, per-class recall and photos, the most-said class and its share, the
     ``top`` largest confusions and the photos without a face; a photo without a face is a wrong answer.
-    ``second`` is each class's share of photos whose class is among the two the model finds likeliest;
-    ``by_sureness`` the photos with a face and the answers right in each band of the top probability
-    (below ``SURE_EDGES[0]``, between the edges, and from the last edge up)."""
+
+    The photos with a face found are scored further: ``second``, each class's share of them whose class is
+    among the two the model finds likeliest (None for a class with none); ``by_sureness``, for each band of
+    the top probability (below ``SURE_EDGES[0]``, from each edge up to the next, and from the last edge
+    up), the photos in it and the answers right, in all and by the class said (``said``: class ->
+    [photos, right])."""
     preds = predictions(probs)
     found = preds != NO_FACE
     above = (probs[found] > probs[found, labels[found]][:, None]).sum(1)  # classes likelier than the true one
-    in_two = np.zeros(len(labels), bool)
-    in_two[found] = above <= 1
+    in_two, truth = above <= 1, labels[found]
     band = np.digitize(probs[found].max(1), SURE_EDGES)
-    right = preds[found] == labels[found]
+    said_found, right = preds[found], preds[found] == labels[found]
     edges = (0.0, *SURE_EDGES, 1.0)
     cm = np.zeros((len(CLASSES), len(CLASSES) + 1), int)  # the last column: no face found
     np.add.at(cm, (labels, preds), 1)
@@ -113,11 +115,23 @@ def score(probs: np.ndarray, labels: np.ndarray, top: int = 3) -> dict[str, Any]
         "recall": {c: float(r) for c, r in zip(CLASSES, recall)},
         "support": {c: int(n) for c, n in zip(CLASSES, support)},
         "second": {
-            c: float(in_two[labels == i].mean()) if support[i] else 0.0 for i, c in enumerate(CLASSES)
+            c: float(in_two[truth == i].mean()) if (truth == i).any() else None for i, c in enumerate(CLASSES)
         },
         "by_sureness": [
-            {"from": lo, "to": hi, "photos": int((band == i).sum()), "right": int(right[band == i].sum())}
-            for i, (lo, hi) in enumerate(zip(edges, edges[1:]))
+            {
+                "from": lo,
+                "to": hi,
+                "photos": int((band == b).sum()),
+                "right": int(right[band == b].sum()),
+                "said": {
+                    c: [
+                        int(((band == b) & (said_found == i)).sum()),
+                        int(right[(band == b) & (said_found == i)].sum()),
+                    ]
+                    for i, c in enumerate(CLASSES)
+                },
+            }
+            for b, (lo, hi) in enumerate(zip(edges, edges[1:]))
         ],
         "most_said": CLASSES[int(said.argmax())],
         "most_said_share": float(said.max() / len(labels)),

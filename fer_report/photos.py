@@ -195,7 +195,7 @@ def sureness_table(dev: dict | None) -> Markdown:
     band of its top probability, the photos with a face in it, their share, and the share read right."""
     if dev is None:
         frame = pd.DataFrame(
-            {k: [NOT_MEASURED] for k in ("photos", "share of the photos", "read right")},
+            {k: [NOT_MEASURED] for k in ("photos", "share", "read right")},
             index=pd.Index(["not measured"], name="top probability"),
         )
     else:
@@ -204,7 +204,7 @@ def sureness_table(dev: dict | None) -> Markdown:
         frame = pd.DataFrame(
             {
                 "photos": [f"{b['photos']:,}" for b in bands],
-                "share of the photos": [f"{b['photos'] / found:.0%}" for b in bands],
+                "share": [f"{b['photos'] / found:.0%}" for b in bands],
                 "read right": [
                     f"{b['right'] / b['photos']:.2f}" if b["photos"] else NOT_MEASURED for b in bands
                 ],
@@ -255,6 +255,8 @@ WRITTEN = {
     "dev_small": ("fear", 30),  # fear has fewer than this many photos: "a rough sign only"
     "sure_right_above": 0.9,  # an answer given the top band's probability is right this often or more
     "unsure_right_below": 0.5,  # one given the lowest band's is "wrong more often than right"
+    "sure_mostly": "happy",  # most of the top band's answers say this class
+    "sure_others_above": 0.85,  # the top band's other answers are right this often or more ("too")
     "dev_below_privatetest": True,  # the default reads the photos worse than any model reads PrivateTest
     "pt_worst": "fear",  # on PrivateTest every model's lowest recall
     "pt_best": "happy",  # and its highest
@@ -299,7 +301,9 @@ def check_portrait(reading: PhotoReading, said: dict = WRITTEN) -> None:
 
 def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) -> None:
     """Hold the text's sentences about the development set: the default model, the best and worst classes
-    and how far apart, the accuracy's size, fear's few photos, and the gap to PrivateTest."""
+    and how far apart, the worst class seldom even second, the accuracy's size, the answers' sureness (the
+    surer, the more often right; the top band's share right, what most of its answers say and how the
+    others fare; the lowest band's), fear's few photos, and the gap to PrivateTest."""
     from fer_lib.pretrained import DEFAULT_MODEL
 
     from .claims import hold
@@ -320,11 +324,12 @@ def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) ->
         f"{ranked[0]} at {recall[ranked[0]]:.2f}",
     )
     worst = said["dev_worst"]
+    second = dev["second"][worst]
     hold(
-        dev["second"][worst] < said["dev_worst_second_below"],
+        second is not None and second < said["dev_worst_second_below"],
         CHAPTER,
         f"{worst} is seldom even among the default's two likeliest classes for the set's {worst} photos",
-        f"{dev['second'][worst]:.2f}",
+        f"{second}",
     )
     low, high = said["dev_accuracy"]
     hold(
@@ -358,6 +363,17 @@ def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) ->
         CHAPTER,
         "an answer in the lowest band is wrong more often than right",
         f"{right[0]:.2f}",
+    )
+    mostly, top = said["sure_mostly"], dev["by_sureness"][-1]
+    others, others_right = _others(top, mostly)
+    hold(
+        2 * top["said"][mostly][0] > top["photos"]
+        and others > 0
+        and others_right >= said["sure_others_above"],
+        CHAPTER,
+        f"most of the top band's answers are {mostly}, and the others are right "
+        f"{said['sure_others_above']:.0%} of the time or more too",
+        f"{top['said'][mostly][0]} of {top['photos']}; the others {others_right:.2f} of {others}",
     )
     small, most = said["dev_small"]
     hold(dev["support"][small] < most, CHAPTER, f"{small} has few photos", f"{dev['support'][small]}")
@@ -417,6 +433,17 @@ def check_privatetest(results: dict[str, dict], counts: dict[str, int], said: di
         )
 
 
+def _two(value: float | None) -> str:
+    """A share to two decimals, "–" where there was nothing to count."""
+    return NOT_MEASURED if value is None else f"{value:.2f}"
+
+
+def _others(band: dict, cls: str) -> tuple[int, float]:
+    """The answers in a band of the top probability that do not say ``cls``, and their share right."""
+    n = band["photos"] - band["said"][cls][0]
+    return n, (band["right"] - band["said"][cls][1]) / max(n, 1)
+
+
 def _span(values: list[float], fmt: str = "{:.2f}") -> tuple[str, str]:
     """The lowest and highest of ``values``, formatted."""
     return fmt.format(min(values)), fmt.format(max(values))
@@ -426,8 +453,8 @@ def devset_values(dev: dict | None) -> dict[str, str]:
     """The development set's numbers the text reads, by glue name; "–" each where it was not measured."""
     if dev is None:
         names = ["n", "acc", "bal", "no_face", "no_face_share", "most_said_share", "fear_n", "disgust_n"]
-        names += ["second_disgust", "sure_share", "sure_right", "sure_edge"]
-        names += ["unsure_share", "unsure_right", "unsure_edge"]
+        names += ["second_disgust", "disgust_found", "sure_share", "sure_right", "sure_edge", "sure_mostly_n"]
+        names += ["sure_others_n", "sure_others_right", "unsure_share", "unsure_right", "unsure_edge"]
         names += [f"recall_{c}" for c in CLASSES]
         return {f"ph_dev_{k}": NOT_MEASURED for k in names} | {
             "ph_dev_status": "The development set was not available to this run: its numbers below were not "
@@ -445,17 +472,22 @@ def devset_values(dev: dict | None) -> dict[str, str]:
         "ph_dev_most_said_share": f"{said:.0%}",
         "ph_dev_fear_n": f"{dev['support']['fear']:,}",
         "ph_dev_disgust_n": f"{dev['support']['disgust']:,}",
-        "ph_dev_second_disgust": f"{dev['second']['disgust']:.2f}",
+        "ph_dev_second_disgust": _two(dev["second"]["disgust"]),
+        "ph_dev_disgust_found": f"{dev['support']['disgust'] - dev['no_face_per_class']['disgust']:,}",
     }
     bands = dev["by_sureness"]
     found = max(sum(b["photos"] for b in bands), 1)
     for name, b in (("unsure", bands[0]), ("sure", bands[-1])):
         values[f"ph_dev_{name}_share"] = f"{b['photos'] / found:.0%}"
-        values[f"ph_dev_{name}_right"] = f"{b['right'] / max(b['photos'], 1):.2f}"
+        values[f"ph_dev_{name}_right"] = _two(b["right"] / b["photos"] if b["photos"] else None)
     values["ph_dev_unsure_edge"], values["ph_dev_sure_edge"] = (
         f"{bands[0]['to']:.1f}",
         f"{bands[-1]['from']:.1f}",
     )
+    others, others_right = _others(bands[-1], WRITTEN["sure_mostly"])
+    values["ph_dev_sure_mostly_n"] = f"{bands[-1]['said'][WRITTEN['sure_mostly']][0]:,}"
+    values["ph_dev_sure_others_n"] = f"{others:,}"
+    values["ph_dev_sure_others_right"] = _two(others_right if others else None)
     return values | {f"ph_dev_recall_{c}": f"{r:.2f}" for c, r in dev["recall"].items()}
 
 

@@ -126,7 +126,8 @@ def replaced_members(models: list[str], weights: dict[str, float], bases: dict[s
 
 def compare(outs: list[Path], cache: Path | None, json_out: Path | None, force: bool = False) -> dict:
     """Each run beside the model it was tuned from, alone, and the default ensemble with every run in the
-    place of the member it replaces (``replaced_members``). One run is named "tuned" in the rows."""
+    place of the member it replaces (``replaced_members``). A single run is named "tuned" in the rows, several
+    runs by their folders' names."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_photos import ENSEMBLE, Bench, predictions, score
 

@@ -146,17 +146,23 @@ def test_score_counts_a_photo_without_a_face_as_wrong():
 
 
 def test_score_counts_the_two_likeliest_classes_and_the_answers_by_sureness():
-    labels = np.array([0, 0, 1, 1, 2])
-    probs = np.full((5, len(CLASSES)), 0.0)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.full((6, len(CLASSES)), 0.0)
     probs[0, [0, 1]] = 0.9, 0.1  # right, sure
-    probs[1, [1, 0, 2]] = 0.5, 0.3, 0.2  # wrong, the true class second
+    probs[1, [1, 0, 2]] = 0.4, 0.35, 0.25  # wrong, the true class second; 0.4 opens the second band
     probs[2, [0, 2, 1]] = 0.5, 0.3, 0.2  # wrong, the true class third
     probs[3] = np.nan  # no face: neither second nor in a band
     probs[4, [2, 3]] = 0.35, 0.3  # right, unsure
+    probs[5, [2, 0]] = 0.8, 0.2  # right; 0.8 opens the top band
     s = bench_photos.score(probs, labels)
-    assert s["second"]["angry"] == 1.0 and s["second"]["disgust"] == 0.0 and s["second"]["fear"] == 1.0
+    assert s["second"]["angry"] == 1.0 and s["second"]["fear"] == 1.0
+    assert s["second"]["disgust"] == 0.0  # of the one disgust photo with a face; the other has none
+    assert s["second"]["happy"] is None  # no happy photo to count
     bands = {(b["from"], b["to"]): (b["photos"], b["right"]) for b in s["by_sureness"]}
-    assert bands == {(0.0, 0.4): (1, 1), (0.4, 0.6): (2, 0), (0.6, 0.8): (0, 0), (0.8, 1.0): (1, 1)}
+    assert bands == {(0.0, 0.4): (1, 1), (0.4, 0.6): (2, 0), (0.6, 0.8): (0, 0), (0.8, 1.0): (2, 2)}
+    top = s["by_sureness"][-1]["said"]
+    assert top["angry"] == [1, 1] and top["fear"] == [1, 1] and top["disgust"] == [0, 0]
+    assert s["by_sureness"][1]["said"]["disgust"] == [1, 0] and s["by_sureness"][1]["said"]["angry"] == [1, 0]
 
 
 def test_prior_correction_power_is_chosen_on_publictest_and_helps_the_rare_class():
@@ -226,19 +232,41 @@ def test_log_mean_ensemble_is_the_members_weighted_geometric_mean():
 
 def test_crop_cache_refuses_a_file_it_did_not_write(tmp_path):
     """--cache replaces only a crop cache of its own: any other file is left as it was."""
-    other = tmp_path / "mine.npz"
-    np.savez(other, weights=np.arange(3))
-    before = other.read_bytes()
     photo = tmp_path / "p.png"
     _photo(photo, 0)
-    with pytest.raises(bench_photos.FerError, match="not a crop cache"):
-        bench_photos.faces_of([photo], other)
-    assert other.read_bytes() == before
+    other = tmp_path / "mine.npz"
+    np.savez(other, weights=np.arange(3))
+    array = tmp_path / "array.npy"
+    np.save(array, np.arange(3))
+    for path in (other, array):
+        before = path.read_bytes()
+        with pytest.raises(bench_photos.FerError, match="not a crop cache|ending in .npz"):
+            bench_photos.faces_of([photo], path)
+        assert path.read_bytes() == before
+    with pytest.raises(bench_photos.FerError, match="ending in .npz"):
+        bench_photos.faces_of([photo], tmp_path / "crops")  # numpy would write crops.npz beside it
+    assert not (tmp_path / "crops").exists() and not (tmp_path / "crops.npz").exists()
+
+
+def test_crop_cache_is_read_back_and_a_stale_one_replaced(tmp_path, monkeypatch):
+    photo, second = tmp_path / "p.png", tmp_path / "q.png"
+    _photo(photo, 0)
+    _photo(second, 1)
     cache = tmp_path / "crops.npz"
     crops, found = bench_photos.faces_of([photo], cache)  # a 40-pixel photo is taken whole
     assert found["level"].tolist() == [True] and crops["level"].shape == (1, 48, 48)
-    again, _ = bench_photos.faces_of([photo], cache)
+
+    def no_reading(path):
+        raise AssertionError("the photo was read again instead of the cache")
+
+    monkeypatch.setattr(bench_photos, "to_gray", no_reading)
+    again, _ = bench_photos.faces_of([photo], cache)  # the same photos: read from the cache
     assert np.array_equal(again["level"], crops["level"])
+    monkeypatch.undo()
+    both, _ = bench_photos.faces_of([photo, second], cache)  # other photos: the stale cache is replaced
+    assert both["level"].shape == (2, 48, 48)
+    with np.load(cache) as z:
+        assert z["crop_level"].shape == (2, 48, 48)
 
 
 def test_bench_json_is_not_replaced_without_force(tmp_path, monkeypatch, capsys):
@@ -248,3 +276,6 @@ def test_bench_json_is_not_replaced_without_force(tmp_path, monkeypatch, capsys)
     assert bench_photos.main() == 2
     assert "--force" in capsys.readouterr().err
     assert out.read_text() == "{}"
+    monkeypatch.setattr("sys.argv", ["bench_photos", str(tmp_path / "none"), "--json", str(out), "--force"])
+    assert bench_photos.main() == 2  # past the file's check, stopped by the missing set
+    assert "not a folder" in capsys.readouterr().err

@@ -110,13 +110,18 @@ def test_privatetest_results_are_evaluate_splits_from_the_shared_measurement(mon
 # --------------------------------------------------------------------------- the text held to the numbers
 
 
-def _bands(counts: list[tuple[int, int]]) -> list[dict]:
-    """``score``'s bands of the top probability, with these (photos, right) in them."""
+def _bands(counts: list[tuple[int, int]], happy: tuple[int, int] = (104, 100)) -> list[dict]:
+    """``score``'s bands of the top probability, with these (photos, right) in them; in the top band,
+    ``happy`` of them say happy and the rest angry."""
     edges = (0.0, 0.4, 0.6, 0.8, 1.0)
-    return [
-        {"from": lo, "to": hi, "photos": n, "right": r}
+    out = [
+        {"from": lo, "to": hi, "photos": n, "right": r, "said": {c: [0, 0] for c in CLASSES}}
         for (lo, hi), (n, r) in zip(zip(edges, edges[1:]), counts)
     ]
+    top = out[-1]
+    top["said"]["happy"] = list(happy)
+    top["said"]["angry"] = [top["photos"] - happy[0], top["right"] - happy[1]]
+    return out
 
 
 def dev_score(**change) -> dict:
@@ -131,7 +136,7 @@ def dev_score(**change) -> dict:
         "balanced_accuracy": 0.5,
         "recall": recall,
         "support": support,
-        "second": dict(zip(CLASSES, [0.9, 0.03, 0.7, 0.95, 0.88, 0.57, 0.55])),
+        "second": dict(zip(CLASSES, [0.93, 0.04, 0.75, 0.98, 0.92, 0.57, 0.56])),
         "by_sureness": _bands([(251, 70), (324, 171), (171, 130), (129, 124)]),
         "most_said": "angry",
         "most_said_share": 0.24,
@@ -162,6 +167,15 @@ def test_the_devset_sentences_hold_on_the_numbers_they_were_written_for():
         ({"by_sureness": _bands([(251, 70), (324, 171), (171, 130), (0, 0)])}, "the surer"),
         ({"by_sureness": _bands([(251, 70), (324, 171), (171, 130), (129, 110)])}, "top band is right 90%"),
         ({"by_sureness": _bands([(251, 130), (324, 171), (171, 130), (129, 124)])}, "lowest band is wrong"),
+        (
+            {"by_sureness": _bands([(251, 70), (324, 171), (171, 130), (129, 124)], (60, 58))},
+            "most of the top",
+        ),
+        (
+            {"by_sureness": _bands([(251, 70), (324, 171), (171, 130), (129, 124)], (104, 104))},
+            "others are right",
+        ),
+        ({"second": {"disgust": None}}, "seldom even among"),
         ({"accuracy": 0.65}, "about one photo in two"),
         ({"support": {"fear": 40}}, "fear has few photos"),
         ({"most_said_share": 0.16}, "spread unevenly"),
@@ -279,7 +293,7 @@ def test_the_devset_tables_say_what_was_not_measured():
         photos.devset_confusions_table(dev_score()).data.splitlines()[2] == "| surprise → angry | 33 | 22% |"
     )
     sure = photos.sureness_table(dev_score()).data.splitlines()
-    assert sure[0] == "| top probability | photos | share of the photos | read right |"
+    assert sure[0] == "| top probability | photos | share | read right |"
     assert sure[2] == "| under 0.4 | 251 | 29% | 0.28 |" and sure[-1] == "| 0.8 or more | 129 | 15% | 0.96 |"
     assert "not measured" in photos.sureness_table(None).data
 
@@ -308,7 +322,13 @@ def test_chapter_values_hold_every_glue_name_the_text_reads(measured):
     )
     dev = dev_score() if measured else None
     values = photos.chapter_values(reading, {"m": RESULT}, data, "m", "occlusion", dev, checked=False)
-    tables = {"ph_readings", "ph_dev_classes", "ph_dev_confusions", "ph_recalls"}  # glued by visible cells
+    tables = {
+        "ph_readings",
+        "ph_dev_classes",
+        "ph_dev_confusions",
+        "ph_dev_sureness",
+        "ph_recalls",
+    }  # visible cells
     assert glue_names(REPO / "book" / "photos.ipynb") - tables <= set(values)
     assert values["ph_dev_acc"] == ("0.52" if measured else photos.NOT_MEASURED)
     assert ("not available" in values["ph_dev_status"]) != measured
