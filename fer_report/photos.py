@@ -301,9 +301,8 @@ def check_portrait(reading: PhotoReading, said: dict = WRITTEN) -> None:
 
 def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) -> None:
     """Hold the text's sentences about the development set: the default model, the best and worst classes
-    and how far apart, the worst class seldom even second, the accuracy's size, the answers' sureness (the
-    surer, the more often right; the top band's share right, what most of its answers say and how the
-    others fare; the lowest band's), fear's few photos, and the gap to PrivateTest."""
+    and how far apart, the worst class seldom even second, the accuracy's size, the answers' sureness
+    (``check_sureness``), fear's few photos, and the gap to PrivateTest."""
     from fer_lib.pretrained import DEFAULT_MODEL
 
     from .claims import hold
@@ -344,6 +343,24 @@ def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) ->
         "the default's answers are spread unevenly, one class taking well over a seventh of them",
         f"{dev['most_said']} at {dev['most_said_share']:.0%}",
     )
+    check_sureness(dev, said)
+    small, most = said["dev_small"]
+    hold(dev["support"][small] < most, CHAPTER, f"{small} has few photos", f"{dev['support'][small]}")
+    if pt_accuracies:
+        hold(
+            (dev["accuracy"] < min(pt_accuracies)) == said["dev_below_privatetest"],
+            CHAPTER,
+            "the photos are read worse than any model reads PrivateTest",
+            f"{dev['accuracy']:.3f} against {min(pt_accuracies):.3f}",
+        )
+
+
+def check_sureness(dev: dict, said: dict = WRITTEN) -> None:
+    """Hold the text's sentences about the default's sureness on the development set: the surer, the more
+    often right, band by band; the top band's share right, what most of its answers say and how the others
+    fare; the lowest band's share right."""
+    from .claims import hold
+
     bands = [b for b in dev["by_sureness"] if b["photos"]]
     right = [b["right"] / b["photos"] for b in bands]
     hold(
@@ -375,15 +392,6 @@ def check_devset(dev: dict, pt_accuracies: list[float], said: dict = WRITTEN) ->
         f"{said['sure_others_above']:.0%} of the time or more too",
         f"{top['said'][mostly][0]} of {top['photos']}; the others {others_right:.2f} of {others}",
     )
-    small, most = said["dev_small"]
-    hold(dev["support"][small] < most, CHAPTER, f"{small} has few photos", f"{dev['support'][small]}")
-    if pt_accuracies:
-        hold(
-            (dev["accuracy"] < min(pt_accuracies)) == said["dev_below_privatetest"],
-            CHAPTER,
-            "the photos are read worse than any model reads PrivateTest",
-            f"{dev['accuracy']:.3f} against {min(pt_accuracies):.3f}",
-        )
 
 
 def check_members(said: dict = WRITTEN) -> None:
