@@ -54,6 +54,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -205,10 +206,12 @@ def faces_of(paths: list[Path], cache: Path | None) -> tuple[dict[str, np.ndarra
     if cache is not None and cache.exists():
         keys = ["stamp", *(f"{k}_{v}" for k in ("crop", "found") for v in VIEWS)]
         try:
-            with np.load(cache) as z:
-                mine = all(k in z.files for k in keys)
-                kept = {k: z[k] for k in keys} if mine else {}
-        except (OSError, ValueError, AttributeError):  # not .npz at all (AttributeError: a plain .npy array)
+            z = np.load(cache)  # an .npz archive, or whatever else the file holds
+            mine = isinstance(z, np.lib.npyio.NpzFile) and all(k in z.files for k in keys)
+            kept = {k: z[k] for k in keys} if mine else {}
+            if isinstance(z, np.lib.npyio.NpzFile):
+                z.close()
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # empty, cut short, or not numpy's
             mine = False
         if not mine:  # a stale cache of this benchmark is replaced; any other file is left alone
             raise FerError(f"--cache {cache} is not a crop cache written by this benchmark; name a new file.")

@@ -236,9 +236,14 @@ def test_crop_cache_refuses_a_file_it_did_not_write(tmp_path):
     _photo(photo, 0)
     other = tmp_path / "mine.npz"
     np.savez(other, weights=np.arange(3))
-    array = tmp_path / "array.npy"
-    np.save(array, np.arange(3))
-    for path in (other, array):
+    array = tmp_path / "array.npz"  # a plain array saved under the archive's ending
+    with open(array, "wb") as fh:
+        np.save(fh, np.arange(3))
+    empty, cut = tmp_path / "empty.npz", tmp_path / "cut.npz"
+    empty.write_bytes(b"")
+    np.savez(cut, stamp="x")
+    cut.write_bytes(cut.read_bytes()[:40])  # an archive cut short
+    for path in (other, array, empty, cut):
         before = path.read_bytes()
         with pytest.raises(bench_photos.FerError, match="not a crop cache|ending in .npz"):
             bench_photos.faces_of([photo], path)

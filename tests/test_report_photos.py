@@ -332,4 +332,5 @@ def test_chapter_values_hold_every_glue_name_the_text_reads(measured):
     assert glue_names(REPO / "book" / "photos.ipynb") - tables <= set(values)
     assert values["ph_dev_acc"] == ("0.52" if measured else photos.NOT_MEASURED)
     assert ("not available" in values["ph_dev_status"]) != measured
+    assert (values["ph_dev_unsure_edge"], values["ph_dev_sure_edge"]) == ("0.4", "0.8")  # measured or not
     assert values["ph_portrait_low"] == "0.90"
