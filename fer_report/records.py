@@ -8,8 +8,6 @@ from typing import Any
 
 from fer_lib.recipe import recipe_settings
 
-from .anchors import ORIGINAL_FINAL
-
 
 def describe_recipe(config: dict, epochs_run: int | None = None) -> str:
     """A training config in words: optimizer, schedule, regularisation and augmentation.
@@ -209,42 +207,3 @@ def _retired(record: dict[str, Any]) -> str:
         f"It shipped as `{record['shipped_as']}` until a recipe with a higher PublicTest accuracy replaced it"
         + (f"; the recipe's other seed runs reached PublicTest {seeds}." if seeds else ".")
     )
-
-
-def describe_experiments(rows: list[dict[str, Any]], model: str, shipped_public: float | None = None) -> str:
-    """What the recorded experiments of ``model`` found against the original report's val_acc."""
-    mine = [r for r in rows if r["model"] == model]
-    if not mine:
-        return f"No experiments of {model} are recorded."
-    target = ORIGINAL_FINAL["val_acc"]
-    best = max(mine, key=lambda r: r["best PublicTest"])
-    hits = [r for r in mine if r["best PublicTest"] >= target]
-    n = len(mine)
-    if n == 1:
-        text = (
-            f"1 experiment of {model} is recorded: `{best['run']}`, best PublicTest "
-            f"{best['best PublicTest']:.4f} "
-            f"at epoch {best['best epoch']}. "
-        )
-    else:
-        text = (
-            f"{n} experiments of {model} are recorded; their best PublicTest accuracies range "
-            f"{min(r['best PublicTest'] for r in mine):.4f}–{best['best PublicTest']:.4f} "
-            f"(best: `{best['run']}`, epoch {best['best epoch']}). "
-        )
-    text += (
-        f"{len(hits)} reach{'es' if len(hits) == 1 else ''} the original report's val_acc {target:.4f}."
-        if hits
-        else f"None reaches the original report's val_acc {target:.4f} "
-        f"(the best is {best['best PublicTest'] - target:+.4f})."
-    )
-    if shipped_public is not None:
-        better = [r for r in mine if r["best PublicTest"] > shipped_public]
-        text += (
-            f" {len(better)} of them reach{'es' if len(better) == 1 else ''} a higher best PublicTest than "
-            f"the shipped {model}'s "
-            f"{shipped_public:.4f}."
-            if better
-            else f" None beats the shipped {model}'s PublicTest {shipped_public:.4f}."
-        )
-    return text

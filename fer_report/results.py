@@ -216,27 +216,6 @@ def describe_seeds(card: dict) -> str:
     return text
 
 
-def describe_shipped(card: dict) -> str:
-    """Markdown: the shipped weights' PublicTest accuracy, measured again at export, beside the history's.
-
-    The curves' validation numbers were taken during training (under bf16 autocast where the run used it)
-    from the
-    full-precision weights; the card's were measured from the fp16 weights that ship, in float32. They can
-    differ
-    in the third decimal, and a reader comparing chapters should know which is which."""
-    m = (card.get("metrics") or {}).get("PublicTest")
-    if not m:
-        return ""
-    during = "under bf16 autocast" if card.get("bf16") else "in float32"
-    text = (
-        "Measured again from the shipped fp16 weights in float32, PublicTest accuracy is "
-        f"{m['accuracy']:.4f} "
-        f"(the number the results chapter uses); the history's numbers were taken during training, {during}."
-    )
-    bn = describe_batchnorm(card)
-    return text + (" " + bn if bn else "")
-
-
 def describe_batchnorm(card: dict) -> str:
     """Markdown: where a shipped model's BatchNorm statistics were recomputed (or tried) after export, what
     PublicTest said."""

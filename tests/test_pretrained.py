@@ -347,10 +347,6 @@ def test_export_with_seed_runs_ships_the_best_public_test_run(synth, tmp_path):
     assert text.startswith("Over 3 seeds (seeds 0, 1, 2; mean ± sample sd): PublicTest ")
     assert f"seed {shipped[0]['seed']}'s" in text
     assert book_results.describe_seeds({"seeds": 1}) == ""
-    shipped_text = book_results.describe_shipped(card)
-    assert f"PublicTest accuracy is {card['metrics']['PublicTest']['accuracy']:.4f}" in shipped_text
-    assert ("under bf16 autocast" if card["bf16"] else "in float32") in shipped_text
-    assert book_results.describe_shipped({"seeds": 1}) == ""
     # a run of another recipe, or the same seed twice, is refused
     other = tmp_path / "other"
     train(TrainConfig(epochs=2, batch_size=64, progress=False, limit=210, seed=3, lr=3e-4), synth, other)
@@ -414,7 +410,7 @@ def test_recomputed_batchnorm_statistics_ship_only_if_public_test_gains(
     assert card["metrics"]["PublicTest"] == entry["PublicTest after"]
     from fer_report import results as book_results
 
-    text = book_results.describe_shipped(card)
+    text = book_results.describe_batchnorm(card)
     assert (
         f"{entry['PublicTest before']['accuracy']:.4f} → {entry['PublicTest after']['accuracy']:.4f}" in text
     )
@@ -502,7 +498,7 @@ def test_seed_text_gives_the_spread_and_the_shipped_seed_without_precision_notes
 def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(toy_run, synth, tmp_path):
     from fer_lib.pretrained import experiments
     from fer_lib.ship import record_experiment
-    from fer_report.records import describe_experiments, experiment_rows
+    from fer_report.records import experiment_rows
 
     rec = record_experiment(
         toy_run, synth, "  Does a toy run learn?  ", note="Ran to its end. ", dest=tmp_path
@@ -525,17 +521,6 @@ def test_an_experiment_is_recorded_with_its_recipe_and_history_but_no_weights(to
         and "augmentation" in rows[0]["recipe"]
         and rows[0]["note"] == "Ran to its end."
     )
-    text = describe_experiments(rows, "report_cnn", shipped_public=1.0)
-    assert text.startswith(
-        f"1 experiment of report_cnn is recorded: `{toy_run.name}`, best PublicTest {best['val_acc']:.4f} "
-        f"at epoch {best['epoch']}."
-    )
-    assert "None beats the shipped report_cnn's PublicTest 1.0000" in text
-    assert (
-        f"None reaches the original report's val_acc 0.6510 (the best is {best['val_acc'] - 0.651:+.4f})"
-        in text
-    )
-    assert describe_experiments(rows, "fer_vgg") == "No experiments of fer_vgg are recorded."
     with pytest.raises(ConfigError, match="needs the question"):
         record_experiment(toy_run, synth, " ", dest=tmp_path)
     with pytest.raises(ConfigError, match="trained on data"):
@@ -610,26 +595,6 @@ def test_a_retired_shipped_model_stays_as_an_experiment_record(synth, tmp_path):
         retire_pretrained("nope", "q", source=tmp_path / "ship", dest=tmp_path / "records")
     with pytest.raises(ConfigError, match="needs the question"):
         retire_pretrained("toy", "  ", source=tmp_path / "ship", dest=tmp_path / "records")
-
-
-def test_describe_experiments_counts_the_ones_that_reach_the_target_and_beat_the_shipped_model():
-    from fer_report.records import describe_experiments
-
-    rows = [
-        {"model": "report_cnn", "run": "a", "best PublicTest": 0.66, "best epoch": 9},
-        {"model": "report_cnn", "run": "b", "best PublicTest": 0.62, "best epoch": 3},
-        {"model": "simple_cnn", "run": "c", "best PublicTest": 0.70, "best epoch": 5},
-    ]
-    text = describe_experiments(rows, "report_cnn", shipped_public=0.64)
-    assert text.startswith("2 experiments of report_cnn are recorded")  # simple_cnn's is not counted
-    assert "range 0.6200–0.6600 (best: `a`, epoch 9)" in text
-    assert "1 reaches the original report's val_acc 0.6510" in text
-    assert "1 of them reaches a higher best PublicTest than the shipped report_cnn's 0.6400" in text
-    one = describe_experiments(rows[1:2], "report_cnn", shipped_public=0.64)
-    assert one.startswith("1 experiment of report_cnn is recorded: `b`, best PublicTest 0.6200 at epoch 3.")
-    assert "None reaches the original report's val_acc 0.6510 (the best is -0.0310)" in one
-    assert "None beats the shipped report_cnn's PublicTest 0.6400" in one
-    assert describe_experiments(rows, "fer_vgg_s") == "No experiments of fer_vgg_s are recorded."
 
 
 @pytest.mark.parametrize(
