@@ -190,6 +190,16 @@ def _band(lo: float, hi: float) -> str:
     return f"{lo:.1f} or more" if hi >= 1 else f"{lo:.1f} to {hi:.1f}"
 
 
+def _right(band: dict) -> float | None:
+    """A band's share of answers right; None where no answer fell in it."""
+    return band["right"] / band["photos"] if band["photos"] else None
+
+
+def _share(band: dict, bands: list[dict]) -> str:
+    """A band's share of the photos with a face (those in all ``bands``), as a percentage."""
+    return f"{band['photos'] / max(sum(b['photos'] for b in bands), 1):.0%}"
+
+
 def sureness_table(dev: dict | None) -> Markdown:
     """How often the default is right by how sure it is, as Markdown for a numbered ``{table}``: for each
     band of its top probability, the photos with a face in it, their share, and the share read right."""
@@ -200,14 +210,11 @@ def sureness_table(dev: dict | None) -> Markdown:
         )
     else:
         bands = dev["by_sureness"]
-        found = max(sum(b["photos"] for b in bands), 1)
         frame = pd.DataFrame(
             {
                 "photos": [f"{b['photos']:,}" for b in bands],
-                "share": [f"{b['photos'] / found:.0%}" for b in bands],
-                "read right": [
-                    f"{b['right'] / b['photos']:.2f}" if b["photos"] else NOT_MEASURED for b in bands
-                ],
+                "share": [_share(b, bands) for b in bands],
+                "read right": [_two(_right(b)) for b in bands],
             },
             index=pd.Index([_band(b["from"], b["to"]) for b in bands], name="top probability"),
         )
@@ -361,7 +368,7 @@ def check_sureness(dev: dict, said: dict = WRITTEN) -> None:
     from .claims import hold
 
     bands = [b for b in dev["by_sureness"] if b["photos"]]
-    right = [b["right"] / b["photos"] for b in bands]
+    right = [_right(b) for b in bands]
     hold(
         len(bands) == len(dev["by_sureness"]) and all(a < b for a, b in zip(right, right[1:])),
         CHAPTER,
@@ -492,10 +499,9 @@ def devset_values(dev: dict | None) -> dict[str, str]:
         "ph_dev_disgust_found": f"{dev['support']['disgust'] - dev['no_face_per_class']['disgust']:,}",
     }
     bands = dev["by_sureness"]
-    found = max(sum(b["photos"] for b in bands), 1)
     for name, b in (("unsure", bands[0]), ("sure", bands[-1])):
-        values[f"ph_dev_{name}_share"] = f"{b['photos'] / found:.0%}"
-        values[f"ph_dev_{name}_right"] = _two(b["right"] / b["photos"] if b["photos"] else None)
+        values[f"ph_dev_{name}_share"] = _share(b, bands)
+        values[f"ph_dev_{name}_right"] = _two(_right(b))
     values |= _edges()
     others, others_right = _others(bands[-1], WRITTEN["sure_mostly"])
     values["ph_dev_sure_mostly_n"] = f"{bands[-1]['said'][WRITTEN['sure_mostly']][0]:,}"
