@@ -58,12 +58,16 @@ def zoomed(face: np.ndarray, zoom: float) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(square)).resize((IMAGE_SIZE,) * 2, Image.BILINEAR))
 
 
+def largest(faces: list[Face]) -> Face | None:
+    """The face with the largest box; None if there is none."""
+    return max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
+
+
 def found_again(crop: np.ndarray) -> Face | None:
     """The largest face that ``find_faces`` finds in ``crop`` scaled up SCALE_UP times; None if none."""
     h, w = crop.shape
     big = np.asarray(Image.fromarray(crop).resize((w * SCALE_UP, h * SCALE_UP), Image.BILINEAR))
-    faces = find_faces(big)
-    return max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
+    return largest(find_faces(big))
 
 
 def tight(face: Face | None, crop: np.ndarray) -> bool:
@@ -74,7 +78,7 @@ def tight(face: Face | None, crop: np.ndarray) -> bool:
 def said(faces: list[Face]) -> np.ndarray:
     """The class index the default model gives each face."""
     classify_faces(faces, DEFAULT_MODEL)
-    return np.array([int(np.argmax(list(f.probabilities.values()))) for f in faces])
+    return np.array([CLASSES.index(f.expression) for f in faces])
 
 
 def public_faces(limit: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -83,19 +87,22 @@ def public_faces(limit: int) -> tuple[list[np.ndarray], np.ndarray]:
     return list(public.images[:n]), public.labels[:n]
 
 
-def photo_faces(devset: Path) -> tuple[list[tuple[np.ndarray, Face]], np.ndarray]:
-    """Each development photo in gray with the largest face the library finds in it, and the labels."""
+def dev_photos(devset: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """The development set's photos in gray, and their labels."""
     from fer_report.devset import read_devset
 
     paths, labels = read_devset(devset)
-    kept, y = [], []
-    for path, label in zip(paths, labels):
-        gray = to_gray(path)
-        faces = find_faces(gray)
-        if faces:
-            kept.append((gray, max(faces, key=lambda f: f.box[2] * f.box[3])))
-            y.append(label)
-    return kept, np.asarray(y)
+    return [to_gray(p) for p in paths], np.asarray(labels)
+
+
+def photo_faces(
+    grays: list[np.ndarray], labels: np.ndarray
+) -> tuple[list[tuple[np.ndarray, Face]], np.ndarray]:
+    """Each photo with the largest face ``find_faces`` finds in it, and the labels; photos without one left
+    out."""
+    found = [largest(find_faces(g)) for g in grays]
+    kept = [i for i, f in enumerate(found) if f is not None]
+    return [(grays[i], found[i]) for i in kept], labels[kept]
 
 
 def measure(crops: list[np.ndarray], labels: np.ndarray) -> str:
@@ -114,14 +121,10 @@ def measure(crops: list[np.ndarray], labels: np.ndarray) -> str:
     )
 
 
-def small_photos(devset: Path) -> tuple[list[np.ndarray], np.ndarray]:
-    """The development set's photos of at most CROP_MAX pixels a side, in gray, and their labels."""
-    from fer_report.devset import read_devset
-
-    paths, labels = read_devset(devset)
-    grays = [to_gray(p) for p in paths]
+def small_photos(grays: list[np.ndarray], labels: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The photos of at most CROP_MAX pixels a side, which the library reads as crops, and their labels."""
     small = [i for i, g in enumerate(grays) if max(g.shape) <= CROP_MAX]
-    return [grays[i] for i in small], np.asarray(labels)[small]
+    return [grays[i] for i in small], labels[small]
 
 
 def main() -> int:
@@ -138,8 +141,9 @@ def main() -> int:
         return 2
     print(f"the default model ({DEFAULT_MODEL})")
     header = "zoom   share found   whole   always again   if tight   tight n   if tight vs whole"
+    grays, dev_labels = dev_photos(a.devset) if a.devset is not None else ([], np.array([], int))
     if a.small:
-        crops, y = small_photos(a.devset)
+        crops, y = small_photos(grays, dev_labels)
         counts = ", ".join(f"{CLASSES[c]} {n}" for c, n in zip(*np.unique(y, return_counts=True)))
         print(f"\nthe development set's own photos of {CROP_MAX} pixels a side or less: {len(y)} ({counts})")
         if len(y):
@@ -147,14 +151,14 @@ def main() -> int:
     faces, labels = public_faces(a.limit)
     sets = [("PublicTest", lambda zoom: [zoomed(f, zoom) for f in faces], labels)]
     if a.devset is not None:
-        photos, dev_labels = photo_faces(a.devset)
+        photos, found_labels = photo_faces(grays, dev_labels)
         sets.append(
             (
                 "development set",
                 lambda zoom: [
                     crop_face(g, f.box, share=FER_BOX_SHARE * zoom, angle=f.angle) for g, f in photos
                 ],
-                dev_labels,
+                found_labels,
             )
         )
     for name, cut, y in sets:
